@@ -1,0 +1,1 @@
+"""Side effects of claims: the read model (store), e-mail (mail) and survey links."""

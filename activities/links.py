@@ -1,0 +1,95 @@
+"""Survey links: signed tokens over (engagement, survey kind, link version).
+
+The token is made where it is used (the mail activity, the portal's direct
+link) and never enters workflow history. It is deterministic: the link for a
+given claim, kind and link version is always the same, wherever it is made,
+so a re-send carries the same link and a contact change (a new link version)
+makes the old one useless. HMAC-SHA256 with the configured secret key; the
+comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal, cast
+
+SurveyKindName = Literal["partner", "customer"]
+_ENGAGEMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class InvalidSurveyLink(ValueError):
+    """The token was not made by us (tampered, truncated, foreign key)."""
+
+
+@dataclass(frozen=True)
+class SurveyLinkRef:
+    """What a valid token names."""
+
+    engagement_id: str
+    kind: SurveyKindName
+    link_version: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SurveyLinks:
+    """Makes and checks survey tokens and links with one secret key."""
+
+    def __init__(self, secret_key: bytes, public_url: str) -> None:
+        if not secret_key:
+            raise ValueError("secret_key must not be empty")
+        self._key = secret_key
+        self._public_url = public_url.rstrip("/")
+
+    def _sign(self, body: bytes) -> bytes:
+        return hmac.new(self._key, b"survey-link.v1." + body, hashlib.sha256).digest()
+
+    def token(self, ref: SurveyLinkRef) -> str:
+        body = json.dumps(
+            [ref.engagement_id, ref.kind, ref.link_version], separators=(",", ":")
+        ).encode()
+        return f"{_b64(body)}.{_b64(self._sign(body))}"
+
+    def url(self, ref: SurveyLinkRef) -> str:
+        return f"{self._public_url}/surveys/{self.token(ref)}"
+
+    def verify(self, token: str) -> SurveyLinkRef:
+        """Return what the token names, or raise :class:`InvalidSurveyLink`."""
+        try:
+            body_part, sig_part = token.strip().split(".")
+            body, sig = _unb64(body_part), _unb64(sig_part)
+        except ValueError:
+            raise InvalidSurveyLink("survey link token is malformed") from None
+        if not hmac.compare_digest(sig, self._sign(body)):
+            raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
+        try:
+            engagement_id, kind, version = json.loads(body)
+        except (ValueError, TypeError):
+            raise InvalidSurveyLink("survey link token is malformed") from None
+        if (
+            not isinstance(engagement_id, str)
+            or not _ENGAGEMENT.fullmatch(engagement_id)
+            or kind not in ("partner", "customer")
+            or not isinstance(version, int)
+            or version < 1
+        ):
+            raise InvalidSurveyLink("survey link token is malformed")
+        return SurveyLinkRef(engagement_id, cast(SurveyKindName, kind), version)
+
+    def token_from_url(self, url: str) -> str:
+        """The token part of a link, for a caller that holds the whole URL."""
+        marker = "/surveys/"
+        if marker not in url:
+            raise InvalidSurveyLink("not a survey link")
+        return url.rsplit(marker, 1)[1].split("?", 1)[0].split("#", 1)[0]

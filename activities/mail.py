@@ -1,0 +1,203 @@
+"""Notification e-mail: render with Jinja2 (text and HTML), send with aiosmtplib.
+
+One e-mail per recipient, in the recipient's language. Every e-mail carries a
+Message-ID derived from the notification's stable key and the recipient's
+position, so a retried send is recognisable as the same message. A recipient
+that the mail server refuses for good (a 5xx reply to RCPT) is reported back
+instead of retried: the claim records it as undeliverable and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import jinja2
+
+from activities.links import SurveyLinkRef, SurveyLinks
+from workflows.messages import (
+    Contact,
+    DeliveryReport,
+    Locale,
+    Notification,
+    ProofItem,
+    RefusedRecipient,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+ITEM_LABELS: dict[Locale, dict[ProofItem, str]] = {
+    "en": {
+        "results_and_recommendations": "results-and-recommendations document",
+        "partner_survey": "partner survey",
+        "customer_survey": "customer survey",
+        "invoice": "invoice",
+    },
+    "nl": {
+        "results_and_recommendations": "document met resultaten en aanbevelingen",
+        "partner_survey": "partnerenquête",
+        "customer_survey": "klantenquête",
+        "invoice": "factuur",
+    },
+}
+
+_MONTHS_NL = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+]
+
+
+def format_date(moment: datetime, locale: Locale) -> str:
+    """A date as people write it in the recipient's language (UTC)."""
+    if locale == "nl":
+        return f"{moment.day} {_MONTHS_NL[moment.month - 1]} {moment.year}"
+    return moment.strftime("%d %B %Y").lstrip("0")
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    subject: str
+    text: str
+    html: str
+
+
+class MailRenderer:
+    """Renders a notification for one recipient from `templates/<kind>.{txt,html}.j2`."""
+
+    def __init__(self, links: SurveyLinks) -> None:
+        self._links = links
+        loader = jinja2.FileSystemLoader(TEMPLATES)
+        self._text = jinja2.Environment(
+            loader=loader, autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True
+        )
+        self._html = jinja2.Environment(
+            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True
+        )
+
+    def context(self, notification: Notification, recipient: Contact) -> dict[str, Any]:
+        lang = recipient.locale
+        link = None
+        if notification.survey_kind is not None and notification.link_version is not None:
+            link = self._links.url(
+                SurveyLinkRef(
+                    notification.engagement_id, notification.survey_kind, notification.link_version
+                )
+            )
+        return {
+            "n": notification,
+            "recipient": recipient,
+            "lang": lang,
+            "link": link,
+            "deadline": format_date(notification.deadline_at, lang),
+            "missing": [ITEM_LABELS[lang][item] for item in notification.missing],
+        }
+
+    def render(self, notification: Notification, recipient: Contact) -> RenderedMail:
+        context = self.context(notification, recipient)
+        text_module = self._text.get_template(f"{notification.kind}.txt.j2").make_module(context)
+        html = self._html.get_template(f"{notification.kind}.html.j2").render(context)
+        subject = " ".join(str(getattr(text_module, "subject", "")).split())
+        if not subject:
+            raise ValueError(f"template {notification.kind}.txt.j2 sets no subject")
+        return RenderedMail(subject=subject, text=str(text_module).strip() + "\n", html=html)
+
+
+def message_id(notification: Notification, index: int, mail_from: str) -> str:
+    """Stable per notification and recipient, so retries are recognisable."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
+    return f"<{notification.key}.r{index}@{domain}>"
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    mail_from: str
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    timeout: float = 30.0
+
+
+class Mailer:
+    """Sends notifications; one connection per notification, one message per recipient."""
+
+    def __init__(self, smtp: SmtpConfig, renderer: MailRenderer) -> None:
+        self._smtp = smtp
+        self._renderer = renderer
+
+    def build(self, notification: Notification, index: int) -> EmailMessage:
+        recipient = notification.recipients[index]
+        rendered = self._renderer.render(notification, recipient)
+        mail = EmailMessage()
+        mail["From"] = self._smtp.mail_from
+        mail["To"] = formataddr((recipient.name, recipient.email))
+        mail["Subject"] = rendered.subject
+        mail["Message-ID"] = message_id(notification, index, self._smtp.mail_from)
+        mail["Date"] = format_datetime(datetime.now(UTC))
+        mail["Content-Language"] = recipient.locale
+        mail["X-Claim-Engagement"] = notification.engagement_id
+        mail["X-Claim-Notification"] = notification.kind
+        if notification.survey_kind is not None:
+            mail["X-Claim-Survey"] = notification.survey_kind
+        mail.set_content(rendered.text)
+        mail.add_alternative(rendered.html, subtype="html")
+        return mail
+
+    async def deliver(
+        self,
+        notification: Notification,
+        *,
+        start_at: int = 0,
+        on_sent: Callable[[int], None] | None = None,
+    ) -> DeliveryReport:
+        """Send to every recipient from `start_at` on; report permanent refusals.
+
+        Transient failures (connection refused, 4xx) raise, so the caller retries;
+        `on_sent(i)` is called after recipient `i` is accepted, so a retry can
+        start after the last recipient known to be sent.
+        """
+        refused: list[RefusedRecipient] = []
+        delivered = start_at
+        smtp = aiosmtplib.SMTP(
+            hostname=self._smtp.host,
+            port=self._smtp.port,
+            timeout=self._smtp.timeout,
+            start_tls=self._smtp.starttls,
+            username=self._smtp.username,
+            password=self._smtp.password,
+        )
+        async with smtp:
+            for index in range(start_at, len(notification.recipients)):
+                mail = self.build(notification, index)
+                try:
+                    await smtp.send_message(mail)
+                except aiosmtplib.SMTPRecipientsRefused as err:
+                    if any(r.code < 500 for r in err.recipients):
+                        raise
+                    refused.extend(
+                        RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
+                        for r in err.recipients
+                    )
+                    await smtp.rset()
+                else:
+                    delivered += 1
+                if on_sent is not None:
+                    on_sent(index)
+        return DeliveryReport(key=notification.key, delivered=delivered, refused=refused)

@@ -1,0 +1,169 @@
+"""A mail catcher on loopback: an SMTP server that keeps every message it receives.
+
+Used by the local stack (`python -m devstack.mailcatcher`, mails saved as .eml
+files in a folder) and by the tests (in memory, with helpers to wait for and
+find mails). Recipients can be set to be refused with a 5xx reply, to show
+how the claims treat an undeliverable address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class MailSink:
+    """aiosmtpd handler: keeps messages in memory and, if given a folder, on disk."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self.refused: set[str] = set()
+        self._messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.lower() in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self._lock:
+            self._messages.append(message)
+            count = len(self._messages)
+        if self.folder is not None:
+            name = f"{time.strftime('%Y%m%dT%H%M%S')}-{count:05d}.eml"
+            (self.folder / name).write_bytes(envelope.content)
+        return "250 Message accepted"
+
+
+class MailCatcher:
+    """A running SMTP server on loopback around a :class:`MailSink`."""
+
+    def __init__(self, folder: Path | None = None, port: int | None = None) -> None:
+        self.sink = MailSink(folder)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self._controller = Controller(self.sink, hostname=self.host, port=self.port)
+
+    def start(self) -> MailCatcher:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.sink.messages
+
+    def refuse(self, addresses: Iterable[str]) -> None:
+        """Answer RCPT for these addresses with 550 from now on."""
+        self.sink.refused.update(a.lower() for a in addresses)
+
+    def find(
+        self,
+        *,
+        to: str | None = None,
+        kind: str | None = None,
+        engagement_id: str | None = None,
+    ) -> list[EmailMessage]:
+        """Mails received so far, filtered by recipient, notification kind and engagement."""
+        found = []
+        for message in self.messages:
+            if to is not None and to.lower() not in str(message["To"]).lower():
+                continue
+            if kind is not None and message["X-Claim-Notification"] != kind:
+                continue
+            if engagement_id is not None and message["X-Claim-Engagement"] != engagement_id:
+                continue
+            found.append(message)
+        return found
+
+    async def wait_for(
+        self,
+        predicate: Callable[[list[EmailMessage]], bool] | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 15.0,
+        **filters: str,
+    ) -> list[EmailMessage]:
+        """Wait (real time) until `count` mails match the filters, and return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.find(**filters)
+            if (predicate(found) if predicate else len(found) >= count) or (
+                time.monotonic() > deadline
+            ):
+                break
+            await asyncio.sleep(0.05)
+        if predicate is None and len(found) < count:
+            raise TimeoutError(f"expected {count} mail(s) matching {filters}, got {len(found)}")
+        return found
+
+
+def body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+
+
+def body_html(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+
+
+def survey_link(message: EmailMessage) -> str:
+    """The survey link a mail carries (its text part has it on a line of its own)."""
+    for line in body_text(message).splitlines():
+        if "/surveys/" in line:
+            return line.strip()
+    raise LookupError(f"no survey link in mail {message['Subject']!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--folder", type=Path, default=Path(".data/mail"))
+    args = parser.parse_args()
+    catcher = MailCatcher(args.folder, args.port).start()
+    print(f"mail catcher on smtp://127.0.0.1:{catcher.port}, mails saved in {args.folder}/")
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        catcher.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""ClaimsClient: the typed way for a Python portal backend to drive claims.
+
+One method per message of the contract, plus `complete_survey` for the
+survey pages. Every refusal, whether the workflow's validator made it or the
+claim is already over, surfaces as :class:`ClaimRefused`, which *is* a
+Temporal `WorkflowUpdateFailedError` whose `cause` is an `ApplicationError`
+of the refusal type: callers that know Temporal and callers that don't both
+get what they expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
+from settings import DEFAULT_TASK_QUEUE
+from workflows.claim import WorkshopClaimWorkflow
+from workflows.messages import (
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimView,
+    PaymentIssued,
+    RefusalType,
+    Reject,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+    SurveyKind,
+    UpdateContacts,
+    describe_validation_error,
+)
+from workflows.rules import PARTNER_WORKING, Refusal, check_start
+
+WORKFLOW_ID_PREFIX = "workshop-claim-"
+
+
+def workflow_id(engagement_id: str) -> str:
+    """The one workflow id of an engagement's claim."""
+    return f"{WORKFLOW_ID_PREFIX}{engagement_id}"
+
+
+class ClaimNotFound(LookupError):
+    """No claim was ever started for this engagement (or it is past retention)."""
+
+
+class ClaimAlreadyFinished(Exception):
+    """The engagement's claim is over; an engagement is claimed once."""
+
+    def __init__(self, engagement_id: str, view: ClaimView | None) -> None:
+        status = view.status if view else "finished"
+        super().__init__(f"the claim for engagement {engagement_id} is already {status}")
+        self.view = view
+
+
+class ClaimRefused(WorkflowUpdateFailedError):
+    """A refused action; `type`, `message` and `details` are the refusal's."""
+
+    def __init__(self, cause: ApplicationError) -> None:
+        super().__init__(cause)
+        self.type: str = cause.type or "InvalidInput"
+        self.message: str = cause.message
+        self.details: list[Any] = list(cause.details)
+
+    @classmethod
+    def of(cls, type: RefusalType, message: str, details: list[str] | None = None) -> ClaimRefused:
+        return cls(ApplicationError(message, *(details or []), type=type, non_retryable=True))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+class SurveyLinkExpired(Exception):
+    """A genuine survey link that no longer works (contact changed, done, or claim over)."""
+
+    def __init__(self, reason: str, view: ClaimView) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.view = view
+
+
+@dataclass(frozen=True)
+class StartedClaim:
+    view: ClaimView
+    created: bool
+    """False when the engagement already had a running claim, which is returned instead."""
+
+
+class ClaimsClient:
+    """Typed access to claim workflows through a Temporal client."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str = DEFAULT_TASK_QUEUE,
+        links: SurveyLinks | None = None,
+    ) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self._links = links
+
+    def handle(self, engagement_id: str) -> WorkflowHandle[WorkshopClaimWorkflow, ClaimView]:
+        return self.client.get_workflow_handle_for(
+            WorkshopClaimWorkflow.run, workflow_id(engagement_id)
+        )
+
+    # --- starting and reading -----------------------------------------------------------
+
+    async def start_claim(self, claim: ClaimInput | Mapping[str, Any]) -> StartedClaim:
+        """Start the engagement's claim, or return the one already running.
+
+        Raises :class:`ClaimRefused` for bad input or a role that can't start
+        claims, and :class:`ClaimAlreadyFinished` when the engagement's claim is over.
+        """
+        claim = _parse(ClaimInput, claim)
+        try:
+            check_start(claim)
+        except Refusal as refusal:
+            raise ClaimRefused.of(refusal.type, refusal.message) from None
+        try:
+            handle = await self.client.start_workflow(
+                WorkshopClaimWorkflow.run,
+                claim,
+                id=workflow_id(claim.engagement_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+            created = True
+        except WorkflowAlreadyStartedError:
+            handle = self.handle(claim.engagement_id)
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                raise ClaimAlreadyFinished(
+                    claim.engagement_id, await self._final_view(handle)
+                ) from None
+            created = False
+        return StartedClaim(view=await handle.query(WorkshopClaimWorkflow.get_claim), created=created)
+
+    async def get_claim(self, engagement_id: str) -> ClaimView:
+        try:
+            return await self.handle(engagement_id).query(WorkshopClaimWorkflow.get_claim)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ClaimNotFound(engagement_id) from None
+            raise
+
+    # --- partner and reviewer actions ---------------------------------------------------
+
+    async def attach_document(self, engagement_id: str, msg: AttachDocument) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.attach_document, msg)
+
+    async def send_survey(self, engagement_id: str, msg: SendSurvey) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.send_survey, msg)
+
+    async def update_contacts(self, engagement_id: str, msg: UpdateContacts) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.update_contacts, msg)
+
+    async def add_comment(self, engagement_id: str, msg: AddComment) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.add_comment, msg)
+
+    async def submit(self, engagement_id: str, msg: Submit) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.submit, msg)
+
+    async def request_info(self, engagement_id: str, msg: RequestInfo) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.request_info, msg)
+
+    async def approve(self, engagement_id: str, msg: Approve) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.approve, msg)
+
+    async def reject(self, engagement_id: str, msg: Reject) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.reject, msg)
+
+    # --- signals --------------------------------------------------------------------------
+
+    async def submit_signal(self, engagement_id: str, msg: Submit) -> None:
+        """Submit by signal: never refused to the sender; a refusal lands in `history`."""
+        await self._signal(engagement_id, WorkshopClaimWorkflow.submit_signal, msg)
+
+    async def survey_completed(self, engagement_id: str, msg: SurveyCompleted) -> None:
+        await self._signal(engagement_id, WorkshopClaimWorkflow.survey_completed, msg)
+
+    async def payment_issued(self, engagement_id: str, msg: PaymentIssued) -> None:
+        await self._signal(engagement_id, WorkshopClaimWorkflow.payment_issued, msg)
+
+    # --- survey links -----------------------------------------------------------------
+
+    @property
+    def links(self) -> SurveyLinks:
+        if self._links is None:
+            raise RuntimeError("this ClaimsClient was made without survey links (no secret key)")
+        return self._links
+
+    async def survey_link(self, engagement_id: str, kind: SurveyKind) -> str:
+        """The current link of a survey: the same URL its e-mail carries."""
+        view = await self.get_claim(engagement_id)
+        version = getattr(view.proof, f"{kind}_survey").link_version
+        return self.links.url(SurveyLinkRef(engagement_id, kind, version))
+
+    async def open_survey(self, token: str) -> tuple[SurveyLinkRef, ClaimView]:
+        """Check a survey token and that its link still works; return what it names.
+
+        Raises :class:`InvalidSurveyLink` for a token we did not make and
+        :class:`SurveyLinkExpired` for a genuine link that no longer works.
+        """
+        ref = self.links.verify(token)
+        try:
+            view = await self.get_claim(ref.engagement_id)
+        except ClaimNotFound:
+            raise InvalidSurveyLink("survey link names no claim") from None
+        proof = getattr(view.proof, f"{ref.kind}_survey")
+        if proof.status == "completed":
+            raise SurveyLinkExpired(f"the {ref.kind} survey is already completed", view)
+        if view.status not in PARTNER_WORKING:
+            raise SurveyLinkExpired("the claim no longer takes survey answers", view)
+        if proof.status != "sent" or proof.link_version != ref.link_version:
+            raise SurveyLinkExpired(
+                "this survey link is no longer valid: the contact details changed, "
+                "ask for the survey to be sent again",
+                view,
+            )
+        return ref, view
+
+    async def complete_survey(
+        self, token: str, respondent_email: str, answers: Mapping[str, str | int | float]
+    ) -> ClaimView:
+        """Record a respondent's answers through their survey link; returns the claim view."""
+        ref, _ = await self.open_survey(token)
+        msg = _parse(
+            SurveyCompleted,
+            {
+                "kind": ref.kind,
+                "link_version": ref.link_version,
+                "respondent_email": respondent_email,
+                "answers": dict(answers),
+            },
+        )
+        await self.survey_completed(ref.engagement_id, msg)
+        return await self.get_claim(ref.engagement_id)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    async def _update(self, engagement_id: str, update: Any, msg: Any) -> ClaimView:
+        handle = self.handle(engagement_id)
+        try:
+            view: ClaimView = await handle.execute_update(update, msg)
+            return view
+        except WorkflowUpdateFailedError as err:
+            if isinstance(err.cause, ApplicationError):
+                raise ClaimRefused(err.cause) from err
+            raise
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await self._raise_for_missing(engagement_id, handle)
+            raise
+
+    async def _signal(self, engagement_id: str, signal: Any, msg: Any) -> None:
+        handle = self.handle(engagement_id)
+        try:
+            await handle.signal(signal, msg)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await self._raise_for_missing(engagement_id, handle)
+            raise
+
+    async def _raise_for_missing(
+        self, engagement_id: str, handle: WorkflowHandle[Any, ClaimView]
+    ) -> None:
+        """An update or signal found no running claim: say whether it is over or unknown."""
+        try:
+            await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ClaimNotFound(engagement_id) from None
+            raise
+        view = await self._final_view(handle)
+        if view is not None and view.status == "auto_rejected":
+            raise ClaimRefused.of(
+                "DeadlinePassed",
+                "the claim was rejected automatically: it was not submitted within 90 days "
+                "of customer consent",
+            )
+        status = view.status if view else "finished"
+        raise ClaimRefused.of("WrongState", f"the claim is {status} and can no longer change")
+
+    async def _final_view(self, handle: WorkflowHandle[Any, ClaimView]) -> ClaimView | None:
+        try:
+            return await handle.query(WorkshopClaimWorkflow.get_claim)
+        except RPCError:
+            return None
+
+
+def _parse(model: Any, value: Any) -> Any:
+    """Validate a message on the client side, refusing bad input as the workflow would."""
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise ClaimRefused.of("InvalidInput", describe_validation_error(err)) from None

@@ -1,0 +1,87 @@
+"""Environment fixtures: real Temporal servers, a real SMTP server, real databases.
+
+Every test gets its own task queue, mail catcher, SQLite file and signing
+key; Temporal servers come from the pinned packages, never downloaded.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.store import ClaimStore
+from devstack.binaries import temporal_test_server
+from devstack.mailcatcher import MailCatcher
+from starter.client import ClaimsClient
+from worker import create_worker
+from workflows.converter import claims_data_converter
+
+MAIL_FROM = "Workshop claims <claims@claims.test>"
+PUBLIC_URL = "http://claims.test"
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping test server per test: one stuck workflow can't freeze others."""
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=claims_data_converter,
+    ) as environment:
+        yield environment
+
+
+@pytest.fixture
+def secret_key() -> bytes:
+    return secrets.token_bytes(32)
+
+
+@pytest.fixture
+def links(secret_key: bytes) -> SurveyLinks:
+    return SurveyLinks(secret_key, PUBLIC_URL)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[MailCatcher]:
+    catcher = MailCatcher().start()
+    try:
+        yield catcher
+    finally:
+        catcher.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
+    claim_store = ClaimStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
+    await claim_store.migrate()
+    try:
+        yield claim_store
+    finally:
+        await claim_store.close()
+
+
+@pytest.fixture
+def activities(store: ClaimStore, mailbox: MailCatcher, links: SurveyLinks) -> ClaimActivities:
+    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"claims-test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def claims(
+    env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks, task_queue: str
+) -> AsyncIterator[ClaimsClient]:
+    """A ClaimsClient with a worker running on its own task queue."""
+    async with create_worker(env.client, task_queue, activities):
+        yield ClaimsClient(env.client, task_queue=task_queue, links=links)

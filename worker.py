@@ -1,0 +1,98 @@
+"""Runs the claims worker: `python worker.py`, configured from the environment.
+
+It builds the worker from settings and nothing else: the database schema is
+brought up to date first, then the worker polls its task queue until SIGTERM
+or SIGINT, when it stops polling and lets in-flight activities finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.store import ClaimStore
+from settings import Settings, SettingsError, load_settings
+from workflows.claim import WorkshopClaimWorkflow
+from workflows.converter import claims_data_converter
+
+log = logging.getLogger("claims.worker")
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+"""How long in-flight activities get to finish after SIGTERM."""
+
+
+def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
+    links = SurveyLinks(settings.secret_key, settings.public_url)
+    smtp = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        mail_from=settings.mail_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+
+
+def create_worker(client: Client, task_queue: str, activities: ClaimActivities) -> Worker:
+    """The one place that says which workflows and activities a claims worker runs."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[WorkshopClaimWorkflow],
+        activities=[activities.store_claim, activities.send_notification],
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(**settings.temporal_connect, data_converter=claims_data_converter)
+
+
+async def run(settings: Settings) -> None:
+    store = ClaimStore.from_url(settings.database_url)
+    await store.migrate()
+    client = await connect(settings)
+    worker = create_worker(client, settings.task_queue, build_activities(settings, store))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker polling task queue %r on %s (namespace %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("stopping: no new work taken, in-flight activities may finish")
+    finally:
+        await store.close()
+    log.info("worker stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"worker: configuration error: {err}", file=sys.stderr)
+        return 2
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

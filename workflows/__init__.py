@@ -1,0 +1,1 @@
+"""Workshop-claim workflows: the contract (messages), the rules, and the workflow itself."""

@@ -1,0 +1,264 @@
+"""WorkshopClaimWorkflow: one durable workflow per workshop claim.
+
+The workflow takes no decision of its own: every message is checked and
+applied by `workflows.rules`, and this class wires those rules to Temporal:
+
+- updates refuse in their validator (a refused update writes nothing to
+  history) and return the claim view after the change;
+- signals are recorded either way, since their sender can't be answered;
+- a durable timer per checkpoint sends the 30/7/1-day reminders and
+  auto-rejects a claim still in progress at its 90-day deadline;
+- side effects leave through two queues drained by activities, so a slow mail
+  server or database never holds up a portal user: the read model is written
+  in order, notifications are sent in order, each retried until done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from activities.claim_activities import ClaimActivities
+    from workflows import rules
+    from workflows.messages import (
+        AddComment,
+        Approve,
+        AttachDocument,
+        ClaimInput,
+        ClaimView,
+        PaymentIssued,
+        Reject,
+        RequestInfo,
+        SendSurvey,
+        StoreClaim,
+        Submit,
+        SurveyCompleted,
+        UpdateContacts,
+    )
+
+M = TypeVar("M", bound=BaseModel)
+
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+)
+"""The read model must catch up eventually: retry without limit, backing off to 5 minutes."""
+
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=15),
+)
+"""A mail outage may last hours: retry without limit, backing off to 15 minutes."""
+
+
+def _refusal_error(refusal: rules.Refusal) -> ApplicationError:
+    return ApplicationError(
+        refusal.message, *refusal.details, type=refusal.type, non_retryable=True
+    )
+
+
+@workflow.defn(name="WorkshopClaim")
+class WorkshopClaimWorkflow:
+    @workflow.init
+    def __init__(self, claim_input: ClaimInput) -> None:
+        self._claim = rules.open_claim(claim_input, workflow.now())
+        self._stored = 0
+        """History entries already written to the read model."""
+        self._closing = False
+        self._mail_drained = False
+
+    # --- the claim's life -------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, claim_input: ClaimInput) -> ClaimView:
+        try:
+            rules.check_start(claim_input)
+        except rules.Refusal as refusal:
+            raise _refusal_error(refusal) from None
+        store = asyncio.create_task(self._store_loop())
+        mail = asyncio.create_task(self._mail_loop())
+
+        await self._watch_deadline()
+        await workflow.wait_condition(lambda: rules.is_final(self._claim))
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+        self._closing = True
+        await mail
+        self._mail_drained = True
+        await store
+        return self._view()
+
+    async def _watch_deadline(self) -> None:
+        """Reminders, then the deadline, while the claim is in progress."""
+        for checkpoint in rules.checkpoints(self._claim, workflow.now()):
+            delay = checkpoint.at - workflow.now()
+            if delay > timedelta(0):
+                # A timeout means the checkpoint's moment has come; anything else
+                # that wakes us is a status change, checked just below.
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._claim.status != "in_progress",
+                        timeout=delay,
+                        timeout_summary=checkpoint.summary,
+                    )
+            if self._claim.status != "in_progress":
+                return
+            rules.reach_checkpoint(self._claim, checkpoint, workflow.now())
+
+    async def _store_loop(self) -> None:
+        """Write the read model after each change, in order, until the claim is closed."""
+        while True:
+            await workflow.wait_condition(
+                lambda: self._stored < len(self._claim.history) or self._mail_drained
+            )
+            if self._stored >= len(self._claim.history):
+                return
+            view = self._view()
+            await workflow.execute_activity_method(
+                ClaimActivities.store_claim,
+                StoreClaim(view=view, since_seq=self._stored),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=STORE_RETRY,
+                summary="store: claim read model",
+            )
+            self._stored = len(view.history)
+
+    async def _mail_loop(self) -> None:
+        """Send queued notifications in order; undeliverable recipients go on the record."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._claim.outbox) or self._closing)
+            if not self._claim.outbox:
+                return
+            notification = self._claim.outbox[0]
+            report = await workflow.execute_activity_method(
+                ClaimActivities.send_notification,
+                notification,
+                start_to_close_timeout=timedelta(minutes=2),
+                retry_policy=MAIL_RETRY,
+                summary=rules.notification_summary(notification),
+            )
+            self._claim.outbox.pop(0)
+            if report.refused:
+                rules.record_undeliverable(
+                    self._claim, notification, report.refused, workflow.now()
+                )
+
+    def _view(self) -> ClaimView:
+        return rules.view(self._claim, workflow.now())
+
+    def _check(self, check: Callable[[rules.ClaimState, M, datetime], None], msg: M) -> None:
+        try:
+            check(self._claim, msg, workflow.now())
+        except rules.Refusal as refusal:
+            raise _refusal_error(refusal) from None
+
+    def _apply(self, apply: Callable[[rules.ClaimState, M, datetime], None], msg: M) -> ClaimView:
+        apply(self._claim, msg, workflow.now())
+        return self._view()
+
+    # --- what the portal asks ---------------------------------------------------------
+
+    @workflow.query
+    def get_claim(self) -> ClaimView:
+        return self._view()
+
+    # --- partner updates --------------------------------------------------------------
+
+    @workflow.update
+    def attach_document(self, msg: AttachDocument) -> ClaimView:
+        return self._apply(rules.attach_document, msg)
+
+    @attach_document.validator
+    def _validate_attach_document(self, msg: AttachDocument) -> None:
+        self._check(rules.check_attach_document, msg)
+
+    @workflow.update
+    def send_survey(self, msg: SendSurvey) -> ClaimView:
+        return self._apply(rules.send_survey, msg)
+
+    @send_survey.validator
+    def _validate_send_survey(self, msg: SendSurvey) -> None:
+        self._check(rules.check_send_survey, msg)
+
+    @workflow.update
+    def update_contacts(self, msg: UpdateContacts) -> ClaimView:
+        return self._apply(rules.update_contacts, msg)
+
+    @update_contacts.validator
+    def _validate_update_contacts(self, msg: UpdateContacts) -> None:
+        self._check(rules.check_update_contacts, msg)
+
+    @workflow.update
+    def add_comment(self, msg: AddComment) -> ClaimView:
+        return self._apply(rules.add_comment, msg)
+
+    @add_comment.validator
+    def _validate_add_comment(self, msg: AddComment) -> None:
+        self._check(rules.check_add_comment, msg)
+
+    @workflow.update
+    def submit(self, msg: Submit) -> ClaimView:
+        return self._apply(rules.submit, msg)
+
+    @submit.validator
+    def _validate_submit(self, msg: Submit) -> None:
+        self._check(rules.check_submit, msg)
+
+    # --- reviewer updates -------------------------------------------------------------
+
+    @workflow.update
+    def request_info(self, msg: RequestInfo) -> ClaimView:
+        return self._apply(rules.request_info, msg)
+
+    @request_info.validator
+    def _validate_request_info(self, msg: RequestInfo) -> None:
+        self._check(rules.check_request_info, msg)
+
+    @workflow.update
+    def approve(self, msg: Approve) -> ClaimView:
+        return self._apply(rules.approve, msg)
+
+    @approve.validator
+    def _validate_approve(self, msg: Approve) -> None:
+        self._check(rules.check_approve, msg)
+
+    @workflow.update
+    def reject(self, msg: Reject) -> ClaimView:
+        return self._apply(rules.reject, msg)
+
+    @reject.validator
+    def _validate_reject(self, msg: Reject) -> None:
+        self._check(rules.check_reject, msg)
+
+    # --- signals: recorded whether accepted or not ------------------------------------
+
+    @workflow.signal(name="submit")
+    def submit_signal(self, msg: Submit) -> None:
+        """Submission for portal backends that only signal: same rules as the update."""
+        now = workflow.now()
+        try:
+            rules.check_submit(self._claim, msg, now)
+        except rules.Refusal as refusal:
+            rules.submit_refused(self._claim, msg, refusal, now)
+            return
+        rules.submit(self._claim, msg, now)
+
+    @workflow.signal
+    def survey_completed(self, msg: SurveyCompleted) -> None:
+        rules.complete_survey(self._claim, msg, workflow.now())
+
+    @workflow.signal
+    def payment_issued(self, msg: PaymentIssued) -> None:
+        rules.issue_payment(self._claim, msg, workflow.now())

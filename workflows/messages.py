@@ -1,0 +1,347 @@
+"""The public contract of a workshop claim: one pydantic model per message.
+
+Portal backends, the command line, the workflow and the activities all speak
+these shapes, so their JSON field names are the contract and must not change
+without a versioning plan (see docs/versioning.md). Every inbound model
+forbids unknown fields and bounds every string, so that bad input is refused
+at the edge with a message naming the field, before any rule runs.
+
+This module imports pydantic only: it is safe inside the workflow sandbox and
+in any client.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+Role = Literal["incentives_admin", "incentives_user", "reviewer"]
+Locale = Literal["en", "nl"]
+DocumentKind = Literal["results_and_recommendations", "invoice"]
+SurveyKind = Literal["partner", "customer"]
+SurveyChannel = Literal["email", "direct"]
+ClaimStatus = Literal[
+    "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
+]
+ProofItem = Literal["results_and_recommendations", "partner_survey", "customer_survey", "invoice"]
+SurveyStatus = Literal["not_sent", "sent", "invalidated", "completed"]
+RefusalType = Literal[
+    "InvalidInput",
+    "NotAllowed",
+    "WrongState",
+    "DeadlinePassed",
+    "Incomplete",
+    "ContactLocked",
+    "SurveyCompleted",
+]
+NotificationKind = Literal[
+    "survey_invitation",
+    "reminder",
+    "info_requested",
+    "approved",
+    "rejected",
+    "auto_rejected",
+    "paid",
+]
+
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an e-mail address like name@example.com")
+    return value.lower()
+
+
+def _decimal_amount(value: str) -> str:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError("must be a decimal number written as a string, like '1250.00'") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("must be a positive decimal number")
+    return value
+
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    AfterValidator(_email),
+]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Amount = Annotated[str, StringConstraints(max_length=32), AfterValidator(_decimal_amount)]
+
+MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
+
+
+class Inbound(BaseModel):
+    """Base of every message a caller sends: strict about unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Actor(Inbound):
+    """Who did something: a portal user and the role they act in."""
+
+    user: Name
+    role: Role
+
+
+class Party(Inbound):
+    """A partner or a customer as the program knows it."""
+
+    id: Identifier
+    name: Name
+
+
+class Contact(Inbound):
+    """A person who receives e-mail about the claim, in their own language."""
+
+    name: Name
+    email: Email
+    locale: Locale = "en"
+
+
+class ClaimInput(Inbound):
+    """Start input of a claim workflow."""
+
+    engagement_id: Identifier
+    partner: Party
+    customer: Party
+    workshop: Name
+    consent_at: AwareDatetime
+    partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
+    customer_contact: Contact
+    actor: Actor
+
+
+class Document(Inbound):
+    """A stored file that proves part of the workshop's execution."""
+
+    filename: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, StringConstraints(min_length=3, max_length=255)]
+    size_bytes: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class AttachDocument(Inbound):
+    kind: DocumentKind
+    document: Document
+    actor: Actor
+
+
+class SendSurvey(Inbound):
+    kind: SurveyKind
+    channel: SurveyChannel = "email"
+    actor: Actor
+
+
+class UpdateContacts(Inbound):
+    partner_contacts: list[Contact] | None = Field(default=None, min_length=1, max_length=10)
+    customer_contact: Contact | None = None
+    actor: Actor
+
+
+class AddComment(Inbound):
+    text: LongText
+    actor: Actor
+
+
+class Submit(Inbound):
+    actor: Actor
+
+
+class RequestInfo(Inbound):
+    question: LongText
+    actor: Actor
+
+
+class Approve(Inbound):
+    note: LongText | None = None
+    actor: Actor
+
+
+class Reject(Inbound):
+    reason: LongText
+    actor: Actor
+
+
+AnswerKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+AnswerValue = Annotated[str, StringConstraints(max_length=4000)] | int | float
+
+
+class SurveyCompleted(Inbound):
+    """A respondent finished a survey through the link of `link_version`."""
+
+    kind: SurveyKind
+    link_version: int = Field(ge=1)
+    respondent_email: Email
+    answers: dict[AnswerKey, AnswerValue] = Field(max_length=100)
+
+
+class PaymentIssued(Inbound):
+    """The program paid an approved claim."""
+
+    reference: Name
+    amount: Amount
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    paid_at: AwareDatetime
+
+
+# --- the claim view: what `get_claim` and every update return -------------------------
+
+
+class Outbound(BaseModel):
+    """Base of what the claim reports: mutable (the workflow's state is built of it) and
+    tolerant of fields added later, so an older reader keeps working."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class DocumentProof(Outbound):
+    status: Literal["missing", "attached"] = "missing"
+    document: Document | None = None
+
+
+class SurveyProof(Outbound):
+    status: SurveyStatus = "not_sent"
+    link_version: int = 1
+    sent_count: int = 0
+    last_sent_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class Proof(Outbound):
+    results_and_recommendations: DocumentProof = Field(default_factory=DocumentProof)
+    partner_survey: SurveyProof = Field(default_factory=SurveyProof)
+    customer_survey: SurveyProof = Field(default_factory=SurveyProof)
+    invoice: DocumentProof = Field(default_factory=DocumentProof)
+
+
+class Comment(Outbound):
+    at: datetime
+    actor: Actor
+    text: str
+
+
+class Question(Outbound):
+    at: datetime
+    actor: Actor
+    question: str
+
+
+class HistoryEntry(Outbound):
+    """One line of the audit trail; `actor` is null for what the claim did by itself."""
+
+    at: datetime
+    actor: Actor | None
+    event: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Payment(Outbound):
+    reference: str
+    amount: str
+    currency: str
+    paid_at: datetime
+
+
+class ClaimView(Outbound):
+    engagement_id: str
+    partner: Party
+    customer: Party
+    workshop: str
+    consent_at: datetime
+    deadline_at: datetime
+    status: ClaimStatus
+    status_reason: str | None
+    proof: Proof
+    missing: list[ProofItem]
+    partner_contacts: list[Contact]
+    customer_contact: Contact
+    customer_contact_locked: bool
+    comments: list[Comment]
+    questions: list[Question]
+    allowed_actions: list[str]
+    history: list[HistoryEntry]
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    paid_at: datetime | None
+    payment: Payment | None
+
+
+# --- between the workflow and its activities ---------------------------------------------
+
+
+class Notification(Outbound):
+    """One e-mail notification the claim owes, identified by a stable key.
+
+    The workflow decides who gets which notification; the mail activity renders
+    and sends it. `key` never changes across retries, so the Message-ID derived
+    from it lets anyone recognise a duplicate.
+    """
+
+    key: str
+    kind: NotificationKind
+    engagement_id: str
+    partner_name: str
+    customer_name: str
+    workshop: str
+    recipients: list[Contact]
+    deadline_at: datetime
+    survey_kind: SurveyKind | None = None
+    link_version: int | None = None
+    days_left: int | None = None
+    missing: list[ProofItem] = Field(default_factory=list)
+    text: str | None = None
+    payment: Payment | None = None
+
+
+class RefusedRecipient(Outbound):
+    email: str
+    reason: str
+
+
+class DeliveryReport(Outbound):
+    """What the mail activity did: recipients the mail server refused for good are listed."""
+
+    key: str
+    delivered: int
+    refused: list[RefusedRecipient] = Field(default_factory=list)
+
+
+class StoreClaim(Outbound):
+    """Persist the claim's latest view and its history entries from `since_seq` on."""
+
+    view: ClaimView
+    since_seq: int = 0
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """One readable sentence per problem, naming the field and the rule it broke."""
+    parts = []
+    for problem in err.errors(include_url=False):
+        field = ".".join(str(p) for p in problem["loc"]) or "payload"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif problem["type"] == "missing":
+            message = "is required"
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)

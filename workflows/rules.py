@@ -1,0 +1,674 @@
+"""The workshop-claim rules, in plain Python: read this file to know the process.
+
+Source: the partner-portal help page "Submitting a workshop claim" (see
+../shared/mission/). Nothing here knows about Temporal: the workflow asks these
+functions what is allowed, applies the change they describe and runs the
+notifications they queue. That keeps every rule in one place, unit-testable
+without a server, and deterministic by construction (time is always passed in).
+
+Each partner or reviewer action has two functions:
+- ``check_<action>(claim, message, now)`` raises :class:`Refusal` when the
+  action is not allowed now; it changes nothing.
+- ``<action>(claim, message, now)`` applies an action that passed its check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from workflows.messages import (
+    Actor,
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimStatus,
+    ClaimView,
+    Comment,
+    Contact,
+    DocumentProof,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    Party,
+    Payment,
+    PaymentIssued,
+    Proof,
+    ProofItem,
+    Question,
+    RefusalType,
+    RefusedRecipient,
+    Reject,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+    SurveyKind,
+    SurveyProof,
+    UpdateContacts,
+)
+
+# --- the numbers of the process -----------------------------------------------------------
+
+SUBMISSION_WINDOW = timedelta(days=90)
+"""A claim must be submitted within 90 days of the customer's consent."""
+
+REMINDER_DAYS_BEFORE_DEADLINE: tuple[int, ...] = (30, 7, 1)
+"""Partner contacts are reminded this many days before the deadline, while in progress."""
+
+AUTO_REJECT_REASON = "not submitted within 90 days of customer consent"
+
+PROOF_ITEMS: tuple[ProofItem, ...] = (
+    "results_and_recommendations",
+    "partner_survey",
+    "customer_survey",
+    "invoice",
+)
+
+PARTNER_ROLES = frozenset({"incentives_admin", "incentives_user"})
+REVIEWER_ROLES = frozenset({"reviewer"})
+
+PARTNER_WORKING: frozenset[ClaimStatus] = frozenset({"in_progress", "info_requested"})
+"""While the partner is preparing or completing the claim."""
+
+FINAL: frozenset[ClaimStatus] = frozenset({"paid", "rejected", "auto_rejected"})
+"""The claim is over: the workflow ends."""
+
+
+class Refusal(Exception):
+    """An action the rules do not allow now; the claim is left unchanged."""
+
+    def __init__(self, type: RefusalType, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.type: RefusalType = type
+        self.message = message
+        self.details: list[str] = details or []
+
+
+# --- the claim's state ---------------------------------------------------------------------
+
+
+class ClaimState(BaseModel):
+    """Everything a claim knows. Serialisable, so it can move to a new run as is."""
+
+    engagement_id: str
+    partner: Party
+    customer: Party
+    workshop: str
+    consent_at: datetime
+    started_by: Actor
+    status: ClaimStatus = "in_progress"
+    status_reason: str | None = None
+    proof: Proof = Field(default_factory=Proof)
+    partner_contacts: list[Contact]
+    customer_contact: Contact
+    comments: list[Comment] = Field(default_factory=list)
+    questions: list[Question] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    submitted_at: datetime | None = None
+    decided_at: datetime | None = None
+    paid_at: datetime | None = None
+    payment: Payment | None = None
+    outbox: list[Notification] = Field(default_factory=list)
+    """Notifications decided but not yet handed to the mail server."""
+    notifications_made: int = 0
+
+
+def deadline_of(claim: ClaimState) -> datetime:
+    return claim.consent_at + SUBMISSION_WINDOW
+
+
+def is_final(claim: ClaimState) -> bool:
+    return claim.status in FINAL
+
+
+def missing_items(claim: ClaimState) -> list[ProofItem]:
+    """Unfinished proof items, in the order the help page lists them."""
+    proof = claim.proof
+    done = {
+        "results_and_recommendations": proof.results_and_recommendations.status == "attached",
+        "partner_survey": proof.partner_survey.status == "completed",
+        "customer_survey": proof.customer_survey.status == "completed",
+        "invoice": proof.invoice.status == "attached",
+    }
+    return [item for item in PROOF_ITEMS if not done[item]]
+
+
+def survey(claim: ClaimState, kind: SurveyKind) -> SurveyProof:
+    return claim.proof.partner_survey if kind == "partner" else claim.proof.customer_survey
+
+
+def customer_contact_locked(claim: ClaimState) -> bool:
+    """Once the customer survey is completed, the customer's contact can't change."""
+    return claim.proof.customer_survey.status == "completed"
+
+
+def record(
+    claim: ClaimState,
+    now: datetime,
+    actor: Actor | None,
+    event: str,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append to the audit trail; every accepted change and refused signal passes here."""
+    claim.history.append(HistoryEntry(at=now, actor=actor, event=event, detail=detail or {}))
+
+
+def notify(
+    claim: ClaimState,
+    kind: NotificationKind,
+    recipients: list[Contact],
+    **fields: Any,
+) -> None:
+    """Queue a notification; its key is stable (claim and sequence) for idempotent sending."""
+    claim.notifications_made += 1
+    claim.outbox.append(
+        Notification(
+            key=f"{claim.engagement_id}.n{claim.notifications_made}",
+            kind=kind,
+            engagement_id=claim.engagement_id,
+            partner_name=claim.partner.name,
+            customer_name=claim.customer.name,
+            workshop=claim.workshop,
+            recipients=list(recipients),
+            deadline_at=deadline_of(claim),
+            **fields,
+        )
+    )
+
+
+_NOTIFICATION_SUMMARIES: dict[NotificationKind, str] = {
+    "survey_invitation": "{survey_kind} survey invitation",
+    "reminder": "reminder: {days_left} days left",
+    "info_requested": "question from the program",
+    "approved": "claim approved",
+    "rejected": "claim rejected",
+    "auto_rejected": "claim rejected automatically",
+    "paid": "claim paid",
+}
+
+
+def notification_summary(notification: Notification) -> str:
+    """How an operator sees a notification in the Temporal UI: no personal data."""
+    text = _NOTIFICATION_SUMMARIES[notification.kind].format(
+        survey_kind=notification.survey_kind, days_left=notification.days_left
+    )
+    return f"email: {text}"
+
+
+# --- starting, the clock and the end ----------------------------------------------------
+
+
+def check_start(claim_input: ClaimInput) -> None:
+    """Only the partner's incentives administrators and users start claims."""
+    _check_role("start", claim_input.actor)
+
+
+def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
+    claim = ClaimState(
+        engagement_id=claim_input.engagement_id,
+        partner=claim_input.partner,
+        customer=claim_input.customer,
+        workshop=claim_input.workshop,
+        consent_at=claim_input.consent_at,
+        started_by=claim_input.actor,
+        partner_contacts=list(claim_input.partner_contacts),
+        customer_contact=claim_input.customer_contact,
+    )
+    record(
+        claim, now, claim_input.actor, "claim_started", {"deadline_at": _iso(deadline_of(claim))}
+    )
+    return claim
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A moment the claim must wake up for while it is in progress."""
+
+    at: datetime
+    days_before_deadline: int
+    """0 is the deadline itself."""
+
+    @property
+    def summary(self) -> str:
+        if self.days_before_deadline == 0:
+            return "90-day claim deadline"
+        plural = "s" if self.days_before_deadline != 1 else ""
+        return f"reminder: {self.days_before_deadline} day{plural} left"
+
+
+def checkpoints(claim: ClaimState, now: datetime) -> list[Checkpoint]:
+    """Reminders still ahead (those already past are skipped), then the deadline."""
+    deadline = deadline_of(claim)
+    ahead = [
+        Checkpoint(deadline - timedelta(days=days), days)
+        for days in REMINDER_DAYS_BEFORE_DEADLINE
+        if deadline - timedelta(days=days) > now
+    ]
+    return [*ahead, Checkpoint(deadline, 0)]
+
+
+def reach_checkpoint(claim: ClaimState, checkpoint: Checkpoint, now: datetime) -> None:
+    """A reminder or the deadline arrived; only a claim still in progress is affected."""
+    if claim.status != "in_progress":
+        return
+    if checkpoint.days_before_deadline == 0:
+        auto_reject(claim, now)
+        return
+    missing = missing_items(claim)
+    record(
+        claim,
+        now,
+        None,
+        "reminder_sent",
+        {"days_left": checkpoint.days_before_deadline, "missing": missing},
+    )
+    notify(
+        claim,
+        "reminder",
+        claim.partner_contacts,
+        days_left=checkpoint.days_before_deadline,
+        missing=missing,
+    )
+
+
+def auto_reject(claim: ClaimState, now: datetime) -> None:
+    claim.status = "auto_rejected"
+    claim.status_reason = AUTO_REJECT_REASON
+    claim.decided_at = now
+    record(claim, now, None, "auto_rejected", {"reason": AUTO_REJECT_REASON})
+    notify(claim, "auto_rejected", claim.partner_contacts, missing=missing_items(claim))
+
+
+# --- who may do what, when ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    side: Literal["partner", "reviewer"]
+    statuses: frozenset[ClaimStatus]
+
+
+ACTIONS: dict[str, ActionRule] = {
+    "attach_document": ActionRule("partner", PARTNER_WORKING),
+    "send_survey": ActionRule("partner", PARTNER_WORKING),
+    "update_contacts": ActionRule("partner", PARTNER_WORKING),
+    "add_comment": ActionRule("partner", PARTNER_WORKING),
+    "submit": ActionRule("partner", PARTNER_WORKING),
+    "request_info": ActionRule("reviewer", frozenset({"submitted"})),
+    "approve": ActionRule("reviewer", frozenset({"submitted"})),
+    "reject": ActionRule("reviewer", frozenset({"submitted", "info_requested"})),
+}
+"""Every update, who may send it and in which statuses. The order is the view's order."""
+
+_STATUS_WORDS: dict[ClaimStatus, str] = {
+    "in_progress": "in progress",
+    "submitted": "submitted and waiting for review",
+    "info_requested": "waiting for the partner's answer to a question",
+    "approved": "approved and waiting for payment",
+    "paid": "paid",
+    "rejected": "rejected",
+    "auto_rejected": "rejected automatically",
+}
+
+
+def _check_role(action: str, actor: Actor) -> None:
+    side = ACTIONS[action].side if action in ACTIONS else "partner"
+    if side == "partner" and actor.role not in PARTNER_ROLES:
+        raise Refusal(
+            "NotAllowed",
+            f"{action.replace('_', ' ')} is done by the partner's incentives administrators "
+            f"or users, not by the role '{actor.role}'",
+        )
+    if side == "reviewer" and actor.role not in REVIEWER_ROLES:
+        raise Refusal(
+            "NotAllowed",
+            f"{action.replace('_', ' ')} is done by the program's reviewers, "
+            f"not by the role '{actor.role}'",
+        )
+
+
+def _check_status(action: str, claim: ClaimState, now: datetime) -> None:
+    if claim.status == "auto_rejected" or (
+        claim.status == "in_progress" and now >= deadline_of(claim)
+    ):
+        raise Refusal(
+            "DeadlinePassed",
+            f"the claim was not submitted by its deadline {_iso(deadline_of(claim))} "
+            "(90 days after customer consent) and can no longer change",
+        )
+    if claim.status not in ACTIONS[action].statuses:
+        raise Refusal(
+            "WrongState",
+            f"{action.replace('_', ' ')} is not possible while the claim is "
+            f"{_STATUS_WORDS[claim.status]}",
+        )
+
+
+def _check_action(action: str, claim: ClaimState, actor: Actor, now: datetime) -> None:
+    _check_role(action, actor)
+    _check_status(action, claim, now)
+
+
+def _completed_survey_refusal(kind: SurveyKind) -> Refusal:
+    return Refusal("SurveyCompleted", f"the {kind} survey is already completed")
+
+
+def check_attach_document(claim: ClaimState, msg: AttachDocument, now: datetime) -> None:
+    _check_action("attach_document", claim, msg.actor, now)
+
+
+def check_send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None:
+    if msg.channel == "direct" and msg.kind == "customer":
+        raise Refusal(
+            "InvalidInput",
+            "channel: 'direct' is only for the partner survey; "
+            "the customer survey is sent by e-mail",
+        )
+    _check_action("send_survey", claim, msg.actor, now)
+    if survey(claim, msg.kind).status == "completed":
+        raise _completed_survey_refusal(msg.kind)
+
+
+def check_update_contacts(claim: ClaimState, msg: UpdateContacts, now: datetime) -> None:
+    if msg.partner_contacts is None and msg.customer_contact is None:
+        raise Refusal(
+            "InvalidInput", "partner_contacts or customer_contact: give at least one to change"
+        )
+    _check_action("update_contacts", claim, msg.actor, now)
+    if (
+        msg.customer_contact is not None
+        and msg.customer_contact != claim.customer_contact
+        and customer_contact_locked(claim)
+    ):
+        raise Refusal(
+            "ContactLocked",
+            "customer_contact: the customer survey is completed, so the customer's contact "
+            "details can no longer change",
+        )
+
+
+def check_add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
+    _check_action("add_comment", claim, msg.actor, now)
+
+
+def check_submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
+    _check_action("submit", claim, msg.actor, now)
+    missing = missing_items(claim)
+    if missing:
+        raise Refusal(
+            "Incomplete",
+            "the claim can't be submitted until its proof is complete; missing: "
+            + ", ".join(item.replace("_", " ") for item in missing),
+            list(missing),
+        )
+
+
+def check_request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
+    _check_action("request_info", claim, msg.actor, now)
+
+
+def check_approve(claim: ClaimState, msg: Approve, now: datetime) -> None:
+    _check_action("approve", claim, msg.actor, now)
+
+
+def check_reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
+    _check_action("reject", claim, msg.actor, now)
+
+
+def allowed_actions(claim: ClaimState, now: datetime) -> list[str]:
+    """The updates the claim's state allows now, for someone in the right role.
+
+    An action is listed when some input of it would be accepted: submit is
+    listed only once nothing is missing, send_survey only while a survey is
+    not completed.
+    """
+    allowed = []
+    for action in ACTIONS:
+        try:
+            _check_status(action, claim, now)
+        except Refusal:
+            continue
+        if action == "submit" and missing_items(claim):
+            continue
+        if action == "send_survey" and all(
+            survey(claim, kind).status == "completed" for kind in ("partner", "customer")
+        ):
+            continue
+        allowed.append(action)
+    return allowed
+
+
+# --- applying partner actions -------------------------------------------------------------
+
+
+def attach_document(claim: ClaimState, msg: AttachDocument, now: datetime) -> None:
+    """A new attachment of a kind replaces the old one; the history keeps both."""
+    slot: DocumentProof = getattr(claim.proof, msg.kind)
+    replaced = slot.document
+    slot.status = "attached"
+    slot.document = msg.document
+    detail: dict[str, Any] = {"kind": msg.kind, "document": msg.document.model_dump(mode="json")}
+    if replaced is not None:
+        detail["replaced"] = replaced.model_dump(mode="json")
+    record(claim, now, msg.actor, "document_attached", detail)
+
+
+def send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None:
+    """First send and every re-send; a re-send reuses the current link."""
+    proof = survey(claim, msg.kind)
+    proof.status = "sent"
+    proof.sent_count += 1
+    proof.last_sent_at = now
+    recipients = claim.partner_contacts if msg.kind == "partner" else [claim.customer_contact]
+    record(
+        claim,
+        now,
+        msg.actor,
+        "survey_sent",
+        {
+            "kind": msg.kind,
+            "channel": msg.channel,
+            "link_version": proof.link_version,
+            "recipients": 0 if msg.channel == "direct" else len(recipients),
+        },
+    )
+    if msg.channel == "email":
+        notify(
+            claim,
+            "survey_invitation",
+            recipients,
+            survey_kind=msg.kind,
+            link_version=proof.link_version,
+        )
+
+
+def _invalidate_link(claim: ClaimState, kind: SurveyKind) -> int | None:
+    """A changed contact's unfinished survey link stops working until sent again."""
+    proof = survey(claim, kind)
+    if proof.status != "sent":
+        return None
+    proof.link_version += 1
+    proof.status = "invalidated"
+    return proof.link_version
+
+
+def update_contacts(claim: ClaimState, msg: UpdateContacts, now: datetime) -> None:
+    detail: dict[str, Any] = {"changed": [], "invalidated": []}
+    if msg.partner_contacts is not None and msg.partner_contacts != claim.partner_contacts:
+        claim.partner_contacts = list(msg.partner_contacts)
+        detail["changed"].append("partner_contacts")
+        if _invalidate_link(claim, "partner") is not None:
+            detail["invalidated"].append("partner_survey")
+    if msg.customer_contact is not None and msg.customer_contact != claim.customer_contact:
+        claim.customer_contact = msg.customer_contact
+        detail["changed"].append("customer_contact")
+        if _invalidate_link(claim, "customer") is not None:
+            detail["invalidated"].append("customer_survey")
+    record(claim, now, msg.actor, "contacts_updated", detail)
+
+
+def add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
+    claim.comments.append(Comment(at=now, actor=msg.actor, text=msg.text))
+    record(claim, now, msg.actor, "comment_added", {"text": msg.text})
+
+
+def submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
+    resubmission = claim.status == "info_requested"
+    claim.status = "submitted"
+    claim.status_reason = None
+    claim.submitted_at = now
+    record(claim, now, msg.actor, "resubmitted" if resubmission else "submitted")
+
+
+def submit_refused(claim: ClaimState, msg: Submit, refusal: Refusal, now: datetime) -> None:
+    """A submit signal can't be refused to its sender, so the refusal goes on the record."""
+    record(
+        claim,
+        now,
+        msg.actor,
+        "submit_refused",
+        {"type": refusal.type, "message": refusal.message, "missing": refusal.details},
+    )
+
+
+# --- applying reviewer actions ------------------------------------------------------------
+
+
+def request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
+    claim.status = "info_requested"
+    claim.status_reason = msg.question
+    claim.questions.append(Question(at=now, actor=msg.actor, question=msg.question))
+    record(claim, now, msg.actor, "info_requested", {"question": msg.question})
+    notify(claim, "info_requested", claim.partner_contacts, text=msg.question)
+
+
+def approve(claim: ClaimState, msg: Approve, now: datetime) -> None:
+    claim.status = "approved"
+    claim.status_reason = msg.note
+    claim.decided_at = now
+    record(claim, now, msg.actor, "approved", {"note": msg.note})
+    notify(claim, "approved", claim.partner_contacts, text=msg.note)
+
+
+def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
+    claim.status = "rejected"
+    claim.status_reason = msg.reason
+    claim.decided_at = now
+    record(claim, now, msg.actor, "rejected", {"reason": msg.reason})
+    notify(claim, "rejected", claim.partner_contacts, text=msg.reason)
+
+
+# --- signals from outside: recorded either way ---------------------------------------------
+
+
+def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> bool:
+    """Accept a completion only through the current link of a sent survey."""
+    proof = survey(claim, msg.kind)
+    reason = None
+    if claim.status not in PARTNER_WORKING:
+        reason = f"the claim is {_STATUS_WORDS[claim.status]}"
+    elif proof.status == "completed":
+        reason = "the survey is already completed"
+    elif proof.status != "sent":
+        reason = f"the survey is {proof.status.replace('_', ' ')}"
+    elif msg.link_version != proof.link_version:
+        reason = (
+            f"link version {msg.link_version} is no longer valid (current: {proof.link_version})"
+        )
+    base = {"kind": msg.kind, "link_version": msg.link_version}
+    if reason is not None:
+        record(claim, now, None, "survey_completion_ignored", {**base, "reason": reason})
+        return False
+    proof.status = "completed"
+    proof.completed_at = now
+    record(
+        claim,
+        now,
+        None,
+        "survey_completed",
+        {**base, "respondent_email": msg.respondent_email, "answers": dict(msg.answers)},
+    )
+    return True
+
+
+def issue_payment(claim: ClaimState, msg: PaymentIssued, now: datetime) -> bool:
+    """An approved claim is paid once; any other payment signal is only recorded."""
+    payment = Payment(
+        reference=msg.reference, amount=msg.amount, currency=msg.currency, paid_at=msg.paid_at
+    )
+    if claim.status != "approved":
+        record(
+            claim,
+            now,
+            None,
+            "payment_ignored",
+            {
+                "reference": msg.reference,
+                "reason": f"the claim is {_STATUS_WORDS[claim.status]}, not approved",
+            },
+        )
+        return False
+    claim.status = "paid"
+    claim.status_reason = None
+    claim.paid_at = msg.paid_at
+    claim.payment = payment
+    record(claim, now, None, "payment_issued", payment.model_dump(mode="json"))
+    notify(claim, "paid", claim.partner_contacts, payment=payment)
+    return True
+
+
+def record_undeliverable(
+    claim: ClaimState, notification: Notification, refused: list[RefusedRecipient], now: datetime
+) -> None:
+    """The mail server refused recipients for good: say so on the claim, then go on."""
+    for recipient in refused:
+        record(
+            claim,
+            now,
+            None,
+            "notification_undeliverable",
+            {
+                "notification": notification.key,
+                "kind": notification.kind,
+                "email": recipient.email,
+                "reason": recipient.reason,
+            },
+        )
+
+
+# --- the view -----------------------------------------------------------------------------
+
+
+def view(claim: ClaimState, now: datetime) -> ClaimView:
+    return ClaimView(
+        engagement_id=claim.engagement_id,
+        partner=claim.partner,
+        customer=claim.customer,
+        workshop=claim.workshop,
+        consent_at=claim.consent_at,
+        deadline_at=deadline_of(claim),
+        status=claim.status,
+        status_reason=claim.status_reason,
+        proof=claim.proof.model_copy(deep=True),
+        missing=missing_items(claim),
+        partner_contacts=list(claim.partner_contacts),
+        customer_contact=claim.customer_contact,
+        customer_contact_locked=customer_contact_locked(claim),
+        comments=list(claim.comments),
+        questions=list(claim.questions),
+        allowed_actions=allowed_actions(claim, now),
+        history=list(claim.history),
+        submitted_at=claim.submitted_at,
+        decided_at=claim.decided_at,
+        paid_at=claim.paid_at,
+        payment=claim.payment,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
