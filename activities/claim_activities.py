@@ -3,8 +3,8 @@
 Both are idempotent because Temporal retries them:
 - `store_claim` upserts the read model keyed by claim and history sequence;
 - `send_notification` sends each recipient's e-mail with a stable Message-ID
-  and heartbeats the index of the last recipient sent, so a retry after a
-  crash resumes after it instead of mailing everyone again.
+  and heartbeats its progress after each recipient, so a retry after a crash
+  resumes after the last one handled instead of mailing everyone again.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class ClaimActivities:
     async def send_notification(self, notification: Notification) -> DeliveryReport:
         """Mail every recipient once; permanently refused recipients are reported, not raised."""
         details = activity.info().heartbeat_details
-        start_at = int(details[0]) + 1 if details else 0
+        resume = DeliveryReport.model_validate(details[0]) if details else None
         return await self._mailer.deliver(
-            notification, start_at=start_at, on_sent=lambda index: activity.heartbeat(index)
+            notification, resume=resume, on_progress=lambda report: activity.heartbeat(report)
         )

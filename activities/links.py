@@ -40,7 +40,7 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
 class SurveyLinks:
@@ -67,7 +67,7 @@ class SurveyLinks:
     def verify(self, token: str) -> SurveyLinkRef:
         """Return what the token names, or raise :class:`InvalidSurveyLink`."""
         try:
-            body_part, sig_part = token.strip().split(".")
+            body_part, sig_part = token.split(".")
             body, sig = _unb64(body_part), _unb64(sig_part)
         except ValueError:
             raise InvalidSurveyLink("survey link token is malformed") from None
@@ -85,7 +85,12 @@ class SurveyLinks:
             or version < 1
         ):
             raise InvalidSurveyLink("survey link token is malformed")
-        return SurveyLinkRef(engagement_id, cast(SurveyKindName, kind), version)
+        ref = SurveyLinkRef(engagement_id, cast(SurveyKindName, kind), version)
+        if not hmac.compare_digest(token.encode(), self.token(ref).encode()):
+            # Only the canonical spelling is valid: base64 decoding forgives padding
+            # bits and stray characters, so one link must not have several spellings.
+            raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
+        return ref
 
     def token_from_url(self, url: str) -> str:
         """The token part of a link, for a caller that holds the whole URL."""

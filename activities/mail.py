@@ -65,6 +65,7 @@ _MONTHS_NL = [
 
 def format_date(moment: datetime, locale: Locale) -> str:
     """A date as people write it in the recipient's language (UTC)."""
+    moment = moment.astimezone(UTC)
     if locale == "nl":
         return f"{moment.day} {_MONTHS_NL[moment.month - 1]} {moment.year}"
     return moment.strftime("%d %B %Y").lstrip("0")
@@ -151,30 +152,30 @@ class Mailer:
         mail["Subject"] = rendered.subject
         mail["Message-ID"] = message_id(notification, index, self._smtp.mail_from)
         mail["Date"] = format_datetime(datetime.now(UTC))
-        mail["Content-Language"] = recipient.locale
         mail["X-Claim-Engagement"] = notification.engagement_id
         mail["X-Claim-Notification"] = notification.kind
         if notification.survey_kind is not None:
             mail["X-Claim-Survey"] = notification.survey_kind
         mail.set_content(rendered.text)
         mail.add_alternative(rendered.html, subtype="html")
+        mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
         return mail
 
     async def deliver(
         self,
         notification: Notification,
         *,
-        start_at: int = 0,
-        on_sent: Callable[[int], None] | None = None,
+        resume: DeliveryReport | None = None,
+        on_progress: Callable[[DeliveryReport], None] | None = None,
     ) -> DeliveryReport:
-        """Send to every recipient from `start_at` on; report permanent refusals.
+        """Send to every recipient not yet handled; report permanent refusals.
 
-        Transient failures (connection refused, 4xx) raise, so the caller retries;
-        `on_sent(i)` is called after recipient `i` is accepted, so a retry can
-        start after the last recipient known to be sent.
+        Transient failures (connection refused, 4xx) raise, so the caller retries.
+        `on_progress` gets the report after each recipient is handled, so a retry
+        can `resume` from it instead of mailing the same people again.
         """
-        refused: list[RefusedRecipient] = []
-        delivered = start_at
+        report = resume or DeliveryReport(key=notification.key, delivered=0)
+        report = report.model_copy(deep=True)
         smtp = aiosmtplib.SMTP(
             hostname=self._smtp.host,
             port=self._smtp.port,
@@ -184,20 +185,21 @@ class Mailer:
             password=self._smtp.password,
         )
         async with smtp:
-            for index in range(start_at, len(notification.recipients)):
+            for index in range(report.handled, len(notification.recipients)):
                 mail = self.build(notification, index)
                 try:
                     await smtp.send_message(mail)
                 except aiosmtplib.SMTPRecipientsRefused as err:
                     if any(r.code < 500 for r in err.recipients):
                         raise
-                    refused.extend(
+                    report.refused.extend(
                         RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
                         for r in err.recipients
                     )
                     await smtp.rset()
                 else:
-                    delivered += 1
-                if on_sent is not None:
-                    on_sent(index)
-        return DeliveryReport(key=notification.key, delivered=delivered, refused=refused)
+                    report.delivered += 1
+                report.handled = index + 1
+                if on_progress is not None:
+                    on_progress(report)
+        return report

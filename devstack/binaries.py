@@ -15,7 +15,9 @@ def _installed(name: str, package: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found: install the {package} package (pip install {package})")
+        raise FileNotFoundError(
+            f"{name} not found: install the {package} package (pip install {package})"
+        )
     return found
 
 

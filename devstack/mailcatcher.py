@@ -114,11 +114,11 @@ class MailCatcher:
         predicate: Callable[[list[EmailMessage]], bool] | None = None,
         *,
         count: int = 1,
-        timeout: float = 15.0,
+        within: float = 15.0,
         **filters: str,
     ) -> list[EmailMessage]:
         """Wait (real time) until `count` mails match the filters, and return them."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             found = self.find(**filters)
             if (predicate(found) if predicate else len(found) >= count) or (
@@ -133,12 +133,12 @@ class MailCatcher:
 
 def body_text(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+    return part.get_content() if part is not None else ""
 
 
 def body_html(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
-    return part.get_content() if part is not None else ""  # type: ignore[no-any-return]
+    return part.get_content() if part is not None else ""
 
 
 def survey_link(message: EmailMessage) -> str:

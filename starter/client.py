@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
@@ -49,6 +49,8 @@ from workflows.rules import PARTNER_WORKING, Refusal, check_start
 
 WORKFLOW_ID_PREFIX = "workshop-claim-"
 
+MessageT = TypeVar("MessageT", bound=BaseModel)
+
 
 def workflow_id(engagement_id: str) -> str:
     """The one workflow id of an engagement's claim."""
@@ -73,6 +75,7 @@ class ClaimRefused(WorkflowUpdateFailedError):
 
     def __init__(self, cause: ApplicationError) -> None:
         super().__init__(cause)
+        self._application_error = cause
         self.type: str = cause.type or "InvalidInput"
         self.message: str = cause.message
         self.details: list[Any] = list(cause.details)
@@ -80,6 +83,10 @@ class ClaimRefused(WorkflowUpdateFailedError):
     @classmethod
     def of(cls, type: RefusalType, message: str, details: list[str] | None = None) -> ClaimRefused:
         return cls(ApplicationError(message, *(details or []), type=type, non_retryable=True))
+
+    @property
+    def cause(self) -> ApplicationError:
+        return self._application_error
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"
@@ -128,30 +135,32 @@ class ClaimsClient:
         Raises :class:`ClaimRefused` for bad input or a role that can't start
         claims, and :class:`ClaimAlreadyFinished` when the engagement's claim is over.
         """
-        claim = _parse(ClaimInput, claim)
+        claim_input = _parse(ClaimInput, claim)
         try:
-            check_start(claim)
+            check_start(claim_input)
         except Refusal as refusal:
             raise ClaimRefused.of(refusal.type, refusal.message) from None
         try:
             handle = await self.client.start_workflow(
                 WorkshopClaimWorkflow.run,
-                claim,
-                id=workflow_id(claim.engagement_id),
+                claim_input,
+                id=workflow_id(claim_input.engagement_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )
             created = True
         except WorkflowAlreadyStartedError:
-            handle = self.handle(claim.engagement_id)
+            handle = self.handle(claim_input.engagement_id)
             description = await handle.describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
                 raise ClaimAlreadyFinished(
-                    claim.engagement_id, await self._final_view(handle)
+                    claim_input.engagement_id, await self._final_view(handle)
                 ) from None
             created = False
-        return StartedClaim(view=await handle.query(WorkshopClaimWorkflow.get_claim), created=created)
+        return StartedClaim(
+            view=await handle.query(WorkshopClaimWorkflow.get_claim), created=created
+        )
 
     async def get_claim(self, engagement_id: str) -> ClaimView:
         try:
@@ -308,7 +317,7 @@ class ClaimsClient:
             return None
 
 
-def _parse(model: Any, value: Any) -> Any:
+def _parse(model: type[MessageT], value: MessageT | Mapping[str, Any]) -> MessageT:
     """Validate a message on the client side, refusing bad input as the workflow would."""
     if isinstance(value, model):
         return value

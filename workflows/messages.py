@@ -324,6 +324,8 @@ class DeliveryReport(Outbound):
     key: str
     delivered: int
     refused: list[RefusedRecipient] = Field(default_factory=list)
+    handled: int = 0
+    """Recipients dealt with so far, in order (delivered or refused): where a retry resumes."""
 
 
 class StoreClaim(Outbound):

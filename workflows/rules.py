@@ -183,7 +183,7 @@ def notify(
 
 _NOTIFICATION_SUMMARIES: dict[NotificationKind, str] = {
     "survey_invitation": "{survey_kind} survey invitation",
-    "reminder": "reminder: {days_left} days left",
+    "reminder": "{reminder}",
     "info_requested": "question from the program",
     "approved": "claim approved",
     "rejected": "claim rejected",
@@ -195,7 +195,8 @@ _NOTIFICATION_SUMMARIES: dict[NotificationKind, str] = {
 def notification_summary(notification: Notification) -> str:
     """How an operator sees a notification in the Temporal UI: no personal data."""
     text = _NOTIFICATION_SUMMARIES[notification.kind].format(
-        survey_kind=notification.survey_kind, days_left=notification.days_left
+        survey_kind=notification.survey_kind,
+        reminder=reminder_summary(notification.days_left or 0),
     )
     return f"email: {text}"
 
@@ -237,8 +238,12 @@ class Checkpoint:
     def summary(self) -> str:
         if self.days_before_deadline == 0:
             return "90-day claim deadline"
-        plural = "s" if self.days_before_deadline != 1 else ""
-        return f"reminder: {self.days_before_deadline} day{plural} left"
+        return reminder_summary(self.days_before_deadline)
+
+
+def reminder_summary(days_left: int) -> str:
+    """How a reminder is named to operators, on its timer and on its e-mail activity."""
+    return f"reminder: {days_left} day{'' if days_left == 1 else 's'} left"
 
 
 def checkpoints(claim: ClaimState, now: datetime) -> list[Checkpoint]:
@@ -572,6 +577,8 @@ def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> b
     reason = None
     if claim.status not in PARTNER_WORKING:
         reason = f"the claim is {_STATUS_WORDS[claim.status]}"
+    elif claim.status == "in_progress" and now >= deadline_of(claim):
+        reason = "the claim's deadline has passed"
     elif proof.status == "completed":
         reason = "the survey is already completed"
     elif proof.status != "sent":

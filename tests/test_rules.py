@@ -1,0 +1,857 @@
+"""Unit tests of the claim rules in workflows/rules.py: plain Python, no Temporal, no I/O.
+
+Claims are opened with ``rules.open_claim`` and brought to a state by the same
+check-then-apply calls the workflow makes, so each test starts from a state the
+rules themselves can reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, get_args
+
+import pytest
+
+from tests.builders import (
+    CUSTOMER_CONTACT,
+    PARTNER_ADMIN,
+    PARTNER_CONTACTS,
+    PARTNER_USER,
+    REVIEWER,
+    attach,
+    claim_input,
+)
+from workflows import rules
+from workflows.messages import (
+    Actor,
+    AddComment,
+    Approve,
+    ClaimStatus,
+    Contact,
+    Notification,
+    NotificationKind,
+    PaymentIssued,
+    RefusalType,
+    Reject,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyChannel,
+    SurveyCompleted,
+    SurveyKind,
+    UpdateContacts,
+)
+from workflows.rules import ClaimState, Refusal
+
+CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
+DEADLINE = CONSENT + timedelta(days=90)
+NOW = CONSENT + timedelta(days=10)
+"""When the claim is opened and acted on, unless a test says otherwise."""
+LATER = NOW + timedelta(days=1)
+
+NEW_PARTNER_CONTACTS = [Contact(name="Nina Nieuw", email="nina@partner.example", locale="nl")]
+NEW_CUSTOMER_CONTACT = Contact(name="Chris Customer", email="chris@customer.example")
+
+M = TypeVar("M")
+Check = Callable[[ClaimState, M, datetime], None]
+Apply = Callable[[ClaimState, M, datetime], None]
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def send(kind: SurveyKind, channel: SurveyChannel = "email") -> SendSurvey:
+    return SendSurvey(kind=kind, channel=channel, actor=PARTNER_ADMIN)
+
+
+def completion(kind: SurveyKind, link_version: int) -> SurveyCompleted:
+    return SurveyCompleted(
+        kind=kind,
+        link_version=link_version,
+        respondent_email="respondent@example.com",
+        answers={"q1": 5, "q2": "useful"},
+    )
+
+
+def payment() -> PaymentIssued:
+    return PaymentIssued(reference="PAY-1", amount="1250.00", currency="EUR", paid_at=LATER)
+
+
+# --- bringing a claim to a state through the rules -----------------------------------------
+
+
+def act(claim: ClaimState, check: Check[M], apply: Apply[M], msg: M, now: datetime = NOW) -> None:
+    """What the workflow does for an update: the check must pass, then the change applies."""
+    check(claim, msg, now)
+    apply(claim, msg, now)
+
+
+def new_claim() -> ClaimState:
+    return rules.open_claim(claim_input(CONSENT), NOW)
+
+
+def send_survey(claim: ClaimState, kind: SurveyKind, channel: SurveyChannel = "email") -> None:
+    act(claim, rules.check_send_survey, rules.send_survey, send(kind, channel))
+
+
+def complete_survey(claim: ClaimState, kind: SurveyKind) -> None:
+    send_survey(claim, kind)
+    assert rules.complete_survey(
+        claim, completion(kind, rules.survey(claim, kind).link_version), NOW
+    )
+
+
+def update_contacts(claim: ClaimState, **changes: Any) -> None:
+    msg = UpdateContacts(actor=PARTNER_ADMIN, **changes)
+    act(claim, rules.check_update_contacts, rules.update_contacts, msg)
+
+
+def with_customer_survey_completed() -> ClaimState:
+    claim = new_claim()
+    complete_survey(claim, "customer")
+    return claim
+
+
+def with_all_proof() -> ClaimState:
+    claim = new_claim()
+    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
+    act(
+        claim,
+        rules.check_attach_document,
+        rules.attach_document,
+        attach("results_and_recommendations"),
+    )
+    complete_survey(claim, "partner")
+    complete_survey(claim, "customer")
+    return claim
+
+
+def submitted() -> ClaimState:
+    claim = with_all_proof()
+    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
+    return claim
+
+
+def info_requested() -> ClaimState:
+    claim = submitted()
+    msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
+    act(claim, rules.check_request_info, rules.request_info, msg)
+    return claim
+
+
+def approved() -> ClaimState:
+    claim = submitted()
+    act(claim, rules.check_approve, rules.approve, Approve(note="Well documented", actor=REVIEWER))
+    return claim
+
+
+def paid() -> ClaimState:
+    claim = approved()
+    assert rules.issue_payment(claim, payment(), LATER)
+    return claim
+
+
+def rejected() -> ClaimState:
+    claim = submitted()
+    act(claim, rules.check_reject, rules.reject, Reject(reason="No invoice", actor=REVIEWER))
+    return claim
+
+
+def auto_rejected() -> ClaimState:
+    claim = new_claim()
+    rules.reach_checkpoint(claim, rules.checkpoints(claim, NOW)[-1], DEADLINE)
+    return claim
+
+
+def last_event(claim: ClaimState) -> tuple[str, dict[str, Any]]:
+    entry = claim.history[-1]
+    return entry.event, entry.detail
+
+
+def without_history(claim: ClaimState) -> dict[str, Any]:
+    return claim.model_dump(exclude={"history"})
+
+
+# --- deadline and checkpoints --------------------------------------------------------------
+
+
+def test_deadline_is_consent_plus_90_days() -> None:
+    claim = new_claim()
+
+    assert rules.deadline_of(claim) == datetime(2026, 4, 1, tzinfo=UTC)
+    assert claim.history[0].event == "claim_started"
+    assert claim.history[0].detail == {"deadline_at": DEADLINE.isoformat()}
+
+
+def test_checkpoints_of_a_fresh_claim_are_the_three_reminders_then_the_deadline() -> None:
+    points = rules.checkpoints(new_claim(), NOW)
+
+    assert [(p.at, p.days_before_deadline) for p in points] == [
+        (DEADLINE - timedelta(days=30), 30),
+        (DEADLINE - timedelta(days=7), 7),
+        (DEADLINE - timedelta(days=1), 1),
+        (DEADLINE, 0),
+    ]
+    assert [p.summary for p in points] == [
+        "reminder: 30 days left",
+        "reminder: 7 days left",
+        "reminder: 1 day left",
+        "90-day claim deadline",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("now", "days_before_deadline"),
+    [
+        pytest.param(DEADLINE - timedelta(days=30, seconds=-1), [7, 1, 0], id="30-day-past"),
+        pytest.param(DEADLINE - timedelta(days=2), [1, 0], id="7-day-past"),
+        pytest.param(DEADLINE - timedelta(hours=1), [0], id="all-reminders-past"),
+        pytest.param(DEADLINE + timedelta(days=5), [0], id="deadline-past"),
+    ],
+)
+def test_checkpoints_skip_reminders_already_past_and_always_end_with_the_deadline(
+    now: datetime, days_before_deadline: list[int]
+) -> None:
+    points = rules.checkpoints(new_claim(), now)
+
+    assert [p.days_before_deadline for p in points] == days_before_deadline
+    assert points[-1].at == DEADLINE
+    assert points[-1].summary == "90-day claim deadline"
+
+
+def test_reminder_checkpoint_records_missing_items_and_notifies_partner_contacts() -> None:
+    claim = new_claim()
+    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
+    reminder = rules.checkpoints(claim, NOW)[1]
+    missing = ["results_and_recommendations", "partner_survey", "customer_survey"]
+
+    rules.reach_checkpoint(claim, reminder, reminder.at)
+
+    assert claim.status == "in_progress"
+    assert last_event(claim) == ("reminder_sent", {"days_left": 7, "missing": missing})
+    assert len(claim.outbox) == 1
+    notification = claim.outbox[0]
+    assert notification.kind == "reminder"
+    assert notification.recipients == PARTNER_CONTACTS
+    assert notification.days_left == 7
+    assert notification.missing == missing
+
+
+def test_deadline_checkpoint_auto_rejects_an_in_progress_claim() -> None:
+    claim = auto_rejected()
+
+    assert claim.status == "auto_rejected"
+    assert claim.status_reason == rules.AUTO_REJECT_REASON
+    assert claim.status_reason == "not submitted within 90 days of customer consent"
+    assert claim.decided_at == DEADLINE
+    assert last_event(claim) == ("auto_rejected", {"reason": rules.AUTO_REJECT_REASON})
+    assert [n.kind for n in claim.outbox] == ["auto_rejected"]
+    assert claim.outbox[0].recipients == PARTNER_CONTACTS
+    assert claim.outbox[0].missing == list(rules.PROOF_ITEMS)
+    assert rules.is_final(claim)
+
+
+@pytest.mark.parametrize("index", range(4), ids=["30-days", "7-days", "1-day", "deadline"])
+def test_checkpoints_leave_a_submitted_claim_untouched(index: int) -> None:
+    claim = submitted()
+    checkpoint = rules.checkpoints(claim, NOW)[index]
+    before = claim.model_dump()
+
+    rules.reach_checkpoint(claim, checkpoint, checkpoint.at)
+
+    assert claim.model_dump() == before
+
+
+# --- missing items -------------------------------------------------------------------------
+
+
+def test_missing_items_follow_the_help_page_order() -> None:
+    claim = new_claim()
+    assert rules.missing_items(claim) == [
+        "results_and_recommendations",
+        "partner_survey",
+        "customer_survey",
+        "invoice",
+    ]
+
+    complete_survey(claim, "partner")
+    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
+
+    assert rules.missing_items(claim) == ["results_and_recommendations", "customer_survey"]
+
+
+def test_missing_items_count_a_sent_but_uncompleted_survey_as_missing() -> None:
+    claim = new_claim()
+    send_survey(claim, "customer")
+
+    assert "customer_survey" in rules.missing_items(claim)
+    assert rules.missing_items(with_all_proof()) == []
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def attempt(check: Check[M], msg: M, now: datetime = NOW) -> Callable[[ClaimState], None]:
+    return lambda claim: check(claim, msg, now)
+
+
+REFUSALS = [
+    pytest.param(
+        new_claim,
+        attempt(rules.check_send_survey, send("customer", "direct")),
+        "InvalidInput",
+        id="InvalidInput-direct-customer-survey",
+    ),
+    pytest.param(
+        new_claim,
+        attempt(rules.check_update_contacts, UpdateContacts(actor=PARTNER_ADMIN)),
+        "InvalidInput",
+        id="InvalidInput-update-contacts-without-changes",
+    ),
+    pytest.param(
+        new_claim,
+        attempt(rules.check_attach_document, attach("invoice", actor=REVIEWER)),
+        "NotAllowed",
+        id="NotAllowed-partner-action-by-reviewer",
+    ),
+    pytest.param(
+        submitted,
+        attempt(rules.check_approve, Approve(actor=PARTNER_ADMIN)),
+        "NotAllowed",
+        id="NotAllowed-review-action-by-partner",
+    ),
+    pytest.param(
+        new_claim,
+        attempt(rules.check_approve, Approve(actor=REVIEWER)),
+        "WrongState",
+        id="WrongState-approve-in-progress",
+    ),
+    pytest.param(
+        submitted,
+        attempt(rules.check_add_comment, AddComment(text="One more thing", actor=PARTNER_USER)),
+        "WrongState",
+        id="WrongState-comment-after-submit",
+    ),
+    pytest.param(
+        approved,
+        attempt(rules.check_reject, Reject(reason="Changed our mind", actor=REVIEWER)),
+        "WrongState",
+        id="WrongState-reject-approved",
+    ),
+    pytest.param(
+        new_claim,
+        attempt(rules.check_attach_document, attach("invoice"), DEADLINE),
+        "DeadlinePassed",
+        id="DeadlinePassed-at-deadline",
+    ),
+    pytest.param(
+        with_all_proof,
+        attempt(rules.check_submit, Submit(actor=PARTNER_ADMIN), DEADLINE + timedelta(days=1)),
+        "DeadlinePassed",
+        id="DeadlinePassed-after-deadline",
+    ),
+    pytest.param(
+        auto_rejected,
+        attempt(rules.check_add_comment, AddComment(text="Too late?", actor=PARTNER_ADMIN)),
+        "DeadlinePassed",
+        id="DeadlinePassed-auto-rejected",
+    ),
+    pytest.param(
+        new_claim,
+        attempt(rules.check_submit, Submit(actor=PARTNER_ADMIN)),
+        "Incomplete",
+        id="Incomplete-submit",
+    ),
+    pytest.param(
+        with_customer_survey_completed,
+        attempt(
+            rules.check_update_contacts,
+            UpdateContacts(customer_contact=NEW_CUSTOMER_CONTACT, actor=PARTNER_ADMIN),
+        ),
+        "ContactLocked",
+        id="ContactLocked-customer-contact",
+    ),
+    pytest.param(
+        with_customer_survey_completed,
+        attempt(rules.check_send_survey, send("customer")),
+        "SurveyCompleted",
+        id="SurveyCompleted-send-survey",
+    ),
+]
+
+
+@pytest.mark.parametrize(("build", "try_action", "refusal_type"), REFUSALS)
+def test_refused_check_raises_its_type_and_leaves_the_claim_unchanged(
+    build: Callable[[], ClaimState],
+    try_action: Callable[[ClaimState], None],
+    refusal_type: RefusalType,
+) -> None:
+    claim = build()
+    before = claim.model_dump()
+
+    with pytest.raises(Refusal) as refused:
+        try_action(claim)
+
+    assert refused.value.type == refusal_type
+    assert refused.value.message
+    assert claim.model_dump() == before
+
+
+def test_check_start_refuses_a_reviewer() -> None:
+    with pytest.raises(Refusal) as refused:
+        rules.check_start(claim_input(CONSENT, actor=REVIEWER))
+
+    assert refused.value.type == "NotAllowed"
+
+
+@pytest.mark.parametrize("actor", [PARTNER_ADMIN, PARTNER_USER], ids=["admin", "user"])
+def test_check_start_accepts_partner_roles(actor: Actor) -> None:
+    rules.check_start(claim_input(CONSENT, actor=actor))
+
+
+def test_incomplete_refusal_details_list_exactly_the_missing_items_in_order() -> None:
+    claim = with_customer_survey_completed()
+    act(
+        claim,
+        rules.check_attach_document,
+        rules.attach_document,
+        attach("results_and_recommendations"),
+    )
+
+    with pytest.raises(Refusal) as refused:
+        rules.check_submit(claim, Submit(actor=PARTNER_ADMIN), NOW)
+
+    assert refused.value.type == "Incomplete"
+    assert refused.value.details == ["partner_survey", "invoice"]
+    assert "partner survey, invoice" in refused.value.message
+
+
+def test_submission_just_before_the_deadline_passes_the_check() -> None:
+    rules.check_submit(
+        with_all_proof(), Submit(actor=PARTNER_ADMIN), DEADLINE - timedelta(minutes=1)
+    )
+
+
+def test_locked_customer_contact_may_be_repeated_unchanged() -> None:
+    claim = with_customer_survey_completed()
+
+    update_contacts(claim, customer_contact=CUSTOMER_CONTACT, partner_contacts=NEW_PARTNER_CONTACTS)
+
+    assert claim.customer_contact == CUSTOMER_CONTACT
+    assert claim.partner_contacts == NEW_PARTNER_CONTACTS
+    assert rules.customer_contact_locked(claim)
+
+
+# --- applying partner actions -----------------------------------------------------------
+
+
+def test_attach_document_replaces_the_same_kind_and_history_keeps_both() -> None:
+    claim = new_claim()
+    first, second = attach("invoice", "first"), attach("invoice", "second")
+
+    act(claim, rules.check_attach_document, rules.attach_document, first)
+    act(claim, rules.check_attach_document, rules.attach_document, second, LATER)
+
+    assert claim.proof.invoice.status == "attached"
+    assert claim.proof.invoice.document == second.document
+    attached = [e.detail for e in claim.history if e.event == "document_attached"]
+    assert [d["document"] for d in attached] == [
+        first.document.model_dump(mode="json"),
+        second.document.model_dump(mode="json"),
+    ]
+    assert "replaced" not in attached[0]
+    assert attached[1]["replaced"] == first.document.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("kind", "recipients"),
+    [("partner", PARTNER_CONTACTS), ("customer", [CUSTOMER_CONTACT])],
+)
+def test_send_survey_by_email_invites_the_surveys_contacts(
+    kind: SurveyKind, recipients: list[Contact]
+) -> None:
+    claim = new_claim()
+
+    send_survey(claim, kind)
+
+    proof = rules.survey(claim, kind)
+    assert (proof.status, proof.sent_count, proof.last_sent_at) == ("sent", 1, NOW)
+    assert len(claim.outbox) == 1
+    invitation = claim.outbox[0]
+    assert invitation.kind == "survey_invitation"
+    assert invitation.survey_kind == kind
+    assert invitation.recipients == recipients
+    assert invitation.link_version == proof.link_version == 1
+
+
+def test_send_survey_direct_queues_nothing_but_marks_the_survey_sent() -> None:
+    claim = new_claim()
+
+    send_survey(claim, "partner", "direct")
+
+    assert claim.outbox == []
+    assert claim.proof.partner_survey.status == "sent"
+    assert claim.proof.partner_survey.sent_count == 1
+    assert last_event(claim) == (
+        "survey_sent",
+        {"kind": "partner", "channel": "direct", "link_version": 1, "recipients": 0},
+    )
+
+
+def test_resend_reuses_the_link_version_and_counts_the_send() -> None:
+    claim = new_claim()
+    send_survey(claim, "customer")
+
+    act(claim, rules.check_send_survey, rules.send_survey, send("customer"), LATER)
+
+    proof = claim.proof.customer_survey
+    assert (proof.link_version, proof.sent_count, proof.last_sent_at) == (1, 2, LATER)
+    assert [n.link_version for n in claim.outbox] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes"),
+    [
+        ("partner", {"partner_contacts": NEW_PARTNER_CONTACTS}),
+        ("customer", {"customer_contact": NEW_CUSTOMER_CONTACT}),
+    ],
+)
+def test_update_contacts_invalidates_a_sent_uncompleted_survey(
+    kind: SurveyKind, changes: dict[str, Any]
+) -> None:
+    claim = new_claim()
+    send_survey(claim, kind)
+
+    update_contacts(claim, **changes)
+
+    proof = rules.survey(claim, kind)
+    assert (proof.status, proof.link_version) == ("invalidated", 2)
+    assert last_event(claim) == (
+        "contacts_updated",
+        {"changed": list(changes), "invalidated": [f"{kind}_survey"]},
+    )
+
+
+def test_resend_after_invalidation_uses_the_new_link_version() -> None:
+    claim = new_claim()
+    send_survey(claim, "customer")
+    update_contacts(claim, customer_contact=NEW_CUSTOMER_CONTACT)
+
+    send_survey(claim, "customer")
+
+    assert claim.proof.customer_survey.status == "sent"
+    assert claim.outbox[-1].link_version == 2
+    assert claim.outbox[-1].recipients == [NEW_CUSTOMER_CONTACT]
+
+
+def test_update_contacts_does_not_bump_a_survey_not_yet_sent() -> None:
+    claim = new_claim()
+
+    update_contacts(
+        claim, partner_contacts=NEW_PARTNER_CONTACTS, customer_contact=NEW_CUSTOMER_CONTACT
+    )
+
+    assert claim.partner_contacts == NEW_PARTNER_CONTACTS
+    assert claim.customer_contact == NEW_CUSTOMER_CONTACT
+    for kind in ("partner", "customer"):
+        proof = rules.survey(claim, kind)
+        assert (proof.status, proof.link_version) == ("not_sent", 1)
+    assert last_event(claim)[1]["invalidated"] == []
+
+
+def test_complete_survey_accepts_a_sent_survey_through_its_current_link() -> None:
+    claim = new_claim()
+    send_survey(claim, "partner")
+
+    assert rules.complete_survey(claim, completion("partner", 1), LATER)
+
+    assert claim.proof.partner_survey.status == "completed"
+    assert claim.proof.partner_survey.completed_at == LATER
+    event, detail = last_event(claim)
+    assert event == "survey_completed"
+    assert detail["answers"] == {"q1": 5, "q2": "useful"}
+
+
+def not_sent() -> tuple[ClaimState, SurveyCompleted]:
+    return new_claim(), completion("customer", 1)
+
+
+def invalidated() -> tuple[ClaimState, SurveyCompleted]:
+    claim = new_claim()
+    send_survey(claim, "customer")
+    update_contacts(claim, customer_contact=NEW_CUSTOMER_CONTACT)
+    return claim, completion("customer", 2)
+
+
+def old_link() -> tuple[ClaimState, SurveyCompleted]:
+    claim, _ = invalidated()
+    send_survey(claim, "customer")
+    return claim, completion("customer", 1)
+
+
+def already_completed() -> tuple[ClaimState, SurveyCompleted]:
+    return with_customer_survey_completed(), completion("customer", 1)
+
+
+def claim_submitted() -> tuple[ClaimState, SurveyCompleted]:
+    return submitted(), completion("customer", 1)
+
+
+@pytest.mark.parametrize(
+    "situation", [not_sent, invalidated, old_link, already_completed, claim_submitted]
+)
+def test_complete_survey_otherwise_is_only_recorded_as_ignored(
+    situation: Callable[[], tuple[ClaimState, SurveyCompleted]],
+) -> None:
+    claim, msg = situation()
+    before, entries = without_history(claim), len(claim.history)
+
+    assert not rules.complete_survey(claim, msg, LATER)
+
+    assert without_history(claim) == before
+    assert len(claim.history) == entries + 1
+    event, detail = last_event(claim)
+    assert event == "survey_completion_ignored"
+    assert detail["kind"] == "customer"
+    assert detail["link_version"] == msg.link_version
+    assert detail["reason"]
+
+
+def test_submit_moves_a_complete_claim_to_submitted() -> None:
+    claim = submitted()
+
+    assert claim.status == "submitted"
+    assert claim.submitted_at == NOW
+    assert last_event(claim)[0] == "submitted"
+
+
+def test_submit_from_info_requested_records_resubmitted() -> None:
+    claim = info_requested()
+
+    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_USER), LATER)
+
+    assert claim.status == "submitted"
+    assert claim.status_reason is None
+    assert claim.submitted_at == LATER
+    assert last_event(claim)[0] == "resubmitted"
+
+
+def test_submit_refused_records_the_refusal_type_and_message() -> None:
+    claim = new_claim()
+    msg = Submit(actor=PARTNER_ADMIN)
+    with pytest.raises(Refusal) as refused:
+        rules.check_submit(claim, msg, NOW)
+    before = without_history(claim)
+
+    rules.submit_refused(claim, msg, refused.value, NOW)
+
+    assert without_history(claim) == before
+    assert last_event(claim) == (
+        "submit_refused",
+        {
+            "type": "Incomplete",
+            "message": refused.value.message,
+            "missing": list(rules.PROOF_ITEMS),
+        },
+    )
+
+
+# --- applying reviewer actions --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "apply", "msg", "status", "reason", "questions", "decided"),
+    [
+        pytest.param(
+            rules.check_request_info,
+            rules.request_info,
+            RequestInfo(question="Who attended?", actor=REVIEWER),
+            "info_requested",
+            "Who attended?",
+            ["Who attended?"],
+            False,
+            id="request_info",
+        ),
+        pytest.param(
+            rules.check_approve,
+            rules.approve,
+            Approve(note="Fine", actor=REVIEWER),
+            "approved",
+            "Fine",
+            [],
+            True,
+            id="approve",
+        ),
+        pytest.param(
+            rules.check_reject,
+            rules.reject,
+            Reject(reason="Not a workshop", actor=REVIEWER),
+            "rejected",
+            "Not a workshop",
+            [],
+            True,
+            id="reject",
+        ),
+    ],
+)
+def test_review_decision_sets_status_and_notifies_partner_contacts(
+    check: Check[Any],
+    apply: Apply[Any],
+    msg: RequestInfo | Approve | Reject,
+    status: ClaimStatus,
+    reason: str,
+    questions: list[str],
+    decided: bool,
+) -> None:
+    claim = submitted()
+    queued = len(claim.outbox)
+
+    act(claim, check, apply, msg, LATER)
+
+    assert claim.status == status
+    assert claim.status_reason == reason
+    assert [q.question for q in claim.questions] == questions
+    assert claim.decided_at == (LATER if decided else None)
+    assert last_event(claim)[0] == status
+    assert len(claim.outbox) == queued + 1
+    notification = claim.outbox[-1]
+    assert notification.kind == status
+    assert notification.text == reason
+    assert notification.recipients == PARTNER_CONTACTS
+
+
+def test_reject_is_allowed_while_info_is_requested() -> None:
+    claim = info_requested()
+
+    act(claim, rules.check_reject, rules.reject, Reject(reason="No answer", actor=REVIEWER))
+
+    assert claim.status == "rejected"
+    assert rules.is_final(claim)
+
+
+def test_issue_payment_pays_an_approved_claim() -> None:
+    claim = paid()
+
+    assert claim.status == "paid"
+    assert claim.status_reason is None
+    assert claim.paid_at == LATER
+    assert claim.payment is not None
+    assert (claim.payment.reference, claim.payment.amount) == ("PAY-1", "1250.00")
+    assert last_event(claim)[0] == "payment_issued"
+    assert claim.outbox[-1].kind == "paid"
+    assert claim.outbox[-1].recipients == PARTNER_CONTACTS
+    assert rules.is_final(claim)
+
+
+@pytest.mark.parametrize("build", [new_claim, submitted, rejected, paid])
+def test_issue_payment_on_a_claim_not_approved_is_only_recorded(
+    build: Callable[[], ClaimState],
+) -> None:
+    claim = build()
+    before = without_history(claim)
+
+    assert not rules.issue_payment(claim, payment(), LATER)
+
+    assert without_history(claim) == before
+    event, detail = last_event(claim)
+    assert event == "payment_ignored"
+    assert detail["reference"] == "PAY-1"
+    assert detail["reason"]
+
+
+# --- allowed actions ------------------------------------------------------------------------
+
+PARTNER_ACTIONS = ["attach_document", "send_survey", "update_contacts", "add_comment"]
+
+
+@pytest.mark.parametrize(
+    ("build", "now", "expected"),
+    [
+        pytest.param(new_claim, NOW, PARTNER_ACTIONS, id="in_progress"),
+        pytest.param(
+            # both surveys are completed, so send_survey has nothing left to send
+            with_all_proof,
+            NOW,
+            ["attach_document", "update_contacts", "add_comment", "submit"],
+            id="in_progress-all-proof",
+        ),
+        pytest.param(submitted, NOW, ["request_info", "approve", "reject"], id="submitted"),
+        pytest.param(
+            info_requested,
+            NOW,
+            ["attach_document", "update_contacts", "add_comment", "submit", "reject"],
+            id="info_requested",
+        ),
+        pytest.param(approved, NOW, [], id="approved"),
+        pytest.param(paid, NOW, [], id="paid"),
+        pytest.param(rejected, NOW, [], id="rejected"),
+        pytest.param(auto_rejected, DEADLINE, [], id="auto_rejected"),
+        # still in progress because the deadline checkpoint has not run yet
+        pytest.param(new_claim, DEADLINE, [], id="in_progress-past-deadline"),
+    ],
+)
+def test_allowed_actions_per_state(
+    build: Callable[[], ClaimState], now: datetime, expected: list[str]
+) -> None:
+    assert rules.allowed_actions(build(), now) == expected
+
+
+def test_allowed_actions_keep_send_survey_while_one_survey_is_open() -> None:
+    claim = with_customer_survey_completed()
+
+    assert rules.allowed_actions(claim, NOW) == PARTNER_ACTIONS
+
+
+# --- notifications --------------------------------------------------------------------------
+
+
+def every_notification() -> list[Notification]:
+    """At least one notification of every kind."""
+    reminded = new_claim()
+    reminder = rules.checkpoints(reminded, NOW)[0]
+    rules.reach_checkpoint(reminded, reminder, reminder.at)
+    claims = [reminded, info_requested(), paid(), rejected(), auto_rejected()]
+    return [notification for claim in claims for notification in claim.outbox]
+
+
+def test_notification_keys_are_sequential_per_claim() -> None:
+    claim = paid()
+
+    assert [n.key for n in claim.outbox] == [
+        f"{claim.engagement_id}.n{i}" for i in range(1, len(claim.outbox) + 1)
+    ]
+    assert [n.kind for n in claim.outbox] == [
+        "survey_invitation",
+        "survey_invitation",
+        "approved",
+        "paid",
+    ]
+
+
+def test_notification_keys_continue_after_the_state_moves_to_a_new_run() -> None:
+    claim = submitted()
+    keys = [n.key for n in claim.outbox]
+
+    carried = ClaimState.model_validate(claim.model_dump(mode="json"))
+    act(carried, rules.check_approve, rules.approve, Approve(actor=REVIEWER))
+
+    assert [n.key for n in carried.outbox[:-1]] == keys
+    assert carried.outbox[-1].key == f"{claim.engagement_id}.n{len(keys) + 1}"
+
+
+def test_notification_summary_has_no_personal_data() -> None:
+    notifications = every_notification()
+    contacts = [*PARTNER_CONTACTS, CUSTOMER_CONTACT, NEW_PARTNER_CONTACTS[0]]
+    names = [n.partner_name for n in notifications] + [n.customer_name for n in notifications]
+    personal = [c.name for c in contacts] + [c.email for c in contacts] + names
+
+    summaries = {rules.notification_summary(n) for n in notifications}
+
+    assert {n.kind for n in notifications} == set(get_args(NotificationKind))
+    assert "email: partner survey invitation" in summaries
+    assert "email: reminder: 30 days left" in summaries
+    for summary in summaries:
+        assert summary.startswith("email: ")
+        assert not [text for text in personal if text.lower() in summary.lower()]
+        assert "@" not in summary
