@@ -81,8 +81,15 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read every setting, or raise :class:`SettingsError` naming the first bad one."""
+def load_settings(
+    env: Mapping[str, str] | None = None, *, require_secret_key: bool = True
+) -> Settings:
+    """Read every setting, or raise :class:`SettingsError` naming the first bad one.
+
+    With `require_secret_key=False` (callers that never make or check survey
+    links, like most commands of the command line) a missing CLAIMS_SECRET_KEY
+    gives an empty `secret_key`; a key that is set must still be well formed.
+    """
     env = os.environ if env is None else env
     try:
         temporal = dict(ClientConfig.load_client_connect_config(override_env_vars=dict(env)))
@@ -92,12 +99,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     temporal.setdefault("namespace", "default")
 
     secret = env.get("CLAIMS_SECRET_KEY", "")
-    if not secret:
+    if not secret and require_secret_key:
         raise SettingsError(
             "CLAIMS_SECRET_KEY is required but not set (it signs survey links; "
             'make one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
         )
-    if len(secret) < MIN_SECRET_KEY_LENGTH:
+    if secret and len(secret) < MIN_SECRET_KEY_LENGTH:
         raise SettingsError(
             f"CLAIMS_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters long"
         )

@@ -6,11 +6,14 @@ key; Temporal servers come from the pinned packages, never downloaded.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -85,3 +88,50 @@ async def claims(
     """A ClaimsClient with a worker running on its own task queue."""
     async with create_worker(env.client, task_queue, activities):
         yield ClaimsClient(env.client, task_queue=task_queue, links=links)
+
+
+POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
+
+
+async def _postgres_admin() -> Any:
+    """A connection to the server's `postgres` database, or skip/fail saying why there is none."""
+    try:
+        return await asyncpg.connect(**POSTGRES_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        reason = (
+            f"PostgreSQL not reachable on {POSTGRES_ADMIN['host']}:{POSTGRES_ADMIN['port']} "
+            f"as user {POSTGRES_ADMIN['user']}: {type(err).__name__}: {err}"
+        )
+        if os.environ.get("CLAIMS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (CLAIMS_REQUIRE_POSTGRES=1 makes this a failure)")
+        pytest.skip(reason)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty real database per test: a SQLite file, or a fresh database on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}"
+        return
+    name = f"claims_test_{uuid.uuid4().hex}"
+    admin = await _postgres_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield (
+            f"postgresql+asyncpg://{POSTGRES_ADMIN['user']}@{POSTGRES_ADMIN['host']}:"
+            f"{POSTGRES_ADMIN['port']}/{name}"
+        )
+    finally:
+        admin = await _postgres_admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -39,3 +39,20 @@ async def history_event_types(handle: WorkflowHandle[Any, Any]) -> list[str]:
     """The names of a workflow's history events, in order."""
     history = await handle.fetch_history()
     return [EventType.Name(event.event_type) for event in history.events]
+
+
+async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> list[str]:
+    """Wait until the workflow has no activity pending and its last task completed;
+    returns the history's event types then (a baseline to compare against)."""
+    deadline = time.monotonic() + within
+    while True:
+        description = await handle.describe()
+        events = await history_event_types(handle)
+        idle = not description.raw_description.pending_activities and events[-1] in (
+            "EVENT_TYPE_WORKFLOW_TASK_COMPLETED",
+            "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
+        )
+        if idle or time.monotonic() > deadline:
+            assert idle, f"workflow still busy after {within}s: {events[-3:]}"
+            return events
+        await asyncio.sleep(0.05)

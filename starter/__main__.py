@@ -1,0 +1,351 @@
+"""`python -m starter`: drive claims from a shell, JSON in and JSON out.
+
+Operators, scripts and support staff need to start a claim, look at one, or
+send it any message of the contract without writing Python or a portal. This
+command line is a thin shell around :class:`starter.client.ClaimsClient`: it
+reads the same environment variables as the worker, validates the JSON
+payload against the contract's message model before anything reaches
+Temporal, prints the claim view as JSON on standard output, and turns every
+expected failure (bad JSON, a refusal, an unknown claim, bad configuration,
+no Temporal server) into one line on standard error and a non-zero exit:
+2 for a usage, input or configuration problem, 1 for what the claim or
+Temporal refused.
+
+Examples::
+
+    python -m starter start --file claim.json
+    python -m starter show eng-42
+    echo '{"text": "on site", "actor": {...}}' | python -m starter add-comment eng-42
+    python -m starter survey-link eng-42 partner
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast, get_args
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from activities.links import InvalidSurveyLink, SurveyLinks
+from settings import Settings, SettingsError, load_settings
+from starter.client import (
+    ClaimAlreadyFinished,
+    ClaimNotFound,
+    ClaimRefused,
+    ClaimsClient,
+    SurveyLinkExpired,
+)
+from worker import connect
+from workflows.messages import (
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimView,
+    PaymentIssued,
+    Reject,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+    SurveyKind,
+    UpdateContacts,
+    describe_validation_error,
+)
+
+PROG = "python -m starter"
+DEFAULT_TIMEOUT = 60.0
+"""Seconds to wait for Temporal before giving up (a claim with no worker never answers)."""
+
+EXIT_REFUSED = 1
+"""The claim or Temporal said no: a refusal, an unknown or finished claim, no connection."""
+EXIT_USAGE = 2
+"""The command itself is wrong: arguments, JSON, configuration (argparse uses 2 too)."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class MessageCommand(Generic[M]):
+    """A command that sends one message of the contract to an engagement's claim."""
+
+    model: type[M]
+    call: Callable[[ClaimsClient, str, M], Awaitable[ClaimView | None]]
+    """The ClaimsClient method; an update returns the view, a signal returns None."""
+    signal: bool = False
+
+    @property
+    def help(self) -> str:
+        kind = "signal" if self.signal else "update"
+        prints = "prints nothing" if self.signal else "prints the claim view"
+        return f"send the {kind} `{self.call.__name__}` (JSON {self.model.__name__}); {prints}"
+
+
+MESSAGE_COMMANDS: Mapping[str, MessageCommand[Any]] = {
+    # updates: each returns the claim view after the change
+    "attach-document": MessageCommand(AttachDocument, ClaimsClient.attach_document),
+    "send-survey": MessageCommand(SendSurvey, ClaimsClient.send_survey),
+    "update-contacts": MessageCommand(UpdateContacts, ClaimsClient.update_contacts),
+    "add-comment": MessageCommand(AddComment, ClaimsClient.add_comment),
+    "submit": MessageCommand(Submit, ClaimsClient.submit),
+    "request-info": MessageCommand(RequestInfo, ClaimsClient.request_info),
+    "approve": MessageCommand(Approve, ClaimsClient.approve),
+    "reject": MessageCommand(Reject, ClaimsClient.reject),
+    # signals: fire and forget; a refused submit-signal shows up in the view's history
+    "submit-signal": MessageCommand(Submit, ClaimsClient.submit_signal, signal=True),
+    "survey-completed": MessageCommand(
+        SurveyCompleted, ClaimsClient.survey_completed, signal=True
+    ),
+    "payment-issued": MessageCommand(PaymentIssued, ClaimsClient.payment_issued, signal=True),
+}
+"""Every message command: its name on the command line, its payload model, its method."""
+
+NEEDS_SECRET_KEY = frozenset({"complete-survey", "survey-link"})
+"""Commands that make or check survey links, and so need CLAIMS_SECRET_KEY."""
+
+
+class UsageError(Exception):
+    """Bad input that no server saw: unreadable or malformed JSON (exit 2)."""
+
+
+class TemporalUnreachable(Exception):
+    """The Temporal frontend could not be reached (exit 1)."""
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+def _add_json_input(parser: argparse.ArgumentParser, what: str) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--json", metavar="TEXT", help=f"{what} as JSON text")
+    source.add_argument(
+        "--file",
+        metavar="PATH",
+        help=f"read {what} as JSON from a file ('-' for standard input, the default)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Start and drive workshop claims. Configured by the worker's environment "
+            "variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, CLAIMS_TASK_QUEUE, "
+            "CLAIMS_PUBLIC_URL, CLAIMS_SECRET_KEY). JSON payloads come from --json, "
+            "--file or standard input; results are printed as JSON."
+        ),
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up waiting for Temporal after this long (default {DEFAULT_TIMEOUT:g})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    start = commands.add_parser(
+        "start",
+        help="start an engagement's claim (JSON ClaimInput), or show the running one",
+        description="Start a claim; if the engagement's claim already runs, print that one. "
+        "Whether it was created is said on standard error.",
+    )
+    _add_json_input(start, "the ClaimInput")
+
+    show = commands.add_parser("show", help="print an engagement's claim view")
+    show.add_argument("engagement", metavar="ENGAGEMENT")
+
+    for name, command in MESSAGE_COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help, description=command.help)
+        sub.add_argument("engagement", metavar="ENGAGEMENT")
+        _add_json_input(sub, f"the {command.model.__name__} payload")
+
+    complete = commands.add_parser(
+        "complete-survey",
+        help="record a respondent's answers through a survey link (needs CLAIMS_SECRET_KEY)",
+        description="Complete a survey through its link: TOKEN is the token or the whole "
+        "link; the JSON is an object of question id to string or number.",
+    )
+    complete.add_argument("token", metavar="TOKEN")
+    complete.add_argument("--email", required=True, help="the respondent's e-mail address")
+    _add_json_input(complete, "the answers object")
+
+    link = commands.add_parser(
+        "survey-link",
+        help="print the current link of a survey (needs CLAIMS_SECRET_KEY)",
+    )
+    link.add_argument("engagement", metavar="ENGAGEMENT")
+    link.add_argument("kind", choices=get_args(SurveyKind))
+    return parser
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+def read_json(args: argparse.Namespace) -> Any:
+    """The command's JSON payload from --json, --file or standard input."""
+    if args.json is not None:
+        text, source = args.json, "--json"
+    elif args.file is not None and args.file != "-":
+        source = args.file
+        try:
+            with open(args.file, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise UsageError(f"cannot read {args.file}: {err}") from None
+    else:
+        source = "standard input"
+        if sys.stdin.isatty():
+            print("reading JSON from standard input (end with Ctrl-D)", file=sys.stderr)
+        text = sys.stdin.read()
+    if not text.strip():
+        raise UsageError(f"invalid JSON: {source} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"invalid JSON: {err}") from None
+
+
+def parse_message(model: type[M], value: Any) -> M:
+    """Validate a payload as the workflow would, refusing it as `InvalidInput` otherwise."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise ClaimRefused.of("InvalidInput", describe_validation_error(err)) from None
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+def _print_view(view: ClaimView) -> None:
+    print(view.model_dump_json(indent=2))
+
+
+async def _connect(settings: Settings, timeout: float) -> Client:
+    try:
+        return await asyncio.wait_for(connect(settings), timeout)
+    except Exception as err:  # the SDK reports an unreachable server as a RuntimeError
+        detail = "timed out" if isinstance(err, TimeoutError) else str(err)
+        raise TemporalUnreachable(
+            f"cannot connect to Temporal at {settings.temporal_address} "
+            f"(namespace {settings.temporal_namespace}): {detail}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What the user typed, checked before any connection is made."""
+
+    message: BaseModel | None = None
+    answers: dict[str, Any] | None = None
+
+
+def read_payload(args: argparse.Namespace) -> Payload:
+    """Read and validate the command's JSON, if it takes any."""
+    name: str = args.command
+    if name == "start":
+        return Payload(message=parse_message(ClaimInput, read_json(args)))
+    if name in MESSAGE_COMMANDS:
+        return Payload(message=parse_message(MESSAGE_COMMANDS[name].model, read_json(args)))
+    if name == "complete-survey":
+        answers = read_json(args)
+        if not isinstance(answers, dict):
+            raise ClaimRefused.of("InvalidInput", "answers: must be a JSON object")
+        return Payload(answers=answers)
+    return Payload()
+
+
+async def execute(args: argparse.Namespace, settings: Settings, payload: Payload) -> None:
+    """Connect, then carry out the command within the timeout."""
+    links = SurveyLinks(settings.secret_key, settings.public_url) if settings.secret_key else None
+    temporal = await _connect(settings, args.timeout)
+    client = ClaimsClient(temporal, task_queue=settings.task_queue, links=links)
+    await asyncio.wait_for(_carry_out(args, client, payload), args.timeout)
+
+
+async def _carry_out(args: argparse.Namespace, client: ClaimsClient, payload: Payload) -> None:
+    name: str = args.command
+    if name == "start":
+        started = await client.start_claim(cast(ClaimInput, payload.message))
+        _print_view(started.view)
+        engagement = started.view.engagement_id
+        if started.created:
+            print(f"started the claim for engagement {engagement}", file=sys.stderr)
+        else:
+            print(
+                f"the claim for engagement {engagement} already existed and is running; "
+                "nothing was started",
+                file=sys.stderr,
+            )
+    elif name == "show":
+        _print_view(await client.get_claim(args.engagement))
+    elif name in MESSAGE_COMMANDS:
+        view = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
+        if view is not None:
+            _print_view(view)
+    elif name == "complete-survey":
+        token: str = args.token
+        if "/surveys/" in token:  # the whole link, as `survey-link` prints it
+            token = client.links.token_from_url(token)
+        _print_view(await client.complete_survey(token, args.email, payload.answers or {}))
+    elif name == "survey-link":
+        print(await client.survey_link(args.engagement, args.kind))
+    else:  # pragma: no cover - argparse lets only known commands through
+        raise AssertionError(f"unhandled command {name}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _fail(code: int, text: str) -> int:
+    print(f"error: {_one_line(text)}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (argparse exits 2 itself on bad usage)."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(require_secret_key=args.command in NEEDS_SECRET_KEY)
+    except SettingsError as err:
+        return _fail(EXIT_USAGE, f"configuration: {err}")
+    try:
+        payload = read_payload(args)
+        asyncio.run(execute(args, settings, payload))
+    except UsageError as err:
+        return _fail(EXIT_USAGE, str(err))
+    except ClaimRefused as err:
+        return _fail(EXIT_REFUSED, f"{err.type}: {err.message}")
+    except ClaimNotFound as err:
+        engagement = err.args[0] if err.args else getattr(args, "engagement", "?")
+        return _fail(EXIT_REFUSED, f"no claim for engagement {engagement}")
+    except (ClaimAlreadyFinished, SurveyLinkExpired, InvalidSurveyLink) as err:
+        return _fail(EXIT_REFUSED, str(err))
+    except TemporalUnreachable as err:
+        return _fail(EXIT_REFUSED, str(err))
+    except TimeoutError:
+        return _fail(
+            EXIT_REFUSED,
+            f"no answer from Temporal at {settings.temporal_address} within {args.timeout:g}s "
+            f"(is a claims worker polling task queue {settings.task_queue!r}?); "
+            "a message sent may still take effect",
+        )
+    except WorkflowUpdateFailedError as err:  # a failure that is not a refusal
+        return _fail(EXIT_REFUSED, f"update failed: {err.cause}")
+    except RPCError as err:
+        return _fail(EXIT_REFUSED, f"Temporal at {settings.temporal_address}: {err}")
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
