@@ -1,4 +1,4 @@
-"""Surveys: sending, re-sending, the direct partner link, and links invalidated by contact changes."""
+"""Surveys: sending, re-sending, the direct partner link, and links invalidated by a change."""
 
 from __future__ import annotations
 

@@ -1,0 +1,110 @@
+"""`python worker.py` as operators run it: configured from the environment, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.links import SurveyLinks
+from devstack.mailcatcher import MailCatcher
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN, claim_input
+from workflows.messages import SendSurvey
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_env(
+    env: WorkflowEnvironment, mailbox: MailCatcher, tmp_path: Path, task_queue: str, key: str
+) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": env.client.namespace,
+        "CLAIMS_TASK_QUEUE": task_queue,
+        "CLAIMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
+        "CLAIMS_SMTP_HOST": mailbox.host,
+        "CLAIMS_SMTP_PORT": str(mailbox.port),
+        "CLAIMS_MAIL_FROM": "Claims <claims@claims.test>",
+        "CLAIMS_PUBLIC_URL": "http://claims.test",
+        "CLAIMS_SECRET_KEY": key,
+    }
+
+
+async def run_worker(environ: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "worker.py",
+        cwd=ROOT,
+        env=environ,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.fixture
+def secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+async def test_worker_process_runs_claims_and_stops_cleanly_on_sigterm(
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    tmp_path: Path,
+    task_queue: str,
+    secret: str,
+) -> None:
+    process = await run_worker(worker_env(env, mailbox, tmp_path, task_queue, secret))
+    try:
+        claims = ClaimsClient(
+            env.client,
+            task_queue=task_queue,
+            links=SurveyLinks(secret.encode(), "http://claims.test"),
+        )
+        started = await claims.start_claim(claim_input(await env.get_current_time()))
+        eid = started.view.engagement_id
+        await claims.send_survey(eid, SendSurvey(kind="partner", actor=PARTNER_ADMIN))
+        mails = await mailbox.wait_for(count=2, kind="survey_invitation", engagement_id=eid)
+        # The worker signed the link with the configured key: our copy of the key verifies it.
+        link = await claims.survey_link(eid, "partner")
+        assert link in mails[0].get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        assert (tmp_path / "worker.db").exists()  # schema made at start-up
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, stderr.decode()
+    assert "worker stopped" in stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"CLAIMS_SECRET_KEY": ""}, "CLAIMS_SECRET_KEY"),
+        ({"CLAIMS_SMTP_PORT": "smtp"}, "CLAIMS_SMTP_PORT"),
+        ({"CLAIMS_DATABASE_URL": "mysql://db"}, "CLAIMS_DATABASE_URL"),
+    ],
+    ids=["missing secret key", "malformed port", "unsupported database"],
+)
+async def test_worker_refuses_to_start_with_a_bad_setting_naming_it(
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    tmp_path: Path,
+    task_queue: str,
+    secret: str,
+    change: dict[str, str],
+    named: str,
+) -> None:
+    environ = worker_env(env, mailbox, tmp_path, task_queue, secret) | change
+    process = await run_worker(environ)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1
+    assert named in lines[0]
