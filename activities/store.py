@@ -12,7 +12,11 @@ migrations in `activities/migrations/`, applied at worker start-up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import fcntl
+import threading
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +90,21 @@ def _insert(dialect: str, table: sa.Table) -> Any:
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
+MIGRATION_LOCK_ID = 73042611
+"""PostgreSQL advisory lock id that every claims worker takes while migrating."""
+
+_MIGRATION_TURN = threading.Lock()  # not asyncio.Lock: stores may live on different loops
+
+
+@contextlib.asynccontextmanager
+async def _in_turn() -> AsyncIterator[None]:
+    await asyncio.to_thread(_MIGRATION_TURN.acquire)
+    try:
+        yield
+    finally:
+        _MIGRATION_TURN.release()
+
+
 def _run_migrations(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config
@@ -107,9 +126,32 @@ class ClaimStore:
         return cls(create_async_engine(url, pool_pre_ping=True))
 
     async def migrate(self) -> None:
-        """Bring the schema up to date (idempotent; serialised on PostgreSQL)."""
-        async with self.engine.begin() as conn:
+        """Bring the schema up to date; idempotent, and safe when workers start together.
+
+        Alembic keeps its migration context in module globals, so runs in one
+        process take turns on a lock; across processes PostgreSQL takes an
+        advisory lock and SQLite (one machine) a lock file beside the database.
+        """
+        async with _in_turn(), self._across_processes(), self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID}
+                )
             await conn.run_sync(_run_migrations)
+
+    @contextlib.asynccontextmanager
+    async def _across_processes(self) -> AsyncIterator[None]:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        lock_path = Path(database).with_name(Path(database).name + ".migrate-lock")
+        with lock_path.open("a") as lock_file:
+            await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -3,8 +3,7 @@
 The worker runs migrations itself at start-up, handing its connection in
 `config.attributes["connection"]`. Run by hand (`alembic upgrade head` with
 alembic.ini at the project root), the database comes from CLAIMS_DATABASE_URL.
-On PostgreSQL an advisory lock makes concurrent start-ups of several workers
-take turns instead of racing to create the same tables.
+Concurrent start-ups take turns through `ClaimStore.migrate` (see there).
 """
 
 from __future__ import annotations
@@ -12,19 +11,14 @@ from __future__ import annotations
 import asyncio
 import os
 
-import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from activities.store import metadata
 
-MIGRATION_LOCK_ID = 73042611  # one constant shared by every worker of this project
-
 
 def _run(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
     context.configure(
         connection=connection,
         target_metadata=metadata,
