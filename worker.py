@@ -24,6 +24,7 @@ from activities.store import ClaimStore
 from settings import Settings, SettingsError, load_settings
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.converter import claims_data_converter
+from workflows.search_attributes import ensure_search_attributes
 
 log = logging.getLogger("claims.worker")
 
@@ -63,6 +64,10 @@ async def run(settings: Settings) -> None:
     store = ClaimStore.from_url(settings.database_url)
     await store.migrate()
     client = await connect(settings)
+    try:
+        await ensure_search_attributes(client)
+    except PermissionError as err:
+        log.error("%s", err)
     worker = create_worker(client, settings.task_queue, build_activities(settings, store))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

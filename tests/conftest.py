@@ -26,6 +26,7 @@ from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from worker import create_worker
 from workflows.converter import claims_data_converter
+from workflows.search_attributes import ensure_search_attributes
 
 MAIL_FROM = "Workshop claims <claims@claims.test>"
 PUBLIC_URL = "http://claims.test"
@@ -38,6 +39,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=temporal_test_server(),
         data_converter=claims_data_converter,
     ) as environment:
+        await ensure_search_attributes(environment.client)
         yield environment
 
 

@@ -42,6 +42,7 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
+from workflows.search_attributes import ensure_search_attributes
 
 Step = Callable[[ClaimsClient, str], Awaitable[object]]
 
@@ -263,6 +264,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=claims_data_converter,
         dev_server_log_level="error",
     ) as environment:
+        await ensure_search_attributes(environment.client)
         yield environment
 
 

@@ -22,7 +22,7 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from workflows import rules
+from workflows import operator_text, rules
 from workflows.messages import (
     Actor,
     AddComment,
@@ -846,7 +846,7 @@ def test_notification_summary_has_no_personal_data() -> None:
     names = [n.partner_name for n in notifications] + [n.customer_name for n in notifications]
     personal = [c.name for c in contacts] + [c.email for c in contacts] + names
 
-    summaries = {rules.notification_summary(n) for n in notifications}
+    summaries = {operator_text.notification_summary(n) for n in notifications}
 
     assert {n.kind for n in notifications} == set(get_args(NotificationKind))
     assert "email: partner survey invitation" in summaries

@@ -22,14 +22,14 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import rules
+    from workflows import operator_text, rules
     from workflows.messages import (
         AddComment,
         Approve,
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyCompleted,
         UpdateContacts,
     )
+    from workflows.search_attributes import changed_attributes, claim_attributes
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,6 +79,9 @@ class WorkshopClaimWorkflow:
         """History entries already written to the read model."""
         self._closing = False
         self._mail_drained = False
+        self._published: TypedSearchAttributes | None = None
+        self._published_version = 0
+        """History length last shown in search attributes and current details."""
 
     # --- the claim's life -------------------------------------------------------------
 
@@ -89,6 +93,7 @@ class WorkshopClaimWorkflow:
             raise _refusal_error(refusal) from None
         store = asyncio.create_task(self._store_loop())
         mail = asyncio.create_task(self._mail_loop())
+        publish = asyncio.create_task(self._publish_loop())
 
         await self._watch_deadline()
         await workflow.wait_condition(lambda: rules.is_final(self._claim))
@@ -98,6 +103,7 @@ class WorkshopClaimWorkflow:
         await mail
         self._mail_drained = True
         await store
+        await publish
         return self._view()
 
     async def _watch_deadline(self) -> None:
@@ -135,6 +141,33 @@ class WorkshopClaimWorkflow:
             )
             self._stored = len(view.history)
 
+    async def _publish_loop(self) -> None:
+        """Keep search attributes and current details in step with every change."""
+        while True:
+            self._publish()
+            await workflow.wait_condition(
+                lambda: self._published_version < len(self._claim.history) or self._mail_drained
+            )
+            if self._published_version >= len(self._claim.history):
+                return
+
+    def _publish(self) -> None:
+        claim = self._claim
+        now = workflow.now()
+        attributes = claim_attributes(
+            claim.status,
+            claim.partner.id,
+            claim.customer.id,
+            rules.deadline_of(claim),
+            rules.missing_items(claim),
+        )
+        updates = changed_attributes(self._published, attributes)
+        if updates:
+            workflow.upsert_search_attributes(updates)
+            self._published = attributes
+        workflow.set_current_details(operator_text.current_details(claim, now))
+        self._published_version = len(claim.history)
+
     async def _mail_loop(self) -> None:
         """Send queued notifications in order; undeliverable recipients go on the record."""
         while True:
@@ -147,7 +180,7 @@ class WorkshopClaimWorkflow:
                 notification,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=MAIL_RETRY,
-                summary=rules.notification_summary(notification),
+                summary=operator_text.notification_summary(notification),
             )
             self._claim.outbox.pop(0)
             if report.refused:

@@ -181,26 +181,6 @@ def notify(
     )
 
 
-_NOTIFICATION_SUMMARIES: dict[NotificationKind, str] = {
-    "survey_invitation": "{survey_kind} survey invitation",
-    "reminder": "{reminder}",
-    "info_requested": "question from the program",
-    "approved": "claim approved",
-    "rejected": "claim rejected",
-    "auto_rejected": "claim rejected automatically",
-    "paid": "claim paid",
-}
-
-
-def notification_summary(notification: Notification) -> str:
-    """How an operator sees a notification in the Temporal UI: no personal data."""
-    text = _NOTIFICATION_SUMMARIES[notification.kind].format(
-        survey_kind=notification.survey_kind,
-        reminder=reminder_summary(notification.days_left or 0),
-    )
-    return f"email: {text}"
-
-
 # --- starting, the clock and the end ----------------------------------------------------
 
 
