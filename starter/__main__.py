@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast, get_args
+from typing import Any, Generic, NoReturn, TypeVar, cast, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
@@ -41,6 +43,7 @@ from starter.client import (
     ClaimRefused,
     ClaimsClient,
     SurveyLinkExpired,
+    parse_message,
 )
 from worker import connect
 from workflows.messages import (
@@ -57,7 +60,6 @@ from workflows.messages import (
     SurveyCompleted,
     SurveyKind,
     UpdateContacts,
-    describe_validation_error,
 )
 
 PROG = "python -m starter"
@@ -100,9 +102,7 @@ MESSAGE_COMMANDS: Mapping[str, MessageCommand[Any]] = {
     "reject": MessageCommand(Reject, ClaimsClient.reject),
     # signals: fire and forget; a refused submit-signal shows up in the view's history
     "submit-signal": MessageCommand(Submit, ClaimsClient.submit_signal, signal=True),
-    "survey-completed": MessageCommand(
-        SurveyCompleted, ClaimsClient.survey_completed, signal=True
-    ),
+    "survey-completed": MessageCommand(SurveyCompleted, ClaimsClient.survey_completed, signal=True),
     "payment-issued": MessageCommand(PaymentIssued, ClaimsClient.payment_issued, signal=True),
 }
 """Every message command: its name on the command line, its payload model, its method."""
@@ -132,6 +132,16 @@ def _add_json_input(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -144,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"give up waiting for Temporal after this long (default {DEFAULT_TIMEOUT:g})",
@@ -213,14 +223,6 @@ def read_json(args: argparse.Namespace) -> Any:
         raise UsageError(f"invalid JSON: {err}") from None
 
 
-def parse_message(model: type[M], value: Any) -> M:
-    """Validate a payload as the workflow would, refusing it as `InvalidInput` otherwise."""
-    try:
-        return model.model_validate(value)
-    except ValidationError as err:
-        raise ClaimRefused.of("InvalidInput", describe_validation_error(err)) from None
-
-
 # --- running --------------------------------------------------------------------------------
 
 
@@ -228,9 +230,10 @@ def _print_view(view: ClaimView) -> None:
     print(view.model_dump_json(indent=2))
 
 
-async def _connect(settings: Settings, timeout: float) -> Client:
+async def _connect(settings: Settings, within: float) -> Client:
     try:
-        return await asyncio.wait_for(connect(settings), timeout)
+        async with asyncio.timeout(within):
+            return await connect(settings)
     except Exception as err:  # the SDK reports an unreachable server as a RuntimeError
         detail = "timed out" if isinstance(err, TimeoutError) else str(err)
         raise TemporalUnreachable(
@@ -267,7 +270,8 @@ async def execute(args: argparse.Namespace, settings: Settings, payload: Payload
     links = SurveyLinks(settings.secret_key, settings.public_url) if settings.secret_key else None
     temporal = await _connect(settings, args.timeout)
     client = ClaimsClient(temporal, task_queue=settings.task_queue, links=links)
-    await asyncio.wait_for(_carry_out(args, client, payload), args.timeout)
+    async with asyncio.timeout(args.timeout):
+        await _carry_out(args, client, payload)
 
 
 async def _carry_out(args: argparse.Namespace, client: ClaimsClient, payload: Payload) -> None:
@@ -342,10 +346,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_REFUSED, f"update failed: {err.cause}")
     except RPCError as err:
         return _fail(EXIT_REFUSED, f"Temporal at {settings.temporal_address}: {err}")
+    except BrokenPipeError:  # whoever read the output went away; nobody to tell
+        return EXIT_REFUSED
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
     return 0
 
 
+def exit_now(status: int) -> NoReturn:
+    """Flush the output and end the process without interpreter finalization.
+
+    The SDK's Rust runtime threads can outlive the event loop, and CPython then
+    sometimes aborts during finalization ("PyGILState_Release: thread state ...
+    must be current", SIGABRT) after all output was written: temporalio/sdk-python
+    issue 300, still open. A command line must exit with its own status, so it
+    skips finalization once its output is flushed; nothing is left to clean up.
+    """
+    try:
+        sys.stdout.flush()
+    except OSError:  # the reader went away (a closed pipe): the output is lost
+        status = status or 1
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

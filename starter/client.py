@@ -135,7 +135,7 @@ class ClaimsClient:
         Raises :class:`ClaimRefused` for bad input or a role that can't start
         claims, and :class:`ClaimAlreadyFinished` when the engagement's claim is over.
         """
-        claim_input = _parse(ClaimInput, claim)
+        claim_input = parse_message(ClaimInput, claim)
         try:
             check_start(claim_input)
         except Refusal as refusal:
@@ -166,7 +166,7 @@ class ClaimsClient:
         try:
             return await self.handle(engagement_id).query(WorkshopClaimWorkflow.get_claim)
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
             raise
 
@@ -199,7 +199,8 @@ class ClaimsClient:
     # --- signals --------------------------------------------------------------------------
 
     async def submit_signal(self, engagement_id: str, msg: Submit) -> None:
-        """Submit by signal: never refused to the sender; a refusal lands in `history`."""
+        """Submit by signal: the rules' refusal lands in `history`, not here (only a claim
+        that is over or unknown raises, as for any message)."""
         await self._signal(engagement_id, WorkshopClaimWorkflow.submit_signal, msg)
 
     async def survey_completed(self, engagement_id: str, msg: SurveyCompleted) -> None:
@@ -236,6 +237,8 @@ class ClaimsClient:
         proof = getattr(view.proof, f"{ref.kind}_survey")
         if proof.status == "completed":
             raise SurveyLinkExpired(f"the {ref.kind} survey is already completed", view)
+        if proof.status == "not_sent":
+            raise SurveyLinkExpired(f"the {ref.kind} survey has not been sent", view)
         if view.status not in PARTNER_WORKING:
             raise SurveyLinkExpired("the claim no longer takes survey answers", view)
         if proof.status != "sent" or proof.link_version != ref.link_version:
@@ -251,13 +254,13 @@ class ClaimsClient:
     ) -> ClaimView:
         """Record a respondent's answers through their survey link; returns the claim view."""
         ref, _ = await self.open_survey(token)
-        msg = _parse(
+        msg = parse_message(
             SurveyCompleted,
             {
                 "kind": ref.kind,
                 "link_version": ref.link_version,
                 "respondent_email": respondent_email,
-                "answers": dict(answers),
+                "answers": answers,
             },
         )
         await self.survey_completed(ref.engagement_id, msg)
@@ -297,7 +300,7 @@ class ClaimsClient:
         try:
             await handle.describe()
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
+            if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
             raise
         view = await self._final_view(handle)
@@ -317,7 +320,12 @@ class ClaimsClient:
             return None
 
 
-def _parse(model: type[MessageT], value: MessageT | Mapping[str, Any]) -> MessageT:
+def _no_such_workflow(err: RPCError) -> bool:
+    """NOT_FOUND for the workflow, not for a misconfigured namespace."""
+    return err.status == RPCStatusCode.NOT_FOUND and not err.message.lower().startswith("namespace")
+
+
+def parse_message(model: type[MessageT], value: MessageT | Mapping[str, Any] | Any) -> MessageT:
     """Validate a message on the client side, refusing bad input as the workflow would."""
     if isinstance(value, model):
         return value
