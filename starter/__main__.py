@@ -29,6 +29,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, NoReturn, TypeVar, cast, get_args
 
 from pydantic import BaseModel
@@ -37,6 +38,7 @@ from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
 from settings import Settings, SettingsError, load_settings
+from starter import render
 from starter.client import (
     ClaimAlreadyFinished,
     ClaimNotFound,
@@ -45,14 +47,17 @@ from starter.client import (
     SurveyLinkExpired,
     parse_message,
 )
+from starter.queries import claims_query, parse_duration
 from worker import connect
 from workflows.messages import (
     AddComment,
     Approve,
     AttachDocument,
     ClaimInput,
+    ClaimStatus,
     ClaimView,
     PaymentIssued,
+    ProofItem,
     Reject,
     RequestInfo,
     SendSurvey,
@@ -61,6 +66,7 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
+from workflows.search_attributes import ensure_search_attributes
 
 PROG = "python -m starter"
 DEFAULT_TIMEOUT = 60.0
@@ -115,6 +121,10 @@ class UsageError(Exception):
     """Bad input that no server saw: unreadable or malformed JSON (exit 2)."""
 
 
+class SetupRefused(Exception):
+    """The server does not let this client register search attributes (exit 1)."""
+
+
 class TemporalUnreachable(Exception):
     """The Temporal frontend could not be reached (exit 1)."""
 
@@ -130,6 +140,13 @@ def _add_json_input(parser: argparse.ArgumentParser, what: str) -> None:
         metavar="PATH",
         help=f"read {what} as JSON from a file ('-' for standard input, the default)",
     )
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _seconds(text: str) -> float:
@@ -169,8 +186,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json_input(start, "the ClaimInput")
 
-    show = commands.add_parser("show", help="print an engagement's claim view")
+    show = commands.add_parser(
+        "show", help="show a claim: status, proof checklist, deadline, history"
+    )
     show.add_argument("engagement", metavar="ENGAGEMENT")
+    show.add_argument("--json", action="store_true", help="print the claim view as JSON")
+
+    found = commands.add_parser(
+        "list",
+        help="list claims by status, partner, deadline or missing item (visibility query)",
+        description="List claims from Temporal's visibility store (needs a server with "
+        "visibility and the search attributes of `setup`). Filters combine with AND.",
+    )
+    found.add_argument("--status", choices=get_args(ClaimStatus))
+    found.add_argument("--partner", metavar="PARTNER_ID")
+    found.add_argument("--customer", metavar="CUSTOMER_ID")
+    found.add_argument("--missing", choices=get_args(ProofItem), metavar="ITEM")
+    found.add_argument(
+        "--expiring-within",
+        type=_duration,
+        metavar="DURATION",
+        help="e.g. 7d: in progress, deadline within this time",
+    )
+    found.add_argument(
+        "--in-status-longer-than",
+        type=_duration,
+        metavar="DURATION",
+        help="e.g. 14d with --status submitted: waiting for review longer than 14 days",
+    )
+    found.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    found.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    commands.add_parser(
+        "setup",
+        help="register the claims' search attributes on the namespace (idempotent)",
+    )
 
     for name, command in MESSAGE_COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)
@@ -289,11 +339,38 @@ async def _carry_out(args: argparse.Namespace, client: ClaimsClient, payload: Pa
                 file=sys.stderr,
             )
     elif name == "show":
-        _print_view(await client.get_claim(args.engagement))
-    elif name in MESSAGE_COMMANDS:
-        view = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
-        if view is not None:
+        view = await client.get_claim(args.engagement)
+        if args.json:
             _print_view(view)
+        else:
+            print(render.claim_text(view, datetime.now(UTC)))
+    elif name == "list":
+        now = datetime.now(UTC)
+        query = claims_query(
+            now=now,
+            status=args.status,
+            partner=args.partner,
+            customer=args.customer,
+            missing=args.missing,
+            expiring_within=args.expiring_within,
+            in_status_longer_than=args.in_status_longer_than,
+        )
+        claims = await client.find_claims(query, limit=args.limit)
+        print(render.claims_json(claims) if args.json else render.claims_table(claims, now))
+    elif name == "setup":
+        try:
+            added = await ensure_search_attributes(client.client)
+        except PermissionError as err:
+            raise SetupRefused(str(err)) from None
+        print(
+            f"search attributes registered: {', '.join(added)}"
+            if added
+            else "search attributes: all already registered"
+        )
+    elif name in MESSAGE_COMMANDS:
+        result = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
+        if result is not None:
+            _print_view(result)
     elif name == "complete-survey":
         token: str = args.token
         if "/surveys/" in token:  # the whole link, as `survey-link` prints it
@@ -333,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_REFUSED, f"no claim for engagement {engagement}")
     except (ClaimAlreadyFinished, SurveyLinkExpired, InvalidSurveyLink) as err:
         return _fail(EXIT_REFUSED, str(err))
-    except TemporalUnreachable as err:
+    except (TemporalUnreachable, SetupRefused) as err:
         return _fail(EXIT_REFUSED, str(err))
     except TimeoutError:
         return _fail(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -27,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
 from settings import DEFAULT_TASK_QUEUE
+from workflows import operator_text
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (
     AddComment,
@@ -46,6 +48,14 @@ from workflows.messages import (
     describe_validation_error,
 )
 from workflows.rules import PARTNER_WORKING, Refusal, check_start
+from workflows.search_attributes import (
+    CLAIM_DEADLINE,
+    CLAIM_STATUS,
+    CLAIM_STATUS_SINCE,
+    CUSTOMER_ID,
+    MISSING_ITEMS,
+    PARTNER_ID,
+)
 
 WORKFLOW_ID_PREFIX = "workshop-claim-"
 
@@ -102,6 +112,20 @@ class SurveyLinkExpired(Exception):
 
 
 @dataclass(frozen=True)
+class ClaimSummary:
+    """A claim as the visibility store lists it (its search attributes)."""
+
+    engagement_id: str
+    status: str | None
+    partner_id: str | None
+    customer_id: str | None
+    deadline: datetime | None
+    missing: list[str]
+    status_since: datetime | None
+    execution_status: str
+
+
+@dataclass(frozen=True)
 class StartedClaim:
     view: ClaimView
     created: bool
@@ -148,6 +172,8 @@ class ClaimsClient:
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=operator_text.static_summary(claim_input),
+                static_details=operator_text.static_details(claim_input),
             )
             created = True
         except WorkflowAlreadyStartedError:
@@ -169,6 +195,25 @@ class ClaimsClient:
             if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
             raise
+
+    async def find_claims(self, query: str, limit: int = 1000) -> list[ClaimSummary]:
+        """Claims matching a visibility query (see starter.queries), newest first."""
+        found = []
+        async for execution in self.client.list_workflows(query, limit=limit):
+            attributes = execution.typed_search_attributes
+            found.append(
+                ClaimSummary(
+                    engagement_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
+                    status=attributes.get(CLAIM_STATUS),
+                    partner_id=attributes.get(PARTNER_ID),
+                    customer_id=attributes.get(CUSTOMER_ID),
+                    deadline=attributes.get(CLAIM_DEADLINE),
+                    missing=list(attributes.get(MISSING_ITEMS) or []),
+                    status_since=attributes.get(CLAIM_STATUS_SINCE),
+                    execution_status=execution.status.name if execution.status else "UNKNOWN",
+                )
+            )
+        return found
 
     # --- partner and reviewer actions ---------------------------------------------------
 

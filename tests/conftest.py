@@ -21,7 +21,7 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from devstack.binaries import temporal_test_server
+from devstack.binaries import temporal_cli, temporal_test_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from worker import create_worker
@@ -41,6 +41,27 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     ) as environment:
         await ensure_search_attributes(environment.client)
         yield environment
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (with visibility), shared by the tests that need it."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=claims_data_converter,
+        dev_server_log_level="error",
+    ) as environment:
+        await ensure_search_attributes(environment.client)
+        yield environment
+
+
+@pytest.fixture
+async def dev_claims(
+    dev_env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks, task_queue: str
+) -> AsyncIterator[ClaimsClient]:
+    """A ClaimsClient on the dev server with a worker running on its own task queue."""
+    async with create_worker(dev_env.client, task_queue, activities):
+        yield ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
 
 
 @pytest.fixture
@@ -137,3 +158,4 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+

@@ -147,7 +147,7 @@ async def test_show_and_updates_take_json_from_an_option_or_a_file(
     eid = started.view.engagement_id
 
     # Commands that make no survey link need no secret key.
-    shown = await run_cli("show", eid, env=_without_secret_key(cli_env))
+    shown = await run_cli("show", eid, "--json", env=_without_secret_key(cli_env))
     assert shown.view() == await claims.get_claim(eid)
     assert shown.stderr == ""
 
@@ -235,7 +235,7 @@ async def test_a_refused_submit_signal_exits_0_and_shows_in_the_history(
     )
 
     assert (signalled.code, signalled.stdout, signalled.stderr) == (0, "", "")
-    view = (await run_cli("show", eid, env=cli_env)).view()
+    view = (await run_cli("show", eid, "--json", env=cli_env)).view()
     assert view.status == "in_progress"
     refusal = view.history[-1]
     assert refusal.event == "submit_refused"

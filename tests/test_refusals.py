@@ -7,8 +7,7 @@ empty workflow task (three WORKFLOW_TASK_* events) and nothing else.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,8 +17,6 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.claim_activities import ClaimActivities
-from devstack.binaries import temporal_cli
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.builders import (
     CUSTOMER_CONTACT,
@@ -30,8 +27,6 @@ from tests.builders import (
     claim_input,
 )
 from tests.helpers import history_event_types, settled
-from worker import create_worker
-from workflows.converter import claims_data_converter
 from workflows.messages import (
     AddComment,
     Approve,
@@ -42,7 +37,6 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
-from workflows.search_attributes import ensure_search_attributes
 
 Step = Callable[[ClaimsClient, str], Awaitable[object]]
 
@@ -257,36 +251,23 @@ async def test_malformed_payload_is_refused_as_invalid_input_naming_the_field(
 # --- on the dev server, a refused update leaves no trace at all ---------------------------
 
 
-@pytest.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=claims_data_converter,
-        dev_server_log_level="error",
-    ) as environment:
-        await ensure_search_attributes(environment.client)
-        yield environment
-
-
 async def test_refused_update_writes_nothing_to_history_on_the_dev_server(
-    dev_env: WorkflowEnvironment, activities: ClaimActivities
+    dev_env: WorkflowEnvironment, dev_claims: ClaimsClient
 ) -> None:
-    task_queue = f"claims-test-{uuid.uuid4()}"
-    async with create_worker(dev_env.client, task_queue, activities):
-        claims = ClaimsClient(dev_env.client, task_queue=task_queue)
-        started = await claims.start_claim(claim_input(await dev_env.get_current_time()))
-        eid = started.view.engagement_id
-        handle = claims.handle(eid)
-        before = await settled(handle)
-        for act in (
-            claims.submit(eid, Submit(actor=PARTNER_ADMIN)),
-            claims.approve(eid, Approve(actor=REVIEWER)),
-            claims.request_info(eid, RequestInfo(question="why?", actor=PARTNER_ADMIN)),
-            claims.update_contacts(
-                eid, UpdateContacts(customer_contact=CUSTOMER_CONTACT, actor=REVIEWER)
-            ),
-        ):
-            with pytest.raises(ClaimRefused):
-                await act
-        assert await history_event_types(handle) == before
-        await handle.terminate("test over")
+    claims = dev_claims
+    started = await claims.start_claim(claim_input(await dev_env.get_current_time()))
+    eid = started.view.engagement_id
+    handle = claims.handle(eid)
+    before = await settled(handle)
+    for act in (
+        claims.submit(eid, Submit(actor=PARTNER_ADMIN)),
+        claims.approve(eid, Approve(actor=REVIEWER)),
+        claims.request_info(eid, RequestInfo(question="why?", actor=PARTNER_ADMIN)),
+        claims.update_contacts(
+            eid, UpdateContacts(customer_contact=CUSTOMER_CONTACT, actor=REVIEWER)
+        ),
+    ):
+        with pytest.raises(ClaimRefused):
+            await act
+    assert await history_event_types(handle) == before
+    await handle.terminate("test over")

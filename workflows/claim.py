@@ -155,11 +155,12 @@ class WorkshopClaimWorkflow:
         claim = self._claim
         now = workflow.now()
         attributes = claim_attributes(
-            claim.status,
-            claim.partner.id,
-            claim.customer.id,
-            rules.deadline_of(claim),
-            rules.missing_items(claim),
+            status=claim.status,
+            status_since=rules.status_since(claim),
+            partner_id=claim.partner.id,
+            customer_id=claim.customer.id,
+            deadline=rules.deadline_of(claim),
+            missing=rules.missing_items(claim),
         )
         updates = changed_attributes(self._published, attributes)
         if updates:

@@ -13,6 +13,8 @@ from workflows.messages import ClaimInput, Notification, ProofItem
 from workflows.rules import (
     ClaimState,
     checkpoints,
+    days_left,
+    deadline_after,
     deadline_of,
     missing_items,
     reminder_summary,
@@ -56,8 +58,9 @@ def static_summary(claim: ClaimInput) -> str:
     return f"Workshop claim {claim.engagement_id}: {claim.workshop} for {claim.customer.name}"
 
 
-def static_details(claim: ClaimInput, deadline: datetime) -> str:
+def static_details(claim: ClaimInput) -> str:
     """Fixed at start: the facts of the claim that never change."""
+    deadline = deadline_after(claim.consent_at)
     return (
         f"**Engagement:** {claim.engagement_id}  \n"
         f"**Partner:** {claim.partner.name} ({claim.partner.id})  \n"
@@ -106,8 +109,7 @@ def current_details(claim: ClaimState, now: datetime) -> str:
     """The claim as it is now: status, proof checklist, days left, what comes next."""
     deadline = deadline_of(claim)
     if claim.status == "in_progress":
-        days_left = max((deadline - now).days, 0)
-        timing = f"deadline {_day(deadline)}, {days_left} days left"
+        timing = f"deadline {_day(deadline)}, {days_left(deadline, now)} days left"
     else:
         timing = f"deadline {_day(deadline)} (no longer applies)"
     return (

@@ -103,6 +103,8 @@ class ClaimState(BaseModel):
     started_by: Actor
     status: ClaimStatus = "in_progress"
     status_reason: str | None = None
+    status_since: datetime | None = None
+    """When the claim entered its status (None: since it started)."""
     proof: Proof = Field(default_factory=Proof)
     partner_contacts: list[Contact]
     customer_contact: Contact
@@ -118,8 +120,30 @@ class ClaimState(BaseModel):
     notifications_made: int = 0
 
 
+def _move_to(claim: ClaimState, status: ClaimStatus, reason: str | None, now: datetime) -> None:
+    claim.status = status
+    claim.status_reason = reason
+    claim.status_since = now
+
+
+def status_since(claim: ClaimState) -> datetime:
+    """When the claim entered its current status."""
+    return claim.status_since or claim.history[0].at
+
+
+def deadline_after(consent_at: datetime) -> datetime:
+    """The submission deadline of a claim whose customer consented at `consent_at`."""
+    return consent_at + SUBMISSION_WINDOW
+
+
 def deadline_of(claim: ClaimState) -> datetime:
-    return claim.consent_at + SUBMISSION_WINDOW
+    return deadline_after(claim.consent_at)
+
+
+def days_left(deadline: datetime, now: datetime) -> int:
+    """Whole days until the deadline, rounded up (0 once it has passed)."""
+    seconds = (deadline - now).total_seconds()
+    return max(0, -int(-seconds // 86400))
 
 
 def is_final(claim: ClaimState) -> bool:
@@ -262,8 +286,7 @@ def reach_checkpoint(claim: ClaimState, checkpoint: Checkpoint, now: datetime) -
 
 
 def auto_reject(claim: ClaimState, now: datetime) -> None:
-    claim.status = "auto_rejected"
-    claim.status_reason = AUTO_REJECT_REASON
+    _move_to(claim, "auto_rejected", AUTO_REJECT_REASON, now)
     claim.decided_at = now
     record(claim, now, None, "auto_rejected", {"reason": AUTO_REJECT_REASON})
     notify(claim, "auto_rejected", claim.partner_contacts, missing=missing_items(claim))
@@ -504,8 +527,7 @@ def add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
 
 def submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
     resubmission = claim.status == "info_requested"
-    claim.status = "submitted"
-    claim.status_reason = None
+    _move_to(claim, "submitted", None, now)
     claim.submitted_at = now
     record(claim, now, msg.actor, "resubmitted" if resubmission else "submitted")
 
@@ -525,24 +547,21 @@ def submit_refused(claim: ClaimState, msg: Submit, refusal: Refusal, now: dateti
 
 
 def request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
-    claim.status = "info_requested"
-    claim.status_reason = msg.question
+    _move_to(claim, "info_requested", msg.question, now)
     claim.questions.append(Question(at=now, actor=msg.actor, question=msg.question))
     record(claim, now, msg.actor, "info_requested", {"question": msg.question})
     notify(claim, "info_requested", claim.partner_contacts, text=msg.question)
 
 
 def approve(claim: ClaimState, msg: Approve, now: datetime) -> None:
-    claim.status = "approved"
-    claim.status_reason = msg.note
+    _move_to(claim, "approved", msg.note, now)
     claim.decided_at = now
     record(claim, now, msg.actor, "approved", {"note": msg.note})
     notify(claim, "approved", claim.partner_contacts, text=msg.note)
 
 
 def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
-    claim.status = "rejected"
-    claim.status_reason = msg.reason
+    _move_to(claim, "rejected", msg.reason, now)
     claim.decided_at = now
     record(claim, now, msg.actor, "rejected", {"reason": msg.reason})
     notify(claim, "rejected", claim.partner_contacts, text=msg.reason)
@@ -600,8 +619,7 @@ def issue_payment(claim: ClaimState, msg: PaymentIssued, now: datetime) -> bool:
             },
         )
         return False
-    claim.status = "paid"
-    claim.status_reason = None
+    _move_to(claim, "paid", None, now)
     claim.paid_at = msg.paid_at
     claim.payment = payment
     record(claim, now, None, "payment_issued", payment.model_dump(mode="json"))

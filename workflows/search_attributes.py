@@ -32,6 +32,8 @@ PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 CLAIM_DEADLINE = SearchAttributeKey.for_datetime("ClaimDeadline")
 MISSING_ITEMS = SearchAttributeKey.for_keyword_list("MissingItems")
+CLAIM_STATUS_SINCE = SearchAttributeKey.for_datetime("ClaimStatusSince")
+"""When the claim entered its status: for "waiting for review longer than N days"."""
 
 REGISTRATION: dict[str, IndexedValueType.ValueType] = {
     CLAIM_STATUS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -39,6 +41,7 @@ REGISTRATION: dict[str, IndexedValueType.ValueType] = {
     CUSTOMER_ID.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     CLAIM_DEADLINE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     MISSING_ITEMS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    CLAIM_STATUS_SINCE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 }
 """Every attribute and its type, as `python -m starter setup` registers them."""
 
@@ -48,12 +51,19 @@ log = logging.getLogger("claims.search_attributes")
 
 
 def claim_attributes(
-    status: str, partner_id: str, customer_id: str, deadline: datetime, missing: Sequence[str]
+    *,
+    status: str,
+    status_since: datetime,
+    partner_id: str,
+    customer_id: str,
+    deadline: datetime,
+    missing: Sequence[str],
 ) -> TypedSearchAttributes:
     """The attribute values of a claim in a given state."""
     return TypedSearchAttributes(
         [
             SearchAttributePair(CLAIM_STATUS, status),
+            SearchAttributePair(CLAIM_STATUS_SINCE, status_since),
             SearchAttributePair(PARTNER_ID, partner_id),
             SearchAttributePair(CUSTOMER_ID, customer_id),
             SearchAttributePair(CLAIM_DEADLINE, deadline),

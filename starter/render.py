@@ -1,0 +1,91 @@
+"""How the command line prints claims for people: a table, a checklist, a history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+
+from starter.client import ClaimSummary
+from workflows.messages import ClaimView
+from workflows.rules import days_left
+
+_ITEMS = {
+    "results_and_recommendations": "results and recommendations",
+    "partner_survey": "partner survey",
+    "customer_survey": "customer survey",
+    "invoice": "invoice",
+}
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "-"
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def claims_table(claims: list[ClaimSummary], now: datetime) -> str:
+    """Claims as an aligned table; days left only for claims still in progress."""
+    header = ("ENGAGEMENT", "STATUS", "PARTNER", "CUSTOMER", "DEADLINE", "DAYS LEFT", "MISSING")
+    rows = [header]
+    for claim in claims:
+        left = (
+            str(days_left(claim.deadline, now))
+            if claim.deadline and claim.status == "in_progress"
+            else "-"
+        )
+        rows.append(
+            (
+                claim.engagement_id,
+                claim.status or "?",
+                claim.partner_id or "?",
+                claim.customer_id or "?",
+                _day(claim.deadline),
+                left,
+                ",".join(claim.missing) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.append(f"{len(claims)} claim{'' if len(claims) == 1 else 's'}")
+    return "\n".join(lines)
+
+
+def claims_json(claims: list[ClaimSummary]) -> str:
+    return json.dumps([asdict(c) for c in claims], default=str, indent=2)
+
+
+def claim_text(view: ClaimView, now: datetime) -> str:
+    """One claim for an operator: status, deadline, proof checklist, history."""
+    lines = [
+        f"Claim {view.engagement_id}: {view.workshop}",
+        f"  partner  {view.partner.name} ({view.partner.id})",
+        f"  customer {view.customer.name} ({view.customer.id})",
+        f"Status: {view.status}" + (f" ({view.status_reason})" if view.status_reason else ""),
+    ]
+    if view.status == "in_progress":
+        days = days_left(view.deadline_at, now)
+        lines.append(f"Deadline: {_stamp(view.deadline_at)} ({days} days left)")
+    else:
+        lines.append(f"Deadline: {_stamp(view.deadline_at)} (no longer applies)")
+    lines.append("Proof:")
+    for item, label in _ITEMS.items():
+        proof = getattr(view.proof, item)
+        done = item not in view.missing
+        extra = ""
+        if item.endswith("_survey"):
+            extra = f" ({proof.status}, sent {proof.sent_count}x, link v{proof.link_version})"
+        elif proof.document is not None:
+            extra = f" ({proof.document.filename})"
+        lines.append(f"  [{'x' if done else ' '}] {label}{extra}")
+    lines.append(f"Allowed now: {', '.join(view.allowed_actions) or 'nothing (claim is over)'}")
+    lines.append("History:")
+    for entry in view.history:
+        who = f"{entry.actor.user} ({entry.actor.role})" if entry.actor else "system"
+        lines.append(f"  {_stamp(entry.at)}  {entry.event:<28} {who}")
+    return "\n".join(lines)
