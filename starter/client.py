@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
 from settings import DEFAULT_TASK_QUEUE
 from workflows import operator_text
-from workflows.claim import WorkshopClaimWorkflow
+from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.messages import (
     AddComment,
     Approve,
@@ -167,7 +167,7 @@ class ClaimsClient:
         try:
             handle = await self.client.start_workflow(
                 WorkshopClaimWorkflow.run,
-                claim_input,
+                ClaimRun.model_validate(claim_input.model_dump()),
                 id=workflow_id(claim_input.engagement_id),
                 task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

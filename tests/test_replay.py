@@ -15,12 +15,11 @@ from temporalio.workflow import NondeterminismError
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
 from tests.test_deadline import complete_proof
-from workflows.claim import WorkshopClaimWorkflow
+from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.converter import claims_data_converter
 from workflows.messages import (
     AddComment,
     Approve,
-    ClaimInput,
     ClaimView,
     PaymentIssued,
     RequestInfo,
@@ -63,11 +62,11 @@ class ChangedWorkshopClaimWorkflow(WorkshopClaimWorkflow):
     """The claim workflow with an unversioned change: a new timer before anything else."""
 
     @workflow.init
-    def __init__(self, claim_input: ClaimInput) -> None:
+    def __init__(self, claim_input: ClaimRun) -> None:
         super().__init__(claim_input)
 
     @workflow.run
-    async def run(self, claim_input: ClaimInput) -> ClaimView:
+    async def run(self, claim_input: ClaimRun) -> ClaimView:
         await workflow.sleep(timedelta(seconds=1), summary="an unversioned change")
         return await super().run(claim_input)
 

@@ -70,15 +70,37 @@ def _refusal_error(refusal: rules.Refusal) -> ApplicationError:
     )
 
 
+class CarriedClaim(BaseModel):
+    """What a claim takes into its next run when its history grows long."""
+
+    claim: rules.ClaimState
+    stored: int
+
+
+class ClaimRun(ClaimInput):
+    """The workflow's own input: the start input, plus the state it carries when it
+    continues as new (callers start claims with a plain `ClaimInput`)."""
+
+    carried: CarriedClaim | None = None
+
+
 @workflow.defn(name="WorkshopClaim")
 class WorkshopClaimWorkflow:
     @workflow.init
-    def __init__(self, claim_input: ClaimInput) -> None:
-        self._claim = rules.open_claim(claim_input, workflow.now())
-        self._stored = 0
+    def __init__(self, claim_input: ClaimRun) -> None:
+        carried = claim_input.carried
+        if carried is None:
+            self._claim = rules.open_claim(claim_input, workflow.now())
+            self._stored = 0
+        else:
+            self._claim = carried.claim
+            self._stored = carried.stored
         """History entries already written to the read model."""
         self._closing = False
+        """The claim is over: drain the queues, then end."""
         self._mail_drained = False
+        self._pausing = False
+        """The history is long: stop after the current activity and continue as new."""
         self._published: TypedSearchAttributes | None = None
         self._published_version = 0
         """History length last shown in search attributes and current details."""
@@ -86,24 +108,36 @@ class WorkshopClaimWorkflow:
     # --- the claim's life -------------------------------------------------------------
 
     @workflow.run
-    async def run(self, claim_input: ClaimInput) -> ClaimView:
+    async def run(self, claim_input: ClaimRun) -> ClaimView:
         try:
             rules.check_start(claim_input)
         except rules.Refusal as refusal:
             raise _refusal_error(refusal) from None
-        store = asyncio.create_task(self._store_loop())
-        mail = asyncio.create_task(self._mail_loop())
-        publish = asyncio.create_task(self._publish_loop())
+        loops = [
+            asyncio.create_task(self._mail_loop()),
+            asyncio.create_task(self._store_loop()),
+            asyncio.create_task(self._publish_loop()),
+        ]
+        deadline = asyncio.create_task(self._watch_deadline())
 
-        await self._watch_deadline()
-        await workflow.wait_condition(lambda: rules.is_final(self._claim))
+        await workflow.wait_condition(
+            lambda: rules.is_final(self._claim) or workflow.info().is_continue_as_new_suggested()
+        )
+        if not rules.is_final(self._claim):
+            # Continue as new with the whole state; queued notifications and unstored
+            # history go along, and the new run picks up the deadline from its own clock.
+            self._pausing = True
+            deadline.cancel()
+            await asyncio.gather(*loops)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            carried = CarriedClaim(claim=self._claim, stored=self._stored)
+            workflow.continue_as_new(claim_input.model_copy(update={"carried": carried}))
+
         await workflow.wait_condition(workflow.all_handlers_finished)
-
         self._closing = True
-        await mail
+        await loops[0]
         self._mail_drained = True
-        await store
-        await publish
+        await asyncio.gather(*loops[1:])
         return self._view()
 
     async def _watch_deadline(self) -> None:
@@ -127,9 +161,11 @@ class WorkshopClaimWorkflow:
         """Write the read model after each change, in order, until the claim is closed."""
         while True:
             await workflow.wait_condition(
-                lambda: self._stored < len(self._claim.history) or self._mail_drained
+                lambda: (
+                    self._stored < len(self._claim.history) or self._mail_drained or self._pausing
+                )
             )
-            if self._stored >= len(self._claim.history):
+            if self._pausing or self._stored >= len(self._claim.history):
                 return
             view = self._view()
             await workflow.execute_activity_method(
@@ -146,9 +182,13 @@ class WorkshopClaimWorkflow:
         while True:
             self._publish()
             await workflow.wait_condition(
-                lambda: self._published_version < len(self._claim.history) or self._mail_drained
+                lambda: (
+                    self._published_version < len(self._claim.history)
+                    or self._mail_drained
+                    or self._pausing
+                )
             )
-            if self._published_version >= len(self._claim.history):
+            if self._pausing or self._published_version >= len(self._claim.history):
                 return
 
     def _publish(self) -> None:
@@ -172,8 +212,10 @@ class WorkshopClaimWorkflow:
     async def _mail_loop(self) -> None:
         """Send queued notifications in order; undeliverable recipients go on the record."""
         while True:
-            await workflow.wait_condition(lambda: bool(self._claim.outbox) or self._closing)
-            if not self._claim.outbox:
+            await workflow.wait_condition(
+                lambda: bool(self._claim.outbox) or self._closing or self._pausing
+            )
+            if self._pausing or not self._claim.outbox:
                 return
             notification = self._claim.outbox[0]
             report = await workflow.execute_activity_method(
