@@ -1,30 +1,34 @@
-"""Replay: the histories of real runs replay against the current code, and a changed
-workflow is caught (the check can fail, so it proves something)."""
+"""Replay: histories of real runs, and the committed corpus of tests/histories/, replay
+against the current code; a changed workflow is caught (the check can fail), and the
+same change made with `workflow.patched` replays the old histories (docs/versioning.md)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from starter.client import ClaimsClient
+from starter.client import ClaimsClient, workflow_id
 from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
+from tests.scenarios import SCENARIOS
 from tests.test_deadline import complete_proof
-from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+from tests.workflow_variants import PatchedChangeWorkflow, UnpatchedChangeWorkflow
+from workflows.claim import WorkshopClaimWorkflow
 from workflows.converter import claims_data_converter
 from workflows.messages import (
     AddComment,
     Approve,
-    ClaimView,
     PaymentIssued,
     RequestInfo,
     Submit,
 )
+
+CORPUS = Path(__file__).resolve().parent / "histories"
 
 
 async def recorded_histories(
@@ -57,18 +61,45 @@ async def recorded_histories(
     return histories
 
 
-@workflow.defn(name="WorkshopClaim")
-class ChangedWorkshopClaimWorkflow(WorkshopClaimWorkflow):
-    """The claim workflow with an unversioned change: a new timer before anything else."""
+def replayer(workflow_class: type[WorkshopClaimWorkflow]) -> Replayer:
+    return Replayer(workflows=[workflow_class], data_converter=claims_data_converter)
 
-    @workflow.init
-    def __init__(self, claim_input: ClaimRun) -> None:
-        super().__init__(claim_input)
 
-    @workflow.run
-    async def run(self, claim_input: ClaimRun) -> ClaimView:
-        await workflow.sleep(timedelta(seconds=1), summary="an unversioned change")
-        return await super().run(claim_input)
+def corpus() -> list[tuple[str, WorkflowHistory]]:
+    """The committed histories (scripts/record_histories.py), one per scenario and state."""
+    files = sorted(CORPUS.glob("*.json"))
+    return [(f.stem, WorkflowHistory.from_json(workflow_id(f.stem), f.read_text())) for f in files]
+
+
+def test_the_corpus_covers_every_scenario() -> None:
+    assert [name for name, _ in corpus()] == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize(("name", "history"), corpus(), ids=[name for name, _ in corpus()])
+async def test_committed_history_replays_against_the_current_workflow(
+    name: str, history: WorkflowHistory
+) -> None:
+    await replayer(WorkshopClaimWorkflow).replay_workflow(history)
+
+
+async def replay_failures(
+    workflow_class: type[WorkshopClaimWorkflow], histories: list[WorkflowHistory]
+) -> list[Exception]:
+    failures = []
+    for history in histories:
+        try:
+            await replayer(workflow_class).replay_workflow(history)
+        except Exception as failure:  # collected: the assertion says which and why
+            failures.append(failure)
+    return failures
+
+
+async def test_a_patched_change_replays_the_corpus_and_an_unpatched_one_fails() -> None:
+    histories = [history for _, history in corpus()]
+    assert await replay_failures(PatchedChangeWorkflow, histories) == []
+    failures = await replay_failures(UnpatchedChangeWorkflow, histories)
+    assert len(failures) == len(histories)
+    assert all(isinstance(f, NondeterminismError) for f in failures)
 
 
 async def test_recorded_histories_replay_against_the_current_workflow_and_fail_on_a_change(
@@ -76,13 +107,9 @@ async def test_recorded_histories_replay_against_the_current_workflow_and_fail_o
 ) -> None:
     histories = await recorded_histories(env, claims)
 
-    replayer = Replayer(workflows=[WorkshopClaimWorkflow], data_converter=claims_data_converter)
     for history in histories:
-        await replayer.replay_workflow(history)
+        await replayer(WorkshopClaimWorkflow).replay_workflow(history)
 
-    changed = Replayer(
-        workflows=[ChangedWorkshopClaimWorkflow], data_converter=claims_data_converter
-    )
     for history in histories:
         with pytest.raises(NondeterminismError):
-            await changed.replay_workflow(history)
+            await replayer(UnpatchedChangeWorkflow).replay_workflow(history)

@@ -1,0 +1,81 @@
+"""Regenerate the replay corpus: `.venv/bin/python scripts/record_histories.py`.
+
+Runs every scenario of tests/scenarios.py against a fresh time-skipping server
+with the current workflow code, a real mail catcher and a temporary SQLite
+read model, and writes each workflow's history to tests/histories/<name>.json.
+Run it when a scenario is added, and commit the new files; never regenerate
+the files of scenarios that already exist to "fix" a failing replay: a failing
+replay means the change needs `workflow.patched` (docs/versioning.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+
+from activities.claim_activities import ClaimActivities  # noqa: E402
+from activities.links import SurveyLinks  # noqa: E402
+from activities.mail import Mailer, MailRenderer, SmtpConfig  # noqa: E402
+from activities.store import ClaimStore  # noqa: E402
+from devstack.binaries import temporal_test_server  # noqa: E402
+from devstack.mailcatcher import MailCatcher  # noqa: E402
+from starter.client import ClaimsClient  # noqa: E402
+from tests.scenarios import SCENARIOS  # noqa: E402
+from worker import create_worker  # noqa: E402
+from workflows.converter import claims_data_converter  # noqa: E402
+from workflows.search_attributes import ensure_search_attributes  # noqa: E402
+
+CORPUS = ROOT / "tests" / "histories"
+
+
+async def record(names: list[str], only_missing: bool) -> None:
+    CORPUS.mkdir(exist_ok=True)
+    links = SurveyLinks(secrets.token_bytes(32), "http://claims.test")
+    mailbox = MailCatcher().start()
+    with tempfile.TemporaryDirectory() as scratch:
+        store = ClaimStore.from_url(f"sqlite+aiosqlite:///{scratch}/claims.db")
+        await store.migrate()
+        smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from="Claims <c@claims.test>")
+        activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+        try:
+            for name in names:
+                target = CORPUS / f"{name}.json"
+                if only_missing and target.exists():
+                    continue
+                async with await WorkflowEnvironment.start_time_skipping(
+                    test_server_existing_path=temporal_test_server(),
+                    data_converter=claims_data_converter,
+                ) as env:
+                    await ensure_search_attributes(env.client)
+                    queue = f"record-{uuid.uuid4()}"
+                    async with create_worker(env.client, queue, activities):
+                        claims = ClaimsClient(env.client, task_queue=queue, links=links)
+                        eid = await SCENARIOS[name](env, claims)
+                        history = await claims.handle(eid).fetch_history()
+                target.write_text(history.to_json())
+                print(f"wrote {target.relative_to(ROOT)} ({len(history.events)} events)")
+        finally:
+            await store.close()
+            mailbox.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *SCENARIOS], default=[])
+    parser.add_argument("--only-missing", action="store_true", help="keep existing files")
+    args = parser.parse_args()
+    asyncio.run(record(args.names or list(SCENARIOS), args.only_missing))
+
+
+if __name__ == "__main__":
+    main()
