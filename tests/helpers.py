@@ -42,17 +42,20 @@ async def history_event_types(handle: WorkflowHandle[Any, Any]) -> list[str]:
 
 
 async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> list[str]:
-    """Wait until the workflow has no activity pending and its last task completed;
-    returns the history's event types then (a baseline to compare against)."""
+    """Wait until the workflow has no activity and no workflow task pending and its
+    history stopped growing; returns the history's event types then (a baseline)."""
     deadline = time.monotonic() + within
+    previous: list[str] = []
     while True:
-        description = await handle.describe()
+        raw = (await handle.describe()).raw_description
         events = await history_event_types(handle)
-        idle = not description.raw_description.pending_activities and events[-1] in (
-            "EVENT_TYPE_WORKFLOW_TASK_COMPLETED",
-            "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
+        idle = (
+            not raw.pending_activities
+            and not raw.HasField("pending_workflow_task")
+            and events == previous
         )
         if idle or time.monotonic() > deadline:
             assert idle, f"workflow still busy after {within}s: {events[-3:]}"
             return events
-        await asyncio.sleep(0.05)
+        previous = events
+        await asyncio.sleep(0.1)
