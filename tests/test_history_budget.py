@@ -1,0 +1,42 @@
+"""The benchmark's lifecycle stays within its history budget (issue 6: at most 100
+events), counted on the dev server. Events cost money and database writes per claim,
+so this guards against a change that quietly adds a round trip per message."""
+
+from __future__ import annotations
+
+import collections
+from datetime import UTC, datetime
+
+from temporalio.testing import WorkflowEnvironment
+
+from devstack.mailcatcher import MailCatcher
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN, REVIEWER, claim_input
+from tests.helpers import history_event_types
+from tests.test_deadline import complete_proof
+from workflows.messages import AddComment, Approve, PaymentIssued, Submit
+
+EVENT_BUDGET = 100
+
+
+async def test_a_full_lifecycle_stays_within_its_history_event_budget(
+    dev_env: WorkflowEnvironment, dev_claims: ClaimsClient, mailbox: MailCatcher
+) -> None:
+    claim = claim_input(datetime.now(UTC))
+    eid = claim.engagement_id
+    await dev_claims.start_claim(claim)
+    await complete_proof(dev_claims, eid)  # 2 attachments, 2 sends, 2 completions
+    await dev_claims.add_comment(eid, AddComment(text="on site", actor=PARTNER_ADMIN))
+    await dev_claims.submit(eid, Submit(actor=PARTNER_ADMIN))
+    await dev_claims.approve(eid, Approve(actor=REVIEWER))
+    await dev_claims.payment_issued(
+        eid,
+        PaymentIssued(reference="P-1", amount="10.00", currency="EUR", paid_at=datetime.now(UTC)),
+    )
+    final = await dev_claims.handle(eid).result()
+    assert final.status == "paid"
+
+    events = await history_event_types(dev_claims.handle(eid))
+    breakdown = collections.Counter(e.removeprefix("EVENT_TYPE_") for e in events)
+    print(f"\n{len(events)} events: {dict(breakdown.most_common())}")
+    assert len(events) <= EVENT_BUDGET, dict(breakdown.most_common())
