@@ -9,16 +9,31 @@ real cluster is configured exactly as for the `temporal` CLI.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import TypeAdapter, ValidationError
 from temporalio.envconfig import ClientConfig
+
+from workflows.codec import KEY_BYTES, EncryptionKey
+from workflows.messages import Name, describe_validation_error
+from workflows.payments_messages import Tariff
 
 DEFAULT_TASK_QUEUE = "workshop-claims"
 MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_PAYMENT_CALENDAR = "monthly"
+"""The payment schedule's default: day 1 of every month at 06:00 UTC."""
+MAX_MIN_DAYS_APPROVED = 3650
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?LW#-]+$")
+_TARIFFS: TypeAdapter[dict[Name, Tariff]] = TypeAdapter(dict[Name, Tariff])
 
 
 class SettingsError(ValueError):
@@ -38,6 +53,14 @@ class Settings:
     mail_from: str
     public_url: str
     secret_key: bytes = field(repr=False)
+    payment_calendar: str = DEFAULT_PAYMENT_CALENDAR
+    """`monthly` or a five-field cron expression (UTC): when the payment schedule runs."""
+    payment_min_days_approved: int = 0
+    """A claim is paid in a cycle once approved at least this many days before it."""
+    tariffs: Mapping[str, Tariff] = field(default_factory=dict)
+    """Workshop name to what one approved claim of it is paid."""
+    encryption_keys: tuple[EncryptionKey, ...] = field(default=(), repr=False)
+    """CLAIMS_ENCRYPTION_KEYS: the first encrypts payloads, all decrypt; empty: no encryption."""
 
     @property
     def temporal_address(self) -> str:
@@ -79,6 +102,61 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(f"{name} must be an http(s) URL like https://claims.example.com")
     return value
+
+
+def _payment_calendar(env: Mapping[str, str]) -> str:
+    name = "CLAIMS_PAYMENT_CALENDAR"
+    value = " ".join(env.get(name, "").split()) or DEFAULT_PAYMENT_CALENDAR
+    if value.lower() == DEFAULT_PAYMENT_CALENDAR:
+        return DEFAULT_PAYMENT_CALENDAR
+    fields = value.split(" ")
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise SettingsError(
+            f"{name} must be 'monthly' or a cron expression of five fields "
+            f"(minute hour day-of-month month day-of-week, UTC) like '0 6 1 * *', got {value!r}"
+        )
+    return value
+
+
+def _min_days(env: Mapping[str, str]) -> int:
+    name = "CLAIMS_PAYMENT_MIN_DAYS_APPROVED"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_MIN_DAYS_APPROVED:
+        raise SettingsError(
+            f"{name} must be a whole number of days from 0 to {MAX_MIN_DAYS_APPROVED}, got {raw!r}"
+        )
+    return int(raw)
+
+
+def _tariffs(env: Mapping[str, str]) -> dict[str, Tariff]:
+    """CLAIMS_TARIFFS (JSON text) or CLAIMS_TARIFFS_FILE (a JSON file), not both; none is {}."""
+    text = env.get("CLAIMS_TARIFFS", "").strip()
+    path = env.get("CLAIMS_TARIFFS_FILE", "").strip()
+    if text and path:
+        raise SettingsError("set CLAIMS_TARIFFS or CLAIMS_TARIFFS_FILE, not both")
+    name = "CLAIMS_TARIFFS"
+    if path:
+        name = "CLAIMS_TARIFFS_FILE"
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise SettingsError(f"{name}: cannot read {path}: {err}") from None
+    if not text:
+        return {}
+    example = '{"Cloud adoption workshop": {"amount": "1500.00", "currency": "EUR"}}'
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{name} is not valid JSON ({err}); expected e.g. {example}") from None
+    try:
+        return _TARIFFS.validate_python(raw)
+    except ValidationError as err:
+        raise SettingsError(
+            f"{name} must map workshop names to {{amount, currency}}, e.g. {example}: "
+            f"{describe_validation_error(err)}"
+        ) from None
 
 
 def load_settings(
@@ -130,4 +208,52 @@ def load_settings(
         mail_from=mail_from,
         public_url=_url(env, "CLAIMS_PUBLIC_URL", "http://localhost:8000"),
         secret_key=secret.encode(),
+        encryption_keys=load_encryption_keys(env),
+        payment_calendar=_payment_calendar(env),
+        payment_min_days_approved=_min_days(env),
+        tariffs=_tariffs(env),
     )
+
+
+ENCRYPTION_KEYS_VARIABLE = "CLAIMS_ENCRYPTION_KEYS"
+
+
+def load_encryption_keys(env: Mapping[str, str] | None = None) -> tuple[EncryptionKey, ...]:
+    """Parse CLAIMS_ENCRYPTION_KEYS: comma-separated `keyid:base64key`, 32-byte keys.
+
+    The first key encrypts new payloads and every listed key decrypts, so a key
+    is rotated by putting the new one first and keeping the old ones after it
+    until no open claim needs them (docs/security.md). Unset or empty means no
+    encryption. Messages name the variable and the key id, never key material.
+    """
+    env = os.environ if env is None else env
+    raw = env.get(ENCRYPTION_KEYS_VARIABLE, "").strip()
+    if not raw:
+        return ()
+    keys: list[EncryptionKey] = []
+    for position, entry in enumerate(raw.split(","), start=1):
+        key_id, separator, encoded = (part.strip() for part in entry.partition(":"))
+        if not separator or not key_id or not encoded:
+            raise SettingsError(
+                f"{ENCRYPTION_KEYS_VARIABLE}: entry {position} must be keyid:base64key "
+                "(entries separated by commas)"
+            )
+        try:
+            key = base64.b64decode(encoded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise SettingsError(
+                f"{ENCRYPTION_KEYS_VARIABLE}: the key of {key_id!r} is not valid base64"
+            ) from None
+        if len(key) != KEY_BYTES:
+            raise SettingsError(
+                f"{ENCRYPTION_KEYS_VARIABLE}: the key of {key_id!r} must be {KEY_BYTES} bytes "
+                f"(AES-256) in base64, got {len(key)} bytes; make one with: "
+                'python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"'
+            )
+        if any(existing.key_id == key_id for existing in keys):
+            raise SettingsError(f"{ENCRYPTION_KEYS_VARIABLE}: key id {key_id!r} is listed twice")
+        try:
+            keys.append(EncryptionKey(key_id, key))
+        except ValueError as err:
+            raise SettingsError(f"{ENCRYPTION_KEYS_VARIABLE}: {err}") from None
+    return tuple(keys)

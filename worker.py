@@ -20,10 +20,12 @@ from temporalio.worker import Worker
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
 from settings import Settings, SettingsError, load_settings
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.converter import claims_data_converter
+from workflows.converter import data_converter
+from workflows.payment_cycle import PaymentCycleWorkflow
 from workflows.search_attributes import ensure_search_attributes
 
 log = logging.getLogger("claims.worker")
@@ -32,9 +34,8 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 """How long in-flight activities get to finish after SIGTERM."""
 
 
-def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
-    links = SurveyLinks(settings.secret_key, settings.public_url)
-    smtp = SmtpConfig(
+def smtp_config(settings: Settings) -> SmtpConfig:
+    return SmtpConfig(
         host=settings.smtp_host,
         port=settings.smtp_port,
         mail_from=settings.mail_from,
@@ -42,22 +43,49 @@ def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
         password=settings.smtp_password,
         starttls=settings.smtp_starttls,
     )
-    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
 
 
-def create_worker(client: Client, task_queue: str, activities: ClaimActivities) -> Worker:
-    """The one place that says which workflows and activities a claims worker runs."""
+def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
+    links = SurveyLinks(settings.secret_key, settings.public_url)
+    return ClaimActivities(store, Mailer(smtp_config(settings), MailRenderer(links)))
+
+
+def build_payment_activities(
+    settings: Settings, store: ClaimStore, client: Client
+) -> PaymentActivities:
+    """The payment cycle's activities: they signal claims through `client`."""
+    renderer = RemittanceRenderer(SurveyLinks(settings.secret_key, settings.public_url))
+    mailer = RemittanceMailer(smtp_config(settings), renderer)
+    return PaymentActivities(store.engine, client, settings.tariffs, mailer)
+
+
+def create_worker(
+    client: Client,
+    task_queue: str,
+    activities: ClaimActivities,
+    payments: PaymentActivities | None = None,
+) -> Worker:
+    """The one place that says which workflows and activities a claims worker runs.
+
+    With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities).
+    """
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WorkshopClaimWorkflow],
-        activities=[activities.store_claim, activities.send_notification],
+        workflows=[WorkshopClaimWorkflow, *([PaymentCycleWorkflow] if payments else [])],
+        activities=[
+            activities.store_claim,
+            activities.send_notification,
+            *(payments.all if payments else []),
+        ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 
 
 async def connect(settings: Settings) -> Client:
-    return await Client.connect(**settings.temporal_connect, data_converter=claims_data_converter)
+    return await Client.connect(
+        **settings.temporal_connect, data_converter=data_converter(settings)
+    )
 
 
 async def run(settings: Settings) -> None:
@@ -68,7 +96,12 @@ async def run(settings: Settings) -> None:
         await ensure_search_attributes(client)
     except PermissionError as err:
         log.error("%s", err)
-    worker = create_worker(client, settings.task_queue, build_activities(settings, store))
+    worker = create_worker(
+        client,
+        settings.task_queue,
+        build_activities(settings, store),
+        build_payment_activities(settings, store, client),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

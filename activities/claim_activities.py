@@ -2,18 +2,55 @@
 
 Both are idempotent because Temporal retries them:
 - `store_claim` upserts the read model keyed by claim and history sequence;
-- `send_notification` sends each recipient's e-mail with a stable Message-ID
-  and heartbeats its progress after each recipient, so a retry after a crash
-  resumes after the last one handled instead of mailing everyone again.
+- `send_notification` sends each recipient's e-mail with a stable Message-ID,
+  heartbeats its progress after each recipient and notes every accepted
+  message in the store's mail ledger, so a retry after a crash resumes after
+  the last one handled instead of mailing everyone again.
+
+Both also heartbeat in the background while they run, so that the workflow can
+give them a short heartbeat timeout: when a worker dies mid-activity, Temporal
+notices within that timeout and retries on a live worker, instead of waiting
+for the whole start-to-close timeout.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from temporalio import activity
 
 from activities.mail import Mailer
 from activities.store import ClaimStore
 from workflows.messages import DeliveryReport, Notification, StoreClaim
+
+HEARTBEAT_EVERY = 1.0
+"""Seconds between background heartbeats (the SDK sends at most one per 80% of the
+heartbeat timeout the workflow sets, so this only bounds how stale the last one is)."""
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(details: Callable[[], tuple[Any, ...]]) -> AsyncIterator[None]:
+    """Heartbeat `details()` every HEARTBEAT_EVERY seconds until the block ends.
+
+    Each heartbeat replaces the details the server keeps for a retry, so this
+    always sends the latest progress, never an empty heartbeat over it.
+    """
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(*details())
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class ClaimActivities:
@@ -26,13 +63,23 @@ class ClaimActivities:
     @activity.defn(name="store_claim")
     async def store_claim(self, write: StoreClaim) -> int:
         """Write the claim's latest view and its new history rows; returns rows inserted."""
-        return await self._store.save(write)
+        if activity.info().is_local:
+            return await self._store.save(write)  # local activities don't heartbeat
+        async with heartbeating(tuple):
+            return await self._store.save(write)
 
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> DeliveryReport:
         """Mail every recipient once; permanently refused recipients are reported, not raised."""
         details = activity.info().heartbeat_details
         resume = DeliveryReport.model_validate(details[0]) if details else None
-        return await self._mailer.deliver(
-            notification, resume=resume, on_progress=lambda report: activity.heartbeat(report)
-        )
+        latest: list[DeliveryReport] = [resume] if resume is not None else []
+
+        def progress(report: DeliveryReport) -> None:
+            latest[:] = [report]
+            activity.heartbeat(report)
+
+        async with heartbeating(lambda: tuple(latest)):
+            return await self._mailer.deliver(
+                notification, resume=resume, on_progress=progress, ledger=self._store
+            )

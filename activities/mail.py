@@ -5,17 +5,28 @@ Message-ID derived from the notification's stable key and the recipient's
 position, so a retried send is recognisable as the same message. A recipient
 that the mail server refuses for good (a 5xx reply to RCPT) is reported back
 instead of retried: the claim records it as undeliverable and goes on.
+
+SMTP has no idempotent submission: a message the server accepted cannot be
+told apart from one it never saw, so a worker killed between the server's
+"250 accepted" and the activity's completion would mail the same people again
+on retry. Two things keep that from happening: the activity heartbeats its
+progress after each recipient, and a sent-ledger (`SentLedger`, a table keyed
+by Message-ID) is written right after each acceptance and checked before each
+send. What is left is the few milliseconds between the server's acceptance and
+the ledger write (docs/reliability.md measures it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiosmtplib
 import jinja2
@@ -31,6 +42,28 @@ from workflows.messages import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
+
+log = logging.getLogger("claims.mail")
+
+T = TypeVar("T")
+
+LEDGER_TIMEOUT = 5.0
+"""Seconds a ledger read or write may take before the delivery goes on without it."""
+
+
+class SentLedger(Protocol):
+    """Where accepted messages are noted by Message-ID (activities.store.ClaimStore)."""
+
+    async def sent_among(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of these Message-IDs the mail server already accepted."""
+        ...
+
+    async def record_sent(
+        self, message_id: str, notification_key: str, engagement_id: str, recipient: str
+    ) -> None:
+        """Note that the mail server accepted this message."""
+        ...
+
 
 ITEM_LABELS: dict[Locale, dict[ProofItem, str]] = {
     "en": {
@@ -167,15 +200,36 @@ class Mailer:
         *,
         resume: DeliveryReport | None = None,
         on_progress: Callable[[DeliveryReport], None] | None = None,
+        ledger: SentLedger | None = None,
     ) -> DeliveryReport:
         """Send to every recipient not yet handled; report permanent refusals.
 
         Transient failures (connection refused, 4xx) raise, so the caller retries.
         `on_progress` gets the report after each recipient is handled, so a retry
-        can `resume` from it instead of mailing the same people again.
+        can `resume` from it instead of mailing the same people again. With a
+        `ledger`, recipients whose Message-ID it lists are skipped as delivered
+        (a crash lost the progress, not the mail) and each acceptance is noted
+        in it. The ledger only ever prevents duplicates: if the database can't
+        be reached, mail still goes out and the heartbeat progress is relied on.
         """
         report = resume or DeliveryReport(key=notification.key, delivered=0)
         report = report.model_copy(deep=True)
+        remaining = range(report.handled, len(notification.recipients))
+        ids = {index: message_id(notification, index, self._smtp.mail_from) for index in remaining}
+        already: set[str] = set()
+        if ledger is not None:
+            reached, found = await _within_timeout(ledger.sent_among(list(ids.values())))
+            if reached and found is not None:
+                already = found
+            else:
+                ledger = None  # unreachable: don't wait on it for every recipient
+        if all(mid in already for mid in ids.values()):
+            # Everything went out before a crash lost the progress: no need to connect.
+            report.delivered += len(ids)
+            report.handled = len(notification.recipients)
+            if on_progress is not None:
+                on_progress(report)
+            return report
         smtp = aiosmtplib.SMTP(
             hostname=self._smtp.host,
             port=self._smtp.port,
@@ -185,21 +239,51 @@ class Mailer:
             password=self._smtp.password,
         )
         async with smtp:
-            for index in range(report.handled, len(notification.recipients)):
-                mail = self.build(notification, index)
-                try:
-                    await smtp.send_message(mail)
-                except aiosmtplib.SMTPRecipientsRefused as err:
-                    if any(r.code < 500 for r in err.recipients):
-                        raise
-                    report.refused.extend(
-                        RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
-                        for r in err.recipients
-                    )
-                    await smtp.rset()
-                else:
+            for index in remaining:
+                if ids[index] in already:
                     report.delivered += 1
+                elif await self._send_one(smtp, notification, index, report):
+                    report.delivered += 1
+                    if ledger is not None:
+                        noted, _ = await _within_timeout(
+                            ledger.record_sent(
+                                ids[index],
+                                notification.key,
+                                notification.engagement_id,
+                                notification.recipients[index].email,
+                            )
+                        )
+                        if not noted:
+                            ledger = None
                 report.handled = index + 1
                 if on_progress is not None:
                     on_progress(report)
         return report
+
+    async def _send_one(
+        self, smtp: aiosmtplib.SMTP, notification: Notification, index: int, report: DeliveryReport
+    ) -> bool:
+        """Send one recipient's mail: True once accepted, False (noted in `report`) if
+        refused for good; transient refusals raise so that the activity is retried."""
+        try:
+            await smtp.send_message(self.build(notification, index))
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            if any(r.code < 500 for r in err.recipients):
+                raise
+            report.refused.extend(
+                RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
+                for r in err.recipients
+            )
+            await smtp.rset()
+            return False
+        return True
+
+
+async def _within_timeout(call: Awaitable[T]) -> tuple[bool, T | None]:
+    """Await a ledger call within LEDGER_TIMEOUT: (True, its result), or (False, None)
+    with a warning if the database fails or is too slow."""
+    try:
+        return True, await asyncio.wait_for(call, LEDGER_TIMEOUT)
+    except Exception as err:  # any database trouble: go on without the ledger
+        log.warning("mail ledger unavailable, relying on heartbeat progress: %r", err)
+        return False, None

@@ -13,10 +13,14 @@ migrations in `activities/migrations/`, applied at worker start-up.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import fcntl
+import json
 import threading
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +84,22 @@ claim_events = sa.Table(
     sa.Column("actor_role", sa.String(32), nullable=True),
     sa.Column("detail", JSONDocument, nullable=False),
 )
+
+mail_ledger = sa.Table(
+    "mail_ledger",
+    metadata,
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("notification_key", sa.String(128), nullable=False),
+    sa.Column("engagement_id", sa.String(64), nullable=False, index=True),
+    sa.Column("recipient", sa.String(254), nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=False),
+)
+"""One row per e-mail the mail server accepted, by Message-ID (migration 0003).
+
+SMTP gives no way to ask whether a message was already accepted, so the mail
+activity writes here right after the server's 250 and checks here before
+sending: a retry after a worker crash skips what this ledger says went out.
+"""
 
 
 def _insert(dialect: str, table: sa.Table) -> Any:
@@ -233,3 +253,131 @@ class ClaimStore:
                 )
             )
             return {r.engagement_id: r.status for r in result}
+
+    # --- the mail ledger (activities.mail.SentLedger) ----------------------------------
+
+    async def sent_among(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of these Message-IDs the mail server already accepted."""
+        if not message_ids:
+            return set()
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(mail_ledger.c.message_id).where(
+                    mail_ledger.c.message_id.in_(list(message_ids))
+                )
+            )
+            return set(result.scalars())
+
+    async def record_sent(
+        self, message_id: str, notification_key: str, engagement_id: str, recipient: str
+    ) -> None:
+        """Note that the mail server accepted this message (idempotent)."""
+        row = {
+            "message_id": message_id,
+            "notification_key": notification_key,
+            "engagement_id": engagement_id,
+            "recipient": recipient,
+            "sent_at": datetime.now(UTC),
+        }
+        insert = _insert(self.engine.dialect.name, mail_ledger).values(row)
+        async with self.engine.begin() as conn:
+            await conn.execute(insert.on_conflict_do_nothing(index_elements=["message_id"]))
+
+    async def mail_ledger_ids(self, engagement_id: str | None = None) -> set[str]:
+        """Every Message-ID in the ledger (of one engagement, if given): for checks and tests."""
+        query = sa.select(mail_ledger.c.message_id)
+        if engagement_id is not None:
+            query = query.where(mail_ledger.c.engagement_id == engagement_id)
+        async with self.engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    # --- claim lists for the portal API -------------------------------------------------
+
+    async def list_claims(
+        self,
+        *,
+        partner_id: str | None,
+        status: str | None = None,
+        deadline_before: datetime | None = None,
+        customer_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> ClaimPage:
+        """One page of claim rows, newest first (created_at, then engagement_id, descending).
+
+        `partner_id` None lists every partner's claims (reviewers). The cursor is
+        opaque to callers: the position after the last row of the previous page
+        (keyset pagination, so pages stay stable while claims are added).
+        Raises :class:`InvalidCursor` for a cursor this method did not make, and
+        ValueError for a limit outside 1-100 or a naive `deadline_before`.
+        """
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be from 1 to {MAX_PAGE_SIZE}")
+        if deadline_before is not None and deadline_before.tzinfo is None:
+            raise ValueError("deadline_before must carry a timezone")
+        query = sa.select(claims)
+        if partner_id is not None:
+            query = query.where(claims.c.partner_id == partner_id)
+        if status is not None:
+            query = query.where(claims.c.status == status)
+        if deadline_before is not None:
+            query = query.where(claims.c.deadline_at < deadline_before)
+        if customer_id is not None:
+            query = query.where(claims.c.customer_id == customer_id)
+        if cursor is not None:
+            after_created, after_engagement = decode_cursor(cursor)
+            query = query.where(
+                sa.or_(
+                    claims.c.created_at < after_created,
+                    sa.and_(
+                        claims.c.created_at == after_created,
+                        claims.c.engagement_id < after_engagement,
+                    ),
+                )
+            )
+        query = query.order_by(claims.c.created_at.desc(), claims.c.engagement_id.desc()).limit(
+            limit + 1
+        )
+        async with self.engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = (
+            encode_cursor(rows[-1]["created_at"], rows[-1]["engagement_id"])
+            if more and rows
+            else None
+        )
+        return ClaimPage(rows=rows, next_cursor=next_cursor)
+
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that `list_claims` did not make."""
+
+
+@dataclass(frozen=True)
+class ClaimPage:
+    rows: list[dict[str, Any]]
+    """Rows of the `claims` table (with the latest `view`), newest first."""
+    next_cursor: str | None
+    """Pass it back as `cursor` for the next page; None on the last page."""
+
+
+def encode_cursor(created_at: datetime, engagement_id: str) -> str:
+    raw = json.dumps([created_at.astimezone(UTC).isoformat(), engagement_id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, engagement_id = json.loads(raw)
+        moment = datetime.fromisoformat(created)
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidCursor("cursor is not one this API gave out") from None
+    if moment.tzinfo is None or not isinstance(engagement_id, str):
+        raise InvalidCursor("cursor is not one this API gave out")
+    return moment, engagement_id

@@ -1,10 +1,18 @@
 """The local stack in one command: `python -m devstack` (what `./scripts/run` calls).
 
 Starts, each with a progress line: the Temporal dev server (state kept in
-.data/temporal.db, UI on http://127.0.0.1:8233), a mail catcher on
-smtp://127.0.0.1:1025 keeping every mail in .data/mail/, and the claims
-worker on its embedded defaults. Ctrl-C (or SIGTERM) stops everything.
-A secret key for survey links is made once and kept in .data/secret_key.
+<data>/temporal.db, custom search attributes registered, UI on
+http://127.0.0.1:8233), a mail catcher on smtp://127.0.0.1:1025 keeping every
+mail in <data>/mail/, a web page over those mails on http://127.0.0.1:8025,
+the claims worker, and the portal API on http://127.0.0.1:8000 when
+starter/api.py and uvicorn are there. `--demo` then seeds demo claims in every
+state. Ctrl-C (or SIGTERM) stops everything in reverse order; a second Ctrl-C
+stops what is left at once. A secret key for survey links is made once and
+kept in <data>/secret_key, so links in old mails keep working across restarts.
+
+Every part gets a fixed port (options below), so a newcomer's bookmarks work
+and a test can give free ones. The dev server still opens three internal
+cluster ports of its own choosing; they go away with it.
 """
 
 from __future__ import annotations
@@ -12,30 +20,80 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
+import importlib.util
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
+from urllib.parse import quote
 
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.links import SurveyLinks
 from devstack.binaries import temporal_cli
+from devstack.demo import Seeder
+from devstack.mailview import MailView
+from settings import Settings, SettingsError, load_settings
+from starter.client import ClaimsClient
+from worker import connect
+from workflows.search_attributes import ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+STOP_GRACE = 40.0
+"""Seconds a part gets to stop after SIGTERM (the worker lets activities finish for 30)."""
+PARTS = 5
 
 
-def _wait_for_port(port: int, process: asyncio.subprocess.Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise RuntimeError(f"exited with code {process.returncode} before listening on {port}")
-        with socket.socket() as sock:
-            sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout:.0f}s")
+class StackError(RuntimeError):
+    """A part did not start or died; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    temporal: int = 7233
+    ui: int = 8233
+    http: int = 7243
+    metrics: int = 7244
+    smtp: int = 1025
+    mail_ui: int = 8025
+    api: int = 8000
+
+    def named(self) -> dict[str, int]:
+        return {
+            "--temporal-port": self.temporal,
+            "--ui-port": self.ui,
+            "--http-port": self.http,
+            "--metrics-port": self.metrics,
+            "--smtp-port": self.smtp,
+            "--mail-ui-port": self.mail_ui,
+            "--api-port": self.api,
+        }
+
+
+def progress(text: str) -> None:
+    """One progress line; a closed terminal (after SIGHUP) must not stop the clean-up."""
+    with contextlib.suppress(OSError):
+        print(text, flush=True)
+
+
+async def port_open(port: int) -> bool:
+    """True when something accepts connections on the loopback port."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 1)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def _secret_key(data: Path) -> str:
@@ -46,32 +104,102 @@ def _secret_key(data: Path) -> str:
     return path.read_text().strip()
 
 
+def api_unavailable() -> str | None:
+    """Why the portal API can't run here, or None when it can."""
+    if not (ROOT / "starter" / "api.py").exists():
+        return "starter/api.py is not in this checkout"
+    for module in ("uvicorn", "fastapi"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install {module})"
+    return None
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+
 class Stack:
-    def __init__(self, data: Path, temporal_port: int, ui_port: int, smtp_port: int) -> None:
-        self.data = data
-        self.temporal_port = temporal_port
-        self.ui_port = ui_port
-        self.smtp_port = smtp_port
-        self.processes: list[tuple[str, asyncio.subprocess.Process]] = []
+    """Starts the parts in order and stops whatever was started in reverse order."""
 
-    async def _spawn(
-        self, name: str, *argv: str, env: dict[str, str] | None = None
-    ) -> asyncio.subprocess.Process:
-        log = (self.data / f"{name}.log").open("ab")  # the child process writes to it
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.processes.append((name, process))
-        return process
+    def __init__(self, data: Path, ports: Ports, demo: bool) -> None:
+        self.data = data.resolve()
+        self.ports = ports
+        self.demo = demo
+        self.children: list[Child] = []
+        self._stoppers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._lock: IO[str] | None = None
+        self.hurry = asyncio.Event()
+        """Set by a second Ctrl-C: kill instead of waiting for a graceful stop."""
 
-    async def start(self) -> None:
-        self.data.mkdir(parents=True, exist_ok=True)
-        print("[1/3] Temporal dev server ...", flush=True)
+    # --- starting ---------------------------------------------------------------------------
+
+    async def _spawn(self, name: str, *argv: str, env: dict[str, str] | None = None) -> Child:
+        log = self.data / f"{name}.log"
+        with log.open("ab") as handle:  # the child writes to its own copy of the descriptor
+            # Its own session: Ctrl-C in the terminal reaches only this launcher, which
+            # then stops the parts in order instead of all of them at once.
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=ROOT,
+                env=env,
+                stdout=handle,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+            )
+        child = Child(name, process, log)
+        self.children.append(child)
+        self._stoppers.append((name, lambda: self._stop_child(child)))
+        return child
+
+    async def _wait_for_port(self, child: Child, port: int, within: float) -> None:
+        deadline = time.monotonic() + within
+        while not await port_open(port):
+            self._check(child)
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{child.name}: nothing listens on port {port} after {within:.0f}s; "
+                    f"see {child.log}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def _wait_for_log(self, child: Child, offset: int, text: str, within: float) -> None:
+        """Wait for a line the child logs once it works (past `offset`: the log is appended)."""
+        deadline = time.monotonic() + within
+        while True:
+            self._check(child)
+            with child.log.open("rb") as handle:
+                handle.seek(offset)
+                if text.encode() in handle.read():
+                    return
+            if time.monotonic() > deadline:
+                raise StackError(f"{child.name}: not ready after {within:.0f}s; see {child.log}")
+            await asyncio.sleep(0.2)
+
+    def _check(self, child: Child) -> None:
+        code = child.process.returncode
+        if code is not None:
+            raise StackError(f"{child.name} exited with code {code}; see {child.log}")
+
+    def check_alive(self) -> None:
+        for child in self.children:
+            self._check(child)
+
+    async def _ports_free(self, api: bool) -> None:
+        """Fail before starting anything if a port is taken (another stack still running?)."""
+        for option, port in self.ports.named().items():
+            if option == "--api-port" and not api:
+                continue
+            if await port_open(port):
+                raise StackError(
+                    f"port {port} is already in use (another stack running?); "
+                    f"stop it or choose another with {option}"
+                )
+
+    async def _temporal(self, settings: Settings) -> Client:
+        progress(f"[1/{PARTS}] Temporal dev server ...")
         server = await self._spawn(
             "temporal",
             temporal_cli(),
@@ -80,99 +208,278 @@ class Stack:
             "--db-filename",
             str(self.data / "temporal.db"),
             "--ip",
-            "127.0.0.1",
+            HOST,
             "--port",
-            str(self.temporal_port),
+            str(self.ports.temporal),
             "--ui-port",
-            str(self.ui_port),
+            str(self.ports.ui),
+            "--http-port",
+            str(self.ports.http),
+            "--metrics-port",
+            str(self.ports.metrics),
             "--log-level",
             "warn",
         )
-        await asyncio.to_thread(_wait_for_port, self.temporal_port, server, 60)
-        print(
-            f"      Temporal on 127.0.0.1:{self.temporal_port}; UI: http://127.0.0.1:{self.ui_port}",
-            flush=True,
+        await self._wait_for_port(server, self.ports.temporal, 60)
+        # The frontend listens a moment before the namespace answers: retry, bounded.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                # The worker's own way to connect: the claims data converter (with the
+                # payload codec too when CLAIMS_ENCRYPTION_KEYS is set), so what the demo
+                # writes the worker reads.
+                client = await connect(settings)
+                added = await ensure_search_attributes(client)
+                break
+            except (RuntimeError, RPCError):  # not reachable yet / namespace not ready yet
+                self._check(server)
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        registered = f"registered {', '.join(added)}" if added else "already registered"
+        progress(
+            f"      temporal {HOST}:{self.ports.temporal} (pid {server.process.pid}, "
+            f"state in {self.data / 'temporal.db'}); search attributes {registered}"
         )
+        progress(f"      Temporal UI: http://{HOST}:{self.ports.ui}")
+        return client
 
-        print("[2/3] mail catcher ...", flush=True)
+    async def _mail(self) -> None:
+        progress(f"[2/{PARTS}] mail catcher ...")
+        folder = self.data / "mail"
         catcher = await self._spawn(
             "mailcatcher",
             sys.executable,
             "-m",
             "devstack.mailcatcher",
             "--port",
-            str(self.smtp_port),
+            str(self.ports.smtp),
             "--folder",
-            str(self.data / "mail"),
+            str(folder),
         )
-        await asyncio.to_thread(_wait_for_port, self.smtp_port, catcher, 30)
-        print(
-            f"      smtp://127.0.0.1:{self.smtp_port}; mails saved in {self.data / 'mail'}/",
-            flush=True,
+        await self._wait_for_port(catcher, self.ports.smtp, 30)
+        progress(
+            f"      smtp://{HOST}:{self.ports.smtp} (pid {catcher.process.pid}); "
+            f"mails saved in {folder}/"
         )
 
-        print("[3/3] claims worker ...", flush=True)
+        progress(f"[3/{PARTS}] mail page ...")
+        view = MailView(folder, self.ports.mail_ui).start()
+
+        async def stop_view() -> None:
+            await asyncio.to_thread(view.stop)
+
+        self._stoppers.append(("mail page", stop_view))
+        progress(f"      caught mails: {view.url}")
+
+    async def _worker(self, env: dict[str, str]) -> None:
+        progress(f"[4/{PARTS}] claims worker ...")
+        log = self.data / "worker.log"
+        offset = log.stat().st_size if log.exists() else 0
+        worker = await self._spawn("worker", sys.executable, "worker.py", env=env)
+        await self._wait_for_log(worker, offset, "worker polling task queue", 60)
+        progress(f"      worker polling (pid {worker.process.pid}, log: {worker.log})")
+
+    async def _api(self, env: dict[str, str], why_not: str | None) -> None:
+        progress(f"[5/{PARTS}] portal API ...")
+        if why_not is not None:
+            progress(f"      skipped: {why_not}; survey links in mails won't open")
+            return
+        keys = self.data / "api-keys.json"
+        api_env = {
+            **env,
+            "CLAIMS_API_KEYS_FILE": str(keys),
+            "CLAIMS_BLOB_DIR": str(self.data / "blobs"),
+        }
+        api = await self._spawn(
+            "api",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "starter.api:app",
+            "--host",
+            HOST,
+            "--port",
+            str(self.ports.api),
+            env=api_env,
+        )
+        await self._wait_for_port(api, self.ports.api, 60)
+        progress(
+            f"      http://{HOST}:{self.ports.api} (pid {api.process.pid}, log: {api.log}); "
+            f"make an API key with: CLAIMS_API_KEYS_FILE={keys} python -m starter.keys "
+            "create --user you@example.com --role reviewer"
+        )
+
+    def _child_env(self, secret_key: str) -> dict[str, str]:
+        """The worker's environment: the caller's, pointed at this stack's parts."""
         env = {
             **os.environ,
-            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "TEMPORAL_ADDRESS": f"{HOST}:{self.ports.temporal}",
+            "TEMPORAL_NAMESPACE": "default",
             "CLAIMS_DATABASE_URL": f"sqlite+aiosqlite:///{self.data / 'claims.db'}",
-            "CLAIMS_SMTP_HOST": "127.0.0.1",
-            "CLAIMS_SMTP_PORT": str(self.smtp_port),
-            "CLAIMS_SECRET_KEY": os.environ.get("CLAIMS_SECRET_KEY") or _secret_key(self.data),
+            "CLAIMS_SMTP_HOST": HOST,
+            "CLAIMS_SMTP_PORT": str(self.ports.smtp),
+            "CLAIMS_SMTP_STARTTLS": "false",
+            "CLAIMS_PUBLIC_URL": f"http://{HOST}:{self.ports.api}",
+            "CLAIMS_SECRET_KEY": secret_key,
         }
-        await self._spawn("worker", sys.executable, "worker.py", env=env)
-        await asyncio.sleep(2)
-        self.check_alive()
-        print(f"      worker running (log: {self.data / 'worker.log'})", flush=True)
-        print("Ready. Ctrl-C stops everything.", flush=True)
+        for name in ("CLAIMS_SMTP_USERNAME", "CLAIMS_SMTP_PASSWORD"):
+            env.pop(name, None)  # the mail catcher takes no login
+        return env
 
-    def check_alive(self) -> None:
-        for name, process in self.processes:
-            if process.returncode is not None:
-                log = self.data / f"{name}.log"
-                raise RuntimeError(f"{name} exited with code {process.returncode}; see {log}")
+    def _lock_data(self) -> None:
+        """One stack per data folder: two dev servers on one SQLite file would corrupt it."""
+        self._lock = (self.data / "devstack.lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StackError(
+                f"another stack is running on {self.data}; stop it or choose another --data"
+            ) from None
+
+    async def start(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self._lock_data()
+        secret_key = os.environ.get("CLAIMS_SECRET_KEY") or _secret_key(self.data)
+        env = self._child_env(secret_key)
+        try:
+            settings = load_settings(env)
+        except SettingsError as err:
+            raise StackError(f"configuration error: {err}") from None
+        why_not_api = api_unavailable()
+        await self._ports_free(api=why_not_api is None)
+
+        client = await self._temporal(settings)
+        await self._mail()
+        await self._worker(env)
+        await self._api(env, why_not_api)
+
+        if self.demo:
+            progress("seeding demo claims ...")
+            links = SurveyLinks(settings.secret_key, settings.public_url)
+            claims = ClaimsClient(client, task_queue=settings.task_queue, links=links)
+            blobs = self.data / "blobs" if why_not_api is None else None
+            await Seeder(claims, blob_dir=blobs).seed(report=lambda seeded: progress(seeded.line()))
+
+        claims_query = quote("WorkflowType = 'WorkshopClaim'")
+        progress(
+            f"Ready. Temporal UI: http://{HOST}:{self.ports.ui}/namespaces/default/workflows"
+            f"?query={claims_query}  mails: http://{HOST}:{self.ports.mail_ui}/  "
+            "Ctrl-C stops everything."
+        )
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    async def _stop_child(self, child: Child) -> None:
+        process = child.process
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            exited = asyncio.ensure_future(process.wait())
+            hurry = asyncio.ensure_future(self.hurry.wait())
+            await asyncio.wait({exited, hurry}, timeout=STOP_GRACE, return_when="FIRST_COMPLETED")
+            hurry.cancel()
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            await exited
 
     async def stop(self) -> None:
-        for name, process in reversed(self.processes):
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 40)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
-            print(f"stopped {name}", flush=True)
+        while self._stoppers:
+            name, stop = self._stoppers.pop()
+            await stop()
+            progress(f"stopped {name}")
 
 
 async def _main(args: argparse.Namespace) -> int:
-    stack = Stack(args.data, args.temporal_port, args.ui_port, args.smtp_port)
+    ports = Ports(
+        temporal=args.temporal_port,
+        ui=args.ui_port,
+        http=args.http_port,
+        metrics=args.metrics_port,
+        smtp=args.smtp_port,
+        mail_ui=args.mail_ui_port,
+        api=args.api_port,
+    )
+    stack = Stack(args.data, ports, args.demo)
     stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            stack.hurry.set()
+        stop.set()
+
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    # SIGHUP too: closing the terminal must not leave the parts (own sessions) running.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal)
     code = 0
+    stopping = asyncio.create_task(stop.wait())
     try:
-        await stack.start()
+        starting = asyncio.create_task(stack.start())
+        await asyncio.wait({starting, stopping}, return_when="FIRST_COMPLETED")
+        if not starting.done():  # Ctrl-C while starting: stop what is there
+            starting.cancel()
+            progress("stopping before the stack was ready ...")
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
         while not stop.is_set():
             stack.check_alive()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
-    except RuntimeError as err:
-        print(f"devstack: {err}", file=sys.stderr)
+    except (StackError, OSError) as err:
+        print(f"devstack: {err}", file=sys.stderr, flush=True)
+        code = 1
+    except Exception as err:  # e.g. a demo claim refused: still stop every part first
+        print(f"devstack: {type(err).__name__}: {err}", file=sys.stderr, flush=True)
         code = 1
     finally:
+        stopping.cancel()
         await stack.stop()
     return code
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
-    parser.add_argument("--data", type=Path, default=ROOT / ".data")
-    parser.add_argument("--temporal-port", type=int, default=7233)
-    parser.add_argument("--ui-port", type=int, default=8233)
-    parser.add_argument("--smtp-port", type=int, default=1025)
-    return asyncio.run(_main(parser.parse_args()))
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = Ports()
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--data", type=Path, default=ROOT / ".data", help="state folder (default .data)"
+    )
+    parser.add_argument("--temporal-port", type=int, default=defaults.temporal, help="gRPC")
+    parser.add_argument("--ui-port", type=int, default=defaults.ui, help="Temporal UI")
+    parser.add_argument("--http-port", type=int, default=defaults.http, help="Temporal HTTP API")
+    parser.add_argument("--metrics-port", type=int, default=defaults.metrics, help="/metrics")
+    parser.add_argument("--smtp-port", type=int, default=defaults.smtp, help="mail catcher")
+    parser.add_argument("--mail-ui-port", type=int, default=defaults.mail_ui, help="mail page")
+    parser.add_argument("--api-port", type=int, default=defaults.api, help="portal API")
+    parser.add_argument(
+        "--demo", action="store_true", help="seed demo claims in every state once it is up"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(_main(parse_args(argv)))
+
+
+def exit_now(status: int) -> None:
+    """Flush and end without interpreter finalization.
+
+    The Temporal client's Rust runtime threads can outlive the event loop and
+    make CPython abort during finalization (temporalio/sdk-python issue 300),
+    which would turn a clean Ctrl-C into a crash exit status. Every part is
+    stopped by now; nothing is left to clean up.
+    """
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

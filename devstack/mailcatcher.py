@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 
@@ -75,7 +75,7 @@ class MailCatcher:
         self.port = port or free_port()
         self._controller = Controller(self.sink, hostname=self.host, port=self.port)
 
-    def start(self) -> MailCatcher:
+    def start(self) -> Self:
         self._controller.start()
         return self
 

@@ -38,7 +38,7 @@ from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
 from settings import Settings, SettingsError, load_settings
-from starter import render
+from starter import payments, render
 from starter.client import (
     ClaimAlreadyFinished,
     ClaimNotFound,
@@ -219,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "setup",
-        help="register the claims' search attributes on the namespace (idempotent)",
+        help="register the claims' search attributes on the namespace and create or update "
+        "the payment schedule (idempotent)",
     )
+    payments.add_payment_commands(commands)
 
     for name, command in MESSAGE_COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)
@@ -317,14 +319,22 @@ def read_payload(args: argparse.Namespace) -> Payload:
 
 async def execute(args: argparse.Namespace, settings: Settings, payload: Payload) -> None:
     """Connect, then carry out the command within the timeout."""
+    if args.command == "payments":  # `payments batches` reads the database only
+        async with asyncio.timeout(args.timeout):
+            await payments.run_payment_command(
+                args, settings, lambda: _connect(settings, args.timeout)
+            )
+        return
     links = SurveyLinks(settings.secret_key, settings.public_url) if settings.secret_key else None
     temporal = await _connect(settings, args.timeout)
     client = ClaimsClient(temporal, task_queue=settings.task_queue, links=links)
     async with asyncio.timeout(args.timeout):
-        await _carry_out(args, client, payload)
+        await _carry_out(args, client, payload, settings)
 
 
-async def _carry_out(args: argparse.Namespace, client: ClaimsClient, payload: Payload) -> None:
+async def _carry_out(
+    args: argparse.Namespace, client: ClaimsClient, payload: Payload, settings: Settings
+) -> None:
     name: str = args.command
     if name == "start":
         started = await client.start_claim(cast(ClaimInput, payload.message))
@@ -367,6 +377,7 @@ async def _carry_out(args: argparse.Namespace, client: ClaimsClient, payload: Pa
             if added
             else "search attributes: all already registered"
         )
+        print(await payments.setup_schedule(client.client, settings))
     elif name in MESSAGE_COMMANDS:
         result = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
         if result is not None:
@@ -410,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_REFUSED, f"no claim for engagement {engagement}")
     except (ClaimAlreadyFinished, SurveyLinkExpired, InvalidSurveyLink) as err:
         return _fail(EXIT_REFUSED, str(err))
-    except (TemporalUnreachable, SetupRefused) as err:
+    except (TemporalUnreachable, SetupRefused, payments.PaymentsError) as err:
         return _fail(EXIT_REFUSED, str(err))
     except TimeoutError:
         return _fail(

@@ -1,62 +1,25 @@
-"""Test data: valid messages with unique engagements, changed per test by keyword."""
+"""Test data for the project's tests: the test kit's builders (one set for both)."""
 
-from __future__ import annotations
-
-import hashlib
-import uuid
-from datetime import datetime
-from typing import Any
-
-from workflows.messages import (
-    Actor,
-    AttachDocument,
-    ClaimInput,
-    Contact,
-    Document,
-    DocumentKind,
-    Party,
+from claims_testing.data import (
+    CUSTOMER_CONTACT,
+    PARTNER_ADMIN,
+    PARTNER_CONTACTS,
+    PARTNER_USER,
+    REVIEWER,
+    attach,
+    claim_input,
+    document,
+    new_engagement,
 )
 
-PARTNER_ADMIN = Actor(user="anna.admin@partner.example", role="incentives_admin")
-PARTNER_USER = Actor(user="piet.user@partner.example", role="incentives_user")
-REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
-
-PARTNER_CONTACTS = [
-    Contact(name="Anna Admin", email="anna@partner.example", locale="en"),
-    Contact(name="Joost de Vries", email="joost@partner.example", locale="nl"),
+__all__ = [
+    "CUSTOMER_CONTACT",
+    "PARTNER_ADMIN",
+    "PARTNER_CONTACTS",
+    "PARTNER_USER",
+    "REVIEWER",
+    "attach",
+    "claim_input",
+    "document",
+    "new_engagement",
 ]
-CUSTOMER_CONTACT = Contact(name="Carla Customer", email="carla@customer.example", locale="en")
-
-
-def new_engagement() -> str:
-    return f"eng-{uuid.uuid4().hex[:12]}"
-
-
-def claim_input(consent_at: datetime, **changes: Any) -> ClaimInput:
-    fields: dict[str, Any] = {
-        "engagement_id": new_engagement(),
-        "partner": Party(id="partner-42", name="Contoso Consulting"),
-        "customer": Party(id="customer-7", name="Fabrikam BV"),
-        "workshop": "Cloud adoption workshop",
-        "consent_at": consent_at,
-        "partner_contacts": PARTNER_CONTACTS,
-        "customer_contact": CUSTOMER_CONTACT,
-        "actor": PARTNER_ADMIN,
-    }
-    fields.update(changes)
-    return ClaimInput(**fields)
-
-
-def document(kind: DocumentKind, name: str = "proof") -> Document:
-    content = f"{kind}:{name}".encode()
-    return Document(
-        filename=f"{name}.pdf",
-        content_type="application/pdf",
-        size_bytes=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        uri=f"file:///blobs/{hashlib.sha256(content).hexdigest()}",
-    )
-
-
-def attach(kind: DocumentKind, name: str = "proof", actor: Actor = PARTNER_ADMIN) -> AttachDocument:
-    return AttachDocument(kind=kind, document=document(kind, name), actor=actor)

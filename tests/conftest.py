@@ -1,57 +1,81 @@
 """Environment fixtures: real Temporal servers, a real SMTP server, real databases.
 
-Every test gets its own task queue, mail catcher, SQLite file and signing
-key; Temporal servers come from the pinned packages, never downloaded.
+Every test gets its own Temporal server, task queue, mail catcher, SQLite file
+and signing key (from the test kit, claims_testing); Temporal servers come from
+the pinned packages, never downloaded. PostgreSQL and the portal API fixtures
+are the project's own.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
+import claims_testing.plugin
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from devstack.binaries import temporal_cli, temporal_test_server
-from devstack.mailcatcher import MailCatcher
+from claims_testing.servers import start_dev_server
+from starter.api import create_app
+from starter.auth import ApiKeys
 from starter.client import ClaimsClient
+from starter.keys import make_entry, new_key
 from worker import create_worker
-from workflows.converter import claims_data_converter
-from workflows.search_attributes import ensure_search_attributes
+from workflows.messages import Role
 
-MAIL_FROM = "Workshop claims <claims@claims.test>"
-PUBLIC_URL = "http://claims.test"
+PUBLIC_URL = claims_testing.plugin.PUBLIC_URL
+MAIL_FROM = claims_testing.plugin.MAIL_FROM
+
+# The environment comes from the test kit (claims_testing.plugin, loaded through its
+# pytest11 entry point), the same fixtures portal teams use. The short names below
+# are this project's names for them, nothing more.
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping test server per test: one stuck workflow can't freeze others."""
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=temporal_test_server(),
-        data_converter=claims_data_converter,
-    ) as environment:
-        await ensure_search_attributes(environment.client)
-        yield environment
+def env(claims_server: WorkflowEnvironment) -> WorkflowEnvironment:
+    """The test's Temporal server (time-skipping unless the test asks for the dev server)."""
+    return claims_server
+
+
+@pytest.fixture
+def secret_key(claims_secret_key: bytes) -> bytes:
+    return claims_secret_key
+
+
+@pytest.fixture
+def links(claims_links: SurveyLinks) -> SurveyLinks:
+    return claims_links
+
+
+@pytest.fixture
+def store(claims_store: ClaimStore) -> ClaimStore:
+    return claims_store
+
+
+@pytest.fixture
+def activities(claims_activities: ClaimActivities) -> ClaimActivities:
+    return claims_activities
+
+
+@pytest.fixture
+def task_queue(claims_task_queue: str) -> str:
+    return claims_task_queue
 
 
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (with visibility), shared by the tests that need it."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=claims_data_converter,
-        dev_server_log_level="error",
-    ) as environment:
-        await ensure_search_attributes(environment.client)
+    async with await start_dev_server() as environment:
         yield environment
 
 
@@ -62,55 +86,6 @@ async def dev_claims(
     """A ClaimsClient on the dev server with a worker running on its own task queue."""
     async with create_worker(dev_env.client, task_queue, activities):
         yield ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
-
-
-@pytest.fixture
-def secret_key() -> bytes:
-    return secrets.token_bytes(32)
-
-
-@pytest.fixture
-def links(secret_key: bytes) -> SurveyLinks:
-    return SurveyLinks(secret_key, PUBLIC_URL)
-
-
-@pytest.fixture
-def mailbox() -> Iterator[MailCatcher]:
-    catcher = MailCatcher().start()
-    try:
-        yield catcher
-    finally:
-        catcher.stop()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
-    claim_store = ClaimStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
-    await claim_store.migrate()
-    try:
-        yield claim_store
-    finally:
-        await claim_store.close()
-
-
-@pytest.fixture
-def activities(store: ClaimStore, mailbox: MailCatcher, links: SurveyLinks) -> ClaimActivities:
-    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
-
-
-@pytest.fixture
-def task_queue() -> str:
-    return f"claims-test-{uuid.uuid4()}"
-
-
-@pytest.fixture
-async def claims(
-    env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks, task_queue: str
-) -> AsyncIterator[ClaimsClient]:
-    """A ClaimsClient with a worker running on its own task queue."""
-    async with create_worker(env.client, task_queue, activities):
-        yield ClaimsClient(env.client, task_queue=task_queue, links=links)
 
 
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
@@ -159,3 +134,87 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         finally:
             await admin.close()
 
+
+# --- the portal API (starter.api) around the fixtures above -------------------------------
+
+PARTNER_ID = "partner-42"
+"""The partner of tests.builders.claim_input; the partner keys below act for it."""
+OTHER_PARTNER_ID = "partner-99"
+
+
+@dataclass(frozen=True)
+class ApiKeyHolder:
+    """A key made for one test, and who holds it."""
+
+    key: str
+    user: str
+    role: Role
+    partner_id: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass(frozen=True)
+class ApiKeyring:
+    admin: ApiKeyHolder
+    user: ApiKeyHolder
+    reviewer: ApiKeyHolder
+    other: ApiKeyHolder
+    """An incentives_admin of another partner."""
+
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(
+            [
+                make_entry(holder.key, holder.user, holder.role, holder.partner_id)
+                for holder in (self.admin, self.user, self.reviewer, self.other)
+            ]
+        )
+
+
+@pytest.fixture
+def keyring() -> ApiKeyring:
+    """Fresh random keys per test: never hard-coded."""
+
+    def holder(user: str, role: Role, partner_id: str | None) -> ApiKeyHolder:
+        return ApiKeyHolder(new_key(), user, role, partner_id)
+
+    return ApiKeyring(
+        admin=holder("anna.admin@partner.example", "incentives_admin", PARTNER_ID),
+        user=holder("piet.user@partner.example", "incentives_user", PARTNER_ID),
+        reviewer=holder("rita.reviewer@program.example", "reviewer", None),
+        other=holder("olga.other@elsewhere.example", "incentives_admin", OTHER_PARTNER_ID),
+    )
+
+
+@pytest.fixture
+def blob_dir(tmp_path: Path) -> Path:
+    return tmp_path / "blobs"
+
+
+@pytest.fixture
+def api_app(
+    claims: ClaimsClient,
+    store: ClaimStore,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    secret_key: bytes,
+) -> FastAPI:
+    """The real portal app around the real workflows (time-skipping server), SMTP sink and store."""
+    return create_app(
+        claims=claims,
+        store=store,
+        keys=keyring.api_keys(),
+        blob_dir=blob_dir,
+        secret_key=secret_key,
+        public_url=PUBLIC_URL,
+    )
+
+
+@pytest.fixture
+async def api(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the app in process, as if it were served at PUBLIC_URL."""
+    transport = httpx.ASGITransport(app=api_app)
+    async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, timeout=30) as client:
+        yield client

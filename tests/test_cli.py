@@ -36,7 +36,7 @@ ACTOR = PARTNER_ADMIN.model_dump(mode="json")
 
 
 @pytest.fixture
-def secret_key() -> bytes:
+def claims_secret_key() -> bytes:
     """Overrides conftest's random bytes: the subprocess gets the key as text."""
     return secrets.token_urlsafe(48).encode()
 

@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
-from activities.store import ClaimStore, claim_events, claims
+from activities.store import MIGRATIONS, ClaimStore, claim_events, claims
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, attach, claim_input
 from workflows import rules
 from workflows.converter import claims_data_converter
@@ -108,6 +110,15 @@ def primary_keys(conn: sa.Connection) -> dict[str, list[str]]:
     }
 
 
+def single_head() -> str:
+    """The newest migration; exactly one, or `upgrade head` could not pick (a forked chain)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"migrations have several heads {heads}: chain the newest last"
+    return str(heads[0])
+
+
 async def schema_revisions(store: ClaimStore) -> list[str]:
     async with store.engine.connect() as conn:
         result = await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
@@ -121,7 +132,7 @@ async def assert_schema(store: ClaimStore) -> None:
             "claims": ["engagement_id"],
             "claim_events": ["engagement_id", "seq"],
         }
-    assert await schema_revisions(store) == ["0001"]
+    assert await schema_revisions(store) == [single_head()]
 
 
 def assert_claim_row(row: dict[str, Any] | None, view: ClaimView) -> None:

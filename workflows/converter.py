@@ -7,11 +7,17 @@ Temporal `ApplicationError` from the converter instead makes the SDK reject
 the update (or fail the start) cleanly, with the field and the rule named.
 Payloads stay plain JSON, so a caller with the default converter, plain dicts
 and ISO-8601 timestamps is understood too.
+
+Workers and clients take their converter from `data_converter(settings)`: this
+one as is, or, when CLAIMS_ENCRYPTION_KEYS is set, with every payload
+encrypted by the codec of workflows/codec.py (docs/security.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import temporalio.api.common.v1
 from pydantic import ValidationError
@@ -19,12 +25,17 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
 from temporalio.exceptions import ApplicationError
 
+from workflows.codec import EncryptionCodec, EncryptionKey
 from workflows.messages import describe_validation_error
+
+if TYPE_CHECKING:
+    from settings import Settings
 
 
 class ClaimsJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
@@ -58,3 +69,31 @@ class ClaimsPayloadConverter(CompositePayloadConverter):
 
 claims_data_converter = DataConverter(payload_converter_class=ClaimsPayloadConverter)
 """Use on every client and worker of claims (it is `pydantic_data_converter` plus refusals)."""
+
+
+def encrypted_data_converter(keys: Sequence[EncryptionKey]) -> DataConverter:
+    """`claims_data_converter` with every payload encrypted (see workflows/codec.py).
+
+    Failures are converted with their message and stack trace moved into an
+    encoded (so encrypted) attribute too: an activity's error text can hold an
+    e-mail address (a mail server's refusal quotes the recipient), and the
+    failure's plain fields are stored in history as they are. Clients with
+    this converter read the original messages; others see "Encoded failure".
+    """
+    return dataclasses.replace(
+        claims_data_converter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """The converter every worker and client of a deployment uses, from its settings.
+
+    Without CLAIMS_ENCRYPTION_KEYS it is `claims_data_converter`: plain JSON, the
+    contract for callers in any language. With keys, payloads are encrypted and
+    every client of the deployment needs the same keys (or the codec server).
+    """
+    if not settings.encryption_keys:
+        return claims_data_converter
+    return encrypted_data_converter(settings.encryption_keys)

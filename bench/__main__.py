@@ -1,0 +1,149 @@
+"""`python -m bench --claims N --concurrency C --out FILE [--open-claims M]`
+
+Starts the embedded dev server, a mail sink, a SQLite read model and the
+worker processes, measures the claim lifecycle against the baseline and the
+memory of M open claims, writes the JSON report to FILE and prints a short
+table. The defaults finish in a few minutes on a 2-core machine; issue 6's
+memory figure is for `--open-claims 10000`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench.model import Options
+from bench.procs import set_niceness, wait_until_quiet
+from bench.report import table
+from bench.run import run_benchmark
+
+DEFAULTS = Options()
+T = TypeVar("T")
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    parse = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parse.add_argument(
+        "--claims",
+        type=positive,
+        default=DEFAULTS.claims,
+        help="lifecycles measured (each, for the claim and the baseline)",
+    )
+    parse.add_argument(
+        "--concurrency",
+        type=positive,
+        default=DEFAULTS.concurrency,
+        help="lifecycles in flight at once",
+    )
+    parse.add_argument(
+        "--open-claims",
+        type=not_negative,
+        default=DEFAULTS.open_claims,
+        help="claims left open for the memory figure (0: skip)",
+    )
+    parse.add_argument(
+        "--cache-bound",
+        type=positive,
+        default=DEFAULTS.cache_bound,
+        help="max_cached_workflows of the workers",
+    )
+    parse.add_argument(
+        "--warmup", type=not_negative, default=DEFAULTS.warmup, help="unmeasured lifecycles first"
+    )
+    parse.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness of the run and its processes; negative (as root) favours them over\n"
+        "other work on a shared machine, whose load is reported either way",
+    )
+    parse.add_argument(
+        "--wait-quiet",
+        type=not_negative,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be idle (shared machines)",
+    )
+    parse.add_argument(
+        "--keep-logs",
+        type=Path,
+        metavar="DIR",
+        help="copy the server's and workers' logs here (they go with the run's temporary folder)",
+    )
+    parse.add_argument(
+        "--profile",
+        type=Path,
+        help="sample the claims worker with py-spy during the measured load into this file\n"
+        "(raw collapsed stacks; a summary by area goes into the report)",
+    )
+    parse.add_argument(
+        "--out", type=Path, default=Path(".data/bench.json"), help="where the JSON report goes"
+    )
+    return parse
+
+
+def log(line: str) -> None:
+    print(f"bench: {line}", flush=True)
+
+
+async def run_until_terminated(run: Coroutine[Any, Any, T]) -> T:
+    """Run `run`, cancelling it on SIGTERM as Ctrl-C does, so that its `finally` kills
+    the server and workers (they are in process groups of their own, which a signal
+    to this process alone would not reach)."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    niceness = set_niceness(args.nice)
+    options = Options(
+        claims=args.claims,
+        concurrency=args.concurrency,
+        open_claims=args.open_claims,
+        cache_bound=args.cache_bound,
+        warmup=args.warmup,
+        profile=args.profile,
+        keep_logs=args.keep_logs,
+        niceness=niceness,
+    )
+    if args.wait_quiet:
+        quiet, load = wait_until_quiet(args.wait_quiet)
+        log(f"machine {'quiet' if quiet else 'still busy'}: {load:.2f} cores in use")
+    report = asyncio.run(run_until_terminated(run_benchmark(options, log=log)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(table(report))
+    print(f"bench: report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The message sequence of one claim, driven to the end, for the claim and the baseline.
+
+Both functions send the same messages in the same order and ask the same
+queries, which is what makes the baseline a baseline:
+
+  start (+1 query), attach_document x2 (updates), then per survey kind:
+  send_survey (update), the survey link (query), opening it (query),
+  survey_completed (signal), reading the claim back (query); then
+  add_comment, submit, approve (updates), payment_issued (signal), and the
+  workflow's result (the claim is paid and the workflow has completed).
+
+The claim is driven through `ClaimsClient` exactly as a portal backend would
+drive it (survey answers through their signed link), so the round trips
+measured here are the ones a portal user sees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+
+from temporalio.client import Client
+
+from bench.baseline import BaselineWorkflow
+from bench.latency import RoundTrips
+from starter.client import ClaimsClient
+from workflows.messages import (
+    Actor,
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    Contact,
+    Document,
+    DocumentKind,
+    Party,
+    PaymentIssued,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+    SurveyKind,
+)
+
+PARTNER_ADMIN = Actor(user="anna.admin@partner.example", role="incentives_admin")
+PARTNER_USER = Actor(user="piet.user@partner.example", role="incentives_user")
+REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
+DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("results_and_recommendations", "invoice")
+SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
+ANSWERS: dict[str, str | int | float] = {"q1": 5, "q2": "useful"}
+RESPONDENT = "respondent@customer.example"
+
+
+def new_claim(run_tag: str, consent_at: datetime | None = None) -> ClaimInput:
+    """A valid claim with a unique engagement (two partner contacts, as most claims have)."""
+    return ClaimInput(
+        engagement_id=f"bench-{run_tag}-{uuid.uuid4().hex[:12]}",
+        partner=Party(id="partner-42", name="Contoso Consulting"),
+        customer=Party(id="customer-7", name="Fabrikam BV"),
+        workshop="Cloud adoption workshop",
+        consent_at=consent_at or datetime.now(UTC),
+        partner_contacts=[
+            Contact(name="Anna Admin", email="anna@partner.example", locale="en"),
+            Contact(name="Joost de Vries", email="joost@partner.example", locale="nl"),
+        ],
+        customer_contact=Contact(name="Carla Customer", email="carla@customer.example"),
+        actor=PARTNER_ADMIN,
+    )
+
+
+def attachment(kind: DocumentKind) -> AttachDocument:
+    digest = hashlib.sha256(kind.encode()).hexdigest()
+    document = Document(
+        filename=f"{kind}.pdf",
+        content_type="application/pdf",
+        size_bytes=182_000,
+        sha256=digest,
+        uri=f"s3://claims-proof/{digest}",
+    )
+    return AttachDocument(kind=kind, document=document, actor=PARTNER_USER)
+
+
+def payment(engagement_id: str) -> PaymentIssued:
+    return PaymentIssued(
+        reference=f"PAY-{engagement_id}",
+        amount="1500.00",
+        currency="EUR",
+        paid_at=datetime.now(UTC),
+    )
+
+
+async def claim_lifecycle(claims: ClaimsClient, rtt: RoundTrips, run_tag: str) -> str:
+    """Drive a new claim from start to paid; returns its workflow id."""
+    claim = new_claim(run_tag)
+    eid = claim.engagement_id
+    await rtt.timed("start_claim", claims.start_claim(claim))
+    for document_kind in DOCUMENT_KINDS:
+        await rtt.timed("attach_document", claims.attach_document(eid, attachment(document_kind)))
+    for survey_kind in SURVEY_KINDS:
+        survey = SendSurvey(kind=survey_kind, actor=PARTNER_ADMIN)
+        await rtt.timed("send_survey", claims.send_survey(eid, survey))
+        token = claims.links.token_from_url(await claims.survey_link(eid, survey_kind))
+        await rtt.timed("complete_survey", claims.complete_survey(token, RESPONDENT, ANSWERS))
+    comment = AddComment(text="Delivered on site to twelve people.", actor=PARTNER_USER)
+    await rtt.timed("add_comment", claims.add_comment(eid, comment))
+    await rtt.timed("submit", claims.submit(eid, Submit(actor=PARTNER_ADMIN)))
+    await rtt.timed("approve", claims.approve(eid, Approve(actor=REVIEWER)))
+    await rtt.timed("payment_issued", claims.payment_issued(eid, payment(eid)))
+    handle = claims.handle(eid)
+    final = await handle.result()
+    if final.status != "paid":
+        raise RuntimeError(f"claim {eid} ended {final.status}, expected paid")
+    return handle.id
+
+
+async def baseline_lifecycle(client: Client, task_queue: str, rtt: RoundTrips, run_tag: str) -> str:
+    """The same messages and queries, to the baseline workflow; returns its workflow id."""
+    claim = new_claim(run_tag)
+    eid = claim.engagement_id
+
+    async def start() -> None:
+        started = await client.start_workflow(
+            BaselineWorkflow.run, claim, id=f"bench-baseline-{eid}", task_queue=task_queue
+        )
+        await started.query(BaselineWorkflow.get_claim)
+
+    await rtt.timed("start_claim", start())
+    handle = client.get_workflow_handle_for(BaselineWorkflow.run, f"bench-baseline-{eid}")
+    for document_kind in DOCUMENT_KINDS:
+        await rtt.timed(
+            "attach_document",
+            handle.execute_update(BaselineWorkflow.attach_document, attachment(document_kind)),
+        )
+    for survey_kind in SURVEY_KINDS:
+        survey = SendSurvey(kind=survey_kind, actor=PARTNER_ADMIN)
+        await rtt.timed("send_survey", handle.execute_update(BaselineWorkflow.send_survey, survey))
+        await handle.query(BaselineWorkflow.get_claim)  # the survey link
+
+        async def complete(kind: SurveyKind = survey_kind) -> None:
+            await handle.query(BaselineWorkflow.get_claim)  # opening the link
+            answers = SurveyCompleted(
+                kind=kind, link_version=1, respondent_email=RESPONDENT, answers=ANSWERS
+            )
+            await handle.signal(BaselineWorkflow.survey_completed, answers)
+            await handle.query(BaselineWorkflow.get_claim)  # the claim read back
+
+        await rtt.timed("complete_survey", complete())
+    comment = AddComment(text="Delivered on site to twelve people.", actor=PARTNER_USER)
+    await rtt.timed("add_comment", handle.execute_update(BaselineWorkflow.add_comment, comment))
+    await rtt.timed(
+        "submit", handle.execute_update(BaselineWorkflow.submit, Submit(actor=PARTNER_ADMIN))
+    )
+    await rtt.timed(
+        "approve", handle.execute_update(BaselineWorkflow.approve, Approve(actor=REVIEWER))
+    )
+    await rtt.timed("payment_issued", handle.signal(BaselineWorkflow.payment_issued, payment(eid)))
+    await handle.result()
+    return handle.id

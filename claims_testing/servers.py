@@ -1,0 +1,46 @@
+"""Temporal servers for tests, from the pinned packages (never downloaded), with the
+claims' data converter and search attributes registered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio.testing import WorkflowEnvironment
+
+from devstack.binaries import temporal_cli, temporal_test_server
+from workflows.converter import claims_data_converter
+from workflows.search_attributes import ensure_search_attributes
+
+
+class _Registering:
+    """Awaitable that starts a server and registers the claims' search attributes."""
+
+    def __init__(self, environment: WorkflowEnvironment) -> None:
+        self._environment = environment
+
+    async def __aenter__(self) -> WorkflowEnvironment:
+        await ensure_search_attributes(self._environment.client)
+        return self._environment
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._environment.shutdown()
+
+
+async def start_time_skipping_server() -> _Registering:
+    """The time-skipping test server: virtual time that jumps when all is waiting."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=temporal_test_server(),
+        data_converter=claims_data_converter,
+    )
+    return _Registering(environment)
+
+
+async def start_dev_server(extra_args: Sequence[str] = ()) -> _Registering:
+    """The real dev server (in memory): visibility and schedules; real time."""
+    environment = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=claims_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=list(extra_args),
+    )
+    return _Registering(environment)

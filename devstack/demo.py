@@ -1,0 +1,398 @@
+"""Demo claims for the local stack: `python -m devstack --demo` (or `python -m devstack.demo`).
+
+A newcomer opening the Temporal UI should find claims in every state the
+operations guide talks about. Seeding goes through the real `ClaimsClient`,
+the real worker and the real survey links (the same secret key as the
+worker), so what the UI, the mail page and `python -m starter list` show is
+exactly what real use produces.
+
+Seeding is idempotent: a demo claim that already runs is moved on only by
+the steps it still lacks (each step looks at the claim's view first), and
+one that is over (`ClaimAlreadyFinished`) is left as it is. So re-running
+with an existing data folder never fails, and a run interrupted half-way is
+completed by the next one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal, assert_never
+
+from activities.links import SurveyLinks
+from settings import SettingsError, load_settings
+from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
+from worker import connect
+from workflows.messages import (
+    Actor,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimView,
+    Contact,
+    Document,
+    DocumentKind,
+    Party,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyKind,
+)
+
+CONTOSO = Party(id="P-100", name="Contoso Consulting")
+NORTHWIND = Party(id="P-200", name="Northwind Advisory")
+
+CONTACTS: dict[str, list[Contact]] = {
+    CONTOSO.id: [
+        Contact(name="Anna Admin", email="anna@contoso.example", locale="en"),
+        Contact(name="Joost de Vries", email="joost@contoso.example", locale="nl"),
+    ],
+    NORTHWIND.id: [Contact(name="Nora North", email="nora@northwind.example", locale="en")],
+}
+ADMINS = {
+    CONTOSO.id: Actor(user="anna@contoso.example", role="incentives_admin"),
+    NORTHWIND.id: Actor(user="nora@northwind.example", role="incentives_admin"),
+}
+REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
+
+SETTLE_WITHIN = 15.0
+"""Seconds to wait for a signal (a completed survey) to show in the claim's view."""
+
+
+DemoTarget = Literal[
+    "in_progress_some_proof",
+    "expiring",
+    "waiting_customer_survey",
+    "submitted",
+    "info_requested",
+    "approved",
+    "auto_rejected",
+]
+
+
+@dataclass(frozen=True)
+class DemoClaim:
+    """One demo claim: who, since when consent, and the state it is brought to."""
+
+    engagement_id: str
+    partner: Party
+    customer: Party
+    workshop: str
+    consent_days_ago: int
+    target: DemoTarget
+    """The state it is brought to by `Seeder.advance`."""
+    label: str
+    """The state in an operator's words, for the progress line."""
+
+
+DEMO_CLAIMS: tuple[DemoClaim, ...] = (
+    DemoClaim(
+        "DEMO-1001",
+        CONTOSO,
+        Party(id="C-501", name="Fabrikam BV"),
+        "Cloud adoption workshop",
+        20,
+        "in_progress_some_proof",
+        "some proof in, partner survey sent",
+    ),
+    DemoClaim(
+        "DEMO-1002",
+        NORTHWIND,
+        Party(id="C-502", name="Tailspin Toys"),
+        "Data platform discovery",
+        85,
+        "expiring",
+        "expires within 7 days",
+    ),
+    DemoClaim(
+        "DEMO-1003",
+        CONTOSO,
+        Party(id="C-503", name="Wide World Importers"),
+        "Security posture review",
+        40,
+        "waiting_customer_survey",
+        "waiting on the customer survey",
+    ),
+    DemoClaim(
+        "DEMO-1004",
+        NORTHWIND,
+        Party(id="C-504", name="Adventure Works"),
+        "Modern workplace envisioning",
+        50,
+        "submitted",
+        "waiting for review",
+    ),
+    DemoClaim(
+        "DEMO-1005",
+        CONTOSO,
+        Party(id="C-505", name="Litware Inc"),
+        "AI readiness workshop",
+        60,
+        "info_requested",
+        "question to the partner",
+    ),
+    DemoClaim(
+        "DEMO-1006",
+        NORTHWIND,
+        Party(id="C-506", name="Proseware Ltd"),
+        "Migration assessment",
+        70,
+        "approved",
+        "approved, waiting for payment",
+    ),
+    DemoClaim(
+        "DEMO-1007",
+        CONTOSO,
+        Party(id="C-507", name="Coho Winery"),
+        "Analytics in a day",
+        100,
+        "auto_rejected",
+        "not submitted in 90 days",
+    ),
+)
+"""Seven claims, two partners, every state an operator searches for."""
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What seeding did to one demo claim, for the progress line."""
+
+    engagement_id: str
+    label: str
+    status: str
+    outcome: str
+    """'created', 'already there' or 'already over'."""
+    deadline_at: datetime | None
+    partner: str
+
+    def line(self) -> str:
+        deadline = f"deadline {self.deadline_at:%Y-%m-%d}" if self.deadline_at else ""
+        return (
+            f"      {self.engagement_id}  {self.status:<15} {self.label:<35} {self.partner:<19} "
+            f"{deadline:<20} ({self.outcome})"
+        )
+
+
+def _pdf(text: str) -> bytes:
+    """A tiny real PDF, so the document is a plausible file if the portal serves it."""
+    return (
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+        b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+        b"% " + text.encode() + b"\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    )
+
+
+def demo_document(engagement_id: str, kind: DocumentKind, blob_dir: Path | None) -> Document:
+    """A proof document; stored in the portal's blob folder when there is one."""
+    content = _pdf(f"demo {kind} of {engagement_id}")
+    sha256 = hashlib.sha256(content).hexdigest()
+    uri = f"file:///demo/{sha256}"
+    if blob_dir is not None:
+        try:
+            from starter.blobs import BlobStore, content_uri
+        except ImportError:  # the portal API is not part of this checkout
+            pass
+        else:
+            path = BlobStore(blob_dir).path_for(sha256)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.write_bytes(content)
+            uri = content_uri(sha256)
+    return Document(
+        filename=f"{engagement_id}-{kind}.pdf",
+        content_type="application/pdf",
+        size_bytes=len(content),
+        sha256=sha256,
+        uri=uri,
+    )
+
+
+def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
+    contacts = CONTACTS[demo.partner.id]
+    return ClaimInput(
+        engagement_id=demo.engagement_id,
+        partner=demo.partner,
+        customer=demo.customer,
+        workshop=demo.workshop,
+        consent_at=now - timedelta(days=demo.consent_days_ago),
+        partner_contacts=contacts,
+        customer_contact=Contact(
+            name=f"{demo.customer.name} contact",
+            email=f"contact@{demo.customer.id.lower()}.example",
+        ),
+        actor=ADMINS[demo.partner.id],
+    )
+
+
+class Seeder:
+    """Brings each demo claim to its state, one idempotent step at a time."""
+
+    def __init__(self, claims: ClaimsClient, blob_dir: Path | None = None) -> None:
+        self.claims = claims
+        self.blob_dir = blob_dir
+
+    async def _settle(self, eid: str, done: Callable[[ClaimView], bool], what: str) -> ClaimView:
+        """Wait until a signal shows in the view (signals return before they take effect)."""
+        deadline = time.monotonic() + SETTLE_WITHIN
+        while True:
+            view = await self.claims.get_claim(eid)
+            if done(view):
+                return view
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{eid}: {what} did not show within {SETTLE_WITHIN:g}s")
+            await asyncio.sleep(0.1)
+
+    async def attach(self, view: ClaimView, kind: DocumentKind) -> ClaimView:
+        if getattr(view.proof, kind).status == "attached":
+            return view
+        eid = view.engagement_id
+        document = demo_document(eid, kind, self.blob_dir)
+        actor = ADMINS[view.partner.id]
+        return await self.claims.attach_document(
+            eid, AttachDocument(kind=kind, document=document, actor=actor)
+        )
+
+    async def send_survey(self, view: ClaimView, kind: SurveyKind) -> ClaimView:
+        if getattr(view.proof, f"{kind}_survey").status in ("sent", "completed"):
+            return view
+        actor = ADMINS[view.partner.id]
+        return await self.claims.send_survey(view.engagement_id, SendSurvey(kind=kind, actor=actor))
+
+    async def complete_survey(self, view: ClaimView, kind: SurveyKind) -> ClaimView:
+        """Answer the survey through its real link, as the respondent's browser would."""
+        view = await self.send_survey(view, kind)
+        if getattr(view.proof, f"{kind}_survey").status == "completed":
+            return view
+        eid = view.engagement_id
+        link = await self.claims.survey_link(eid, kind)
+        token = self.claims.links.token_from_url(link)
+        respondent = (
+            view.customer_contact.email if kind == "customer" else view.partner_contacts[0].email
+        )
+        await self.claims.complete_survey(
+            token, respondent, {"satisfaction": 5, "would_recommend": "yes"}
+        )
+        return await self._settle(
+            eid,
+            lambda v: getattr(v.proof, f"{kind}_survey").status == "completed",
+            f"the completed {kind} survey",
+        )
+
+    async def complete_proof(self, view: ClaimView) -> ClaimView:
+        view = await self.attach(view, "results_and_recommendations")
+        view = await self.attach(view, "invoice")
+        view = await self.complete_survey(view, "partner")
+        return await self.complete_survey(view, "customer")
+
+    async def submit(self, view: ClaimView) -> ClaimView:
+        view = await self.complete_proof(view)
+        if view.status != "in_progress":
+            return view
+        return await self.claims.submit(view.engagement_id, Submit(actor=ADMINS[view.partner.id]))
+
+    async def advance(self, view: ClaimView, target: DemoTarget) -> ClaimView:
+        """The steps of each target; every step skips itself if already done."""
+        if target == "in_progress_some_proof":
+            view = await self.attach(view, "results_and_recommendations")
+            return await self.send_survey(view, "partner")
+        if target == "expiring":
+            return await self.attach(view, "invoice")
+        if target == "waiting_customer_survey":
+            view = await self.attach(view, "results_and_recommendations")
+            view = await self.attach(view, "invoice")
+            view = await self.complete_survey(view, "partner")
+            return await self.send_survey(view, "customer")
+        if target == "submitted":
+            return await self.submit(view)
+        if target == "info_requested":
+            view = await self.submit(view)
+            if view.status != "submitted":
+                return view
+            question = "Please add the attendance list of the second session."
+            return await self.claims.request_info(
+                view.engagement_id, RequestInfo(question=question, actor=REVIEWER)
+            )
+        if target == "approved":
+            view = await self.submit(view)
+            if view.status != "submitted":
+                return view
+            return await self.claims.approve(
+                view.engagement_id, Approve(note="Demo: all proof in order.", actor=REVIEWER)
+            )
+        if target == "auto_rejected":  # the deadline passed before the start: nothing to do
+            return await self._settle(
+                view.engagement_id, lambda v: v.status == "auto_rejected", "auto-rejection"
+            )
+        assert_never(target)
+
+    async def seed_one(self, demo: DemoClaim, now: datetime) -> Seeded:
+        partner = demo.partner.name
+        try:
+            started = await self.claims.start_claim(claim_input(demo, now))
+        except ClaimAlreadyFinished as finished:
+            status = finished.view.status if finished.view else "finished"
+            deadline = finished.view.deadline_at if finished.view else None
+            return Seeded(demo.engagement_id, demo.label, status, "already over", deadline, partner)
+        outcome = "created" if started.created else "already there"
+        try:
+            view = await self.advance(started.view, demo.target)
+        except ClaimRefused as refused:  # changed by hand since an earlier seeding
+            view = await self.claims.get_claim(demo.engagement_id)
+            outcome = f"{outcome}; left as is: {refused}"
+        return Seeded(
+            demo.engagement_id, demo.label, view.status, outcome, view.deadline_at, partner
+        )
+
+    async def seed(
+        self,
+        demos: Sequence[DemoClaim] = DEMO_CLAIMS,
+        report: Callable[[Seeded], None] | None = None,
+    ) -> list[Seeded]:
+        """Seed every demo claim in turn; `report` hears about each as it is done."""
+        now = datetime.now(UTC)
+        results = []
+        for demo in demos:
+            result = await self.seed_one(demo, now)
+            results.append(result)
+            if report is not None:
+                report(result)
+        return results
+
+
+def print_seeded(result: Seeded) -> None:
+    print(result.line(), flush=True)
+
+
+async def _run_from_env() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"demo: configuration error: {err}", file=sys.stderr)
+        return 2
+    client = await connect(settings)
+    links = SurveyLinks(settings.secret_key, settings.public_url)
+    claims = ClaimsClient(client, task_queue=settings.task_queue, links=links)
+    print("seeding demo claims ...", flush=True)
+    await Seeder(claims).seed(report=print_seeded)
+    return 0
+
+
+def main() -> int:
+    argparse.ArgumentParser(
+        prog="python -m devstack.demo",
+        description="Seed the demo claims into a running stack, configured like the worker "
+        "(TEMPORAL_ADDRESS, CLAIMS_TASK_QUEUE, CLAIMS_PUBLIC_URL and the worker's "
+        "CLAIMS_SECRET_KEY). `python -m devstack --demo` does this for you.",
+    ).parse_args()
+    return asyncio.run(_run_from_env())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""The blob store for uploaded proof documents: a folder, files named by their SHA-256.
+
+An upload is streamed from the request into a temporary file in
+``<root>/tmp``, hashing and counting as it goes; the 25 MiB limit is enforced
+while streaming (the first byte over stops the upload, nothing more is read
+or written). Only then is the content checked, by its bytes and not by its
+name: PDF, Office documents (OOXML packages of Word, Excel and PowerPoint;
+legacy OLE2 files named .doc, .xls, .ppt), images (PNG, JPEG, GIF, WebP,
+TIFF) and e-mail messages (an RFC 5322 header block, or an Outlook .msg,
+which is OLE2). Accepted content moves into place as
+``<root>/<first two hex digits>/<sha256>``; refused content is deleted, so a
+refusal leaves nothing behind.
+
+The document's URI is its content name (RFC 6920 ``ni:///sha-256;...``), not
+a path: the store can move, to another disk or an object store, without
+rewriting any claim's history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+import zipfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from workflows.messages import MAX_DOCUMENT_BYTES
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+DEFAULT_BLOB_DIR = Path(".data/blobs")
+MAX_FORM_OVERHEAD = 64 * 1024
+"""Bytes a multipart upload may carry besides the file (boundaries, headers, the kind)."""
+MAX_FIELD_BYTES = 1024
+MAX_PARTS = 8
+SNIFF_BYTES = 64 * 1024
+
+
+class UploadRefused(Exception):
+    """An upload the store does not keep; `status` and `title` say how the API answers."""
+
+    status = 422
+    title = "InvalidInput"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class DocumentTooLarge(UploadRefused):
+    status = 413
+    title = "DocumentTooLarge"
+
+
+class DocumentTypeNotAllowed(UploadRefused):
+    status = 415
+    title = "UnsupportedDocumentType"
+
+
+class InvalidUpload(UploadRefused):
+    """Empty file, missing or unknown form field, malformed multipart body."""
+
+
+# --- content sniffing ---------------------------------------------------------------------
+
+OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+OLE2_TYPES = {
+    ".doc": "application/msword",
+    ".dot": "application/msword",
+    ".xls": "application/vnd.ms-excel",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".msg": "application/vnd.ms-outlook",
+}
+OOXML_TYPES = {
+    "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+_HEADER_FIELD = re.compile(rb"^[!-9;-~]+:")
+_MESSAGE_FIELDS = {b"date", b"subject", b"to", b"message-id", b"received", b"mime-version"}
+
+ALLOWED_TYPES_TEXT = (
+    "PDF, Office documents (Word, Excel, PowerPoint), images (PNG, JPEG, GIF, WebP, TIFF) "
+    "and e-mail messages (.eml, .msg)"
+)
+
+
+def _image_type(head: bytes) -> str | None:
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(head) >= 12 and head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    return None
+
+
+def _is_rfc5322_message(head: bytes) -> bool:
+    """A header block of `Name: value` fields (folded lines allowed) ended by an empty line,
+    with From and at least one other field a message carries."""
+    names: set[bytes] = set()
+    lines = head.split(b"\n")
+    complete = False
+    for index, raw in enumerate(lines):
+        line = raw.rstrip(b"\r")
+        if not line:
+            complete = index > 0
+            break
+        if line[:1] in (b" ", b"\t"):
+            if index == 0:
+                return False
+            continue
+        if not _HEADER_FIELD.match(line):
+            return False
+        names.add(line.split(b":", 1)[0].lower())
+    if not complete and len(head) >= SNIFF_BYTES:
+        return False  # no end of the header block within the sniffed bytes
+    return b"from" in names and bool(names & _MESSAGE_FIELDS)
+
+
+def _ooxml_type(path: Path) -> str | None:
+    try:
+        with zipfile.ZipFile(path) as package:
+            names = package.namelist()
+    except Exception:  # any malformed archive is simply not an Office document
+        return None
+    if "[Content_Types].xml" not in names:
+        return None
+    for prefix, content_type in OOXML_TYPES.items():
+        if any(name.startswith(prefix) for name in names):
+            if any(name.lower().endswith("vbaproject.bin") for name in names):
+                raise DocumentTypeNotAllowed(
+                    "macro-enabled Office documents are not accepted; save the file without macros"
+                )
+            return content_type
+    return None
+
+
+def sniff_content_type(path: Path, filename: str) -> str | None:
+    """The allowed content type of the file at `path`, judged by its bytes; None if not allowed.
+
+    The filename only tells apart kinds of OLE2 file, which share one signature.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    image = _image_type(head)
+    if image is not None:
+        return image
+    if head.startswith(b"PK\x03\x04"):
+        return _ooxml_type(path)
+    if head.startswith(OLE2_MAGIC):
+        return OLE2_TYPES.get(Path(filename).suffix.lower())
+    if _is_rfc5322_message(head):
+        return "message/rfc822"
+    return None
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+def content_uri(sha256: str) -> str:
+    """RFC 6920 name of the content: where it is stored is the store's business."""
+    digest = base64.urlsafe_b64encode(bytes.fromhex(sha256)).rstrip(b"=").decode()
+    return f"ni:///sha-256;{digest}"
+
+
+def safe_filename(raw: str) -> str:
+    """The last path component, without control characters, at most 255 characters."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    return name[:255] or "document"
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    sha256: str
+    size_bytes: int
+    content_type: str
+    filename: str
+    uri: str
+
+
+@dataclass
+class BlobWriter:
+    """A temporary file being filled from a stream: hash, size and limit as it goes."""
+
+    handle: IO[bytes]
+    path: Path
+    limit: int
+    size: int = 0
+    _hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    async def write(self, data: bytes) -> None:
+        if self.size + len(data) > self.limit:
+            raise DocumentTooLarge(
+                f"file: larger than the {self.limit // (1024 * 1024)} MiB a document may have"
+            )
+        self.size += len(data)
+        self._hash.update(data)
+        await asyncio.to_thread(self.handle.write, data)
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+
+class BlobStore:
+    """Proof documents in a folder, each file named by its SHA-256."""
+
+    def __init__(self, root: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def path_for(self, sha256: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError("not a SHA-256 in hex")
+        return self.root / sha256[:2] / sha256
+
+    def find(self, sha256: str) -> Path | None:
+        """The stored file with this content, if there is one."""
+        path = self.path_for(sha256)
+        return path if path.is_file() else None
+
+    def new_writer(self) -> BlobWriter:
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=".part")
+        return BlobWriter(handle=os.fdopen(fd, "wb"), path=Path(name), limit=self.max_bytes)
+
+    def finish(self, writer: BlobWriter, filename: str) -> StoredBlob:
+        """Check the content and move it into place, or delete it and refuse."""
+        writer.handle.close()
+        try:
+            if writer.size == 0:
+                raise InvalidUpload("file: is empty")
+            content_type = sniff_content_type(writer.path, filename)
+            if content_type is None:
+                raise DocumentTypeNotAllowed(
+                    f"file: this type of file is not accepted (judged by its content, not its "
+                    f"name); allowed are {ALLOWED_TYPES_TEXT}"
+                )
+            target = self.path_for(writer.sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                writer.path.unlink()  # the same content is already stored
+            else:
+                os.chmod(writer.path, 0o640)
+                os.replace(writer.path, target)
+        except BaseException:
+            writer.path.unlink(missing_ok=True)
+            raise
+        return StoredBlob(
+            sha256=writer.sha256,
+            size_bytes=writer.size,
+            content_type=content_type,
+            filename=safe_filename(filename),
+            uri=content_uri(writer.sha256),
+        )
+
+
+@dataclass
+class _Part:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    name: str = ""
+    filename: str | None = None
+    value: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class MultipartUpload:
+    """What a `multipart/form-data` upload carried: its plain fields and the stored file."""
+
+    fields: dict[str, str]
+    blob: StoredBlob
+
+
+async def receive_multipart_upload(
+    store: BlobStore,
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    *,
+    choices: Mapping[str, frozenset[str]],
+    file_field: str = "file",
+) -> MultipartUpload:
+    """Stream a `multipart/form-data` body: the one file part into the blob store, the
+    plain fields (each required, each one of its `choices`) in memory.
+
+    Raises :class:`UploadRefused`; a refusal stores nothing."""
+    field_names = frozenset(choices)
+    media_type, params = parse_options_header(content_type)
+    if media_type != b"multipart/form-data":
+        raise DocumentTypeNotAllowed(
+            f"the body must be multipart/form-data with the fields {file_field} and "
+            + ", ".join(sorted(field_names))
+        )
+    boundary = params.get(b"boundary")
+    if not boundary or len(boundary) > 200:
+        raise InvalidUpload("the multipart body has no usable boundary")
+
+    events: list[tuple[str, bytes]] = []
+    header_name = bytearray()
+    header_value = bytearray()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header_name.extend(data[start:end])
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header_value.extend(data[start:end])
+
+    def on_header_end() -> None:
+        events.append(("header", bytes(header_name).lower() + b"\x00" + bytes(header_value)))
+        header_name.clear()
+        header_value.clear()
+
+    callbacks: MultipartCallbacks = {
+        "on_part_begin": lambda: events.append(("begin", b"")),
+        "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
+        "on_part_end": lambda: events.append(("end", b"")),
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": lambda: events.append(("headers_done", b"")),
+        "on_end": lambda: events.append(("finish", b"")),
+    }
+    try:
+        parser = MultipartParser(
+            boundary, callbacks, max_header_count=8, max_header_size=MAX_FIELD_BYTES * 4
+        )
+    except FormParserError:
+        raise InvalidUpload("the multipart body has no usable boundary") from None
+    total_limit = store.max_bytes + MAX_FORM_OVERHEAD
+    received = 0
+    fields: dict[str, str] = {}
+    writer: BlobWriter | None = None
+    filename = ""
+    parts = 0
+    part = _Part()
+    file_complete = False
+    body_complete = False
+    finished = False
+
+    def close_writer() -> None:
+        if writer is not None and not finished:
+            writer.handle.close()
+            writer.path.unlink(missing_ok=True)
+
+    try:
+        async for chunk in stream:
+            received += len(chunk)
+            if received > total_limit:
+                raise DocumentTooLarge(
+                    f"file: larger than the {store.max_bytes // (1024 * 1024)} MiB "
+                    "a document may have"
+                )
+            try:
+                parser.write(chunk)
+            except FormParserError:
+                raise InvalidUpload("the multipart body is malformed") from None
+            for kind, data in events:
+                if kind == "begin":
+                    parts += 1
+                    if parts > MAX_PARTS:
+                        raise InvalidUpload("the multipart body has too many parts")
+                    part = _Part()
+                elif kind == "header":
+                    header, _, value = data.partition(b"\x00")
+                    part.headers[header] = value
+                elif kind == "headers_done":
+                    disposition = part.headers.get(b"content-disposition", b"").decode("latin-1")
+                    _, options = parse_options_header(disposition)
+                    part.name = options.get(b"name", b"").decode("utf-8", "replace")
+                    if b"filename" in options:
+                        part.filename = options[b"filename"].decode("utf-8", "replace")
+                    if part.name == file_field:
+                        if writer is not None:
+                            raise InvalidUpload(f"{file_field}: give one file only")
+                        if part.filename is None:
+                            raise InvalidUpload(f"{file_field}: must be a file")
+                        writer = store.new_writer()
+                        filename = part.filename
+                    elif part.name not in field_names:
+                        raise InvalidUpload(f"{part.name or 'a part'}: is not a known field")
+                    elif part.name in fields:
+                        raise InvalidUpload(f"{part.name}: give it once")
+                elif kind == "data":
+                    if part.name == file_field and writer is not None:
+                        await writer.write(data)
+                    else:
+                        if len(part.value) + len(data) > MAX_FIELD_BYTES:
+                            raise InvalidUpload(f"{part.name}: too long")
+                        part.value.extend(data)
+                elif kind == "end":
+                    if part.name == file_field:
+                        file_complete = True
+                    else:
+                        fields[part.name] = part.value.decode("utf-8", "replace")
+                elif kind == "finish":
+                    body_complete = True
+            events.clear()
+        try:
+            parser.finalize()
+        except FormParserError:
+            raise InvalidUpload("the multipart body is malformed") from None
+        if writer is None:
+            raise InvalidUpload(f"{file_field}: is required")
+        if not (file_complete and body_complete):
+            raise InvalidUpload("the multipart body is incomplete")
+        for field_name, allowed in sorted(choices.items()):
+            if field_name not in fields:
+                raise InvalidUpload(f"{field_name}: is required")
+            if fields[field_name] not in allowed:
+                raise InvalidUpload(f"{field_name}: must be one of {', '.join(sorted(allowed))}")
+        blob = await asyncio.to_thread(store.finish, writer, filename)
+        finished = True
+        return MultipartUpload(fields=fields, blob=blob)
+    finally:
+        close_writer()

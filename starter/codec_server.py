@@ -1,0 +1,489 @@
+"""The codec server: lets the Temporal UI and CLI show claims' encrypted payloads to operators.
+
+With CLAIMS_ENCRYPTION_KEYS set, everything a claim stores in Temporal is
+encrypted (workflows/codec.py), so the UI shows ciphertext. The UI and the
+`temporal` CLI can send payloads to a *codec server* to be decoded; this is
+ours. It speaks the Temporal codec server protocol: ``POST /encode`` and
+``POST /decode`` (also under a namespace segment, ``/{namespace}/decode``, for
+endpoint templating), each taking and returning ``{"payloads": [...]}``, the
+protobuf JSON form of ``temporal.api.common.v1.Payloads`` (metadata values and
+data in base64); a body that isn't that, or a payload that can't be decrypted,
+is a 400.
+
+Only operators may use it: a request must carry ``Authorization: Bearer
+<token>`` where the token's SHA-256 is listed in the JSON file named by
+CLAIMS_CODEC_OPERATOR_TOKENS_FILE (``[{"token_sha256": "...", "operator":
+"name"}]``). No credentials: 401; a token nobody was given: 403; neither gets
+any payload back. The Temporal UI can send a bearer header only when it has a
+login of its own, so a browser may instead sign in once at ``/login`` with the
+token and use the session cookie it gets (see `Sessions`). Every use is
+logged with the operator's name and the number of payloads (never their
+content). Browsers may call it only from the UI origins in
+CLAIMS_CODEC_CORS_ORIGINS (default: the dev server's UI,
+``http://127.0.0.1:8233`` and ``http://localhost:8233``); a request from any
+other origin is refused outright, not just left unreadable by CORS.
+
+Run: ``python -m uvicorn starter.codec_server:app --host 127.0.0.1 --port 8081``
+(configuration is read at start-up; a bad setting stops it with a message
+naming the variable). Make an operator token:
+``python -m starter.codec_server new-token "Olga Operator"``.
+
+References used: Temporal docs "Codec Server"
+(docs.temporal.io/codec-server) and "Codecs and Encryption"
+(docs.temporal.io/production-deployment/data-encryption); the protocol note
+in temporalio/samples-go ``codec-server/protocol.md`` (Payloads as protobuf
+JSON, 400 on bad input or decoder error, the ``X-Namespace`` header, only the
+last path segment matters); temporalio/samples-python ``encryption/
+codec_server.py`` (CORS preflight for the UI origin); the Temporal proxy's
+codec server page (both localhost and 127.0.0.1 UI origins); temporalio/ui
+``src/lib/services/data-encoder.ts`` (the UI posts to ``<endpoint>/decode``
+with ``X-Namespace``, sends a bearer token only with its own login and an
+https endpoint, else cookies with ``credentials: "include"``). See
+docs/security.md for setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import html
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio.api.common.v1 import Payload, Payloads
+
+from settings import ENCRYPTION_KEYS_VARIABLE, SettingsError, load_encryption_keys
+from workflows.codec import EncryptionCodec, PayloadDecryptionError
+
+log = logging.getLogger("claims.codec_server")
+
+CORS_ORIGINS_VARIABLE = "CLAIMS_CODEC_CORS_ORIGINS"
+TOKENS_FILE_VARIABLE = "CLAIMS_CODEC_OPERATOR_TOKENS_FILE"
+DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
+"""The dev server's UI: the browser's origin is whichever of the two was typed."""
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Far above what the UI sends at once (one event's payloads), far below a memory problem."""
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+Codec = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+def token_sha256(token: str) -> str:
+    """What the tokens file keeps of a token: tokens are random, so a plain hash suffices."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Operator:
+    """Someone allowed to read claims' payloads through the UI or CLI."""
+
+    name: str
+    token_sha256: str = field(repr=False)
+
+
+class OperatorTokens:
+    """The operators, found by the hash of the token they present."""
+
+    def __init__(self, operators: Sequence[Operator]) -> None:
+        self._operators = tuple(operators)
+
+    def __len__(self) -> int:
+        return len(self._operators)
+
+    def find(self, token: str) -> Operator | None:
+        """The token's operator, comparing every entry in constant time."""
+        return self.find_by_digest(token_sha256(token))
+
+    def find_by_digest(self, digest: str) -> Operator | None:
+        found = None
+        for operator in self._operators:
+            if hmac.compare_digest(operator.token_sha256, digest):
+                found = operator
+        return found
+
+    @classmethod
+    def from_file(cls, path: Path) -> OperatorTokens:
+        """Read ``[{"token_sha256": ..., "operator": ...}]``; errors name the variable."""
+        where = f"{TOKENS_FILE_VARIABLE} ({path})"
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as err:
+            raise SettingsError(f"{where}: can't read it: {err.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise SettingsError(f"{where}: not valid JSON: {err}") from None
+        if not isinstance(entries, list):
+            raise SettingsError(f'{where}: must be a JSON list of {{"token_sha256", "operator"}}')
+        operators = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or set(entry) != {"token_sha256", "operator"}:
+                raise SettingsError(
+                    f'{where}: entry {index} must have exactly "token_sha256" and "operator"'
+                )
+            digest, name = entry["token_sha256"], entry["operator"]
+            if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+                raise SettingsError(
+                    f"{where}: entry {index}: token_sha256 must be 64 lowercase hex digits"
+                )
+            if not isinstance(name, str) or not name.strip():
+                raise SettingsError(f"{where}: entry {index}: operator must be a name")
+            operators.append(Operator(name=name.strip(), token_sha256=digest))
+        if not operators:
+            raise SettingsError(f"{where}: lists no operator, so nobody could decode")
+        return cls(operators)
+
+
+@dataclass(frozen=True)
+class CodecServerConfig:
+    codec: EncryptionCodec
+    operators: OperatorTokens
+    cors_origins: frozenset[str]
+
+
+def load_config(env: Mapping[str, str] | None = None) -> CodecServerConfig:
+    """The codec server's settings from the environment, or `SettingsError` naming the variable."""
+    env = os.environ if env is None else env
+    keys = load_encryption_keys(env)
+    if not keys:
+        raise SettingsError(
+            f"{ENCRYPTION_KEYS_VARIABLE} is required by the codec server (the same keys as "
+            "the workers)"
+        )
+    tokens_file = env.get(TOKENS_FILE_VARIABLE, "").strip()
+    if not tokens_file:
+        raise SettingsError(
+            f"{TOKENS_FILE_VARIABLE} is required: the JSON file of operators allowed to decode"
+        )
+    return CodecServerConfig(
+        codec=EncryptionCodec(keys),
+        operators=OperatorTokens.from_file(Path(tokens_file)),
+        cors_origins=_origins(env),
+    )
+
+
+def _origins(env: Mapping[str, str]) -> frozenset[str]:
+    raw = env.get(CORS_ORIGINS_VARIABLE, "").strip()
+    if not raw:
+        return frozenset(DEFAULT_CORS_ORIGINS)
+    origins = set()
+    for origin in (part.strip().rstrip("/") for part in raw.split(",")):
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise SettingsError(
+                f"{CORS_ORIGINS_VARIABLE}: {origin!r} is not an origin like "
+                "https://temporal-ui.example.com (scheme, host and port only; no wildcards)"
+            )
+        origins.add(origin)
+    return frozenset(origins)
+
+
+# --- browser sessions -----------------------------------------------------------------------
+
+SESSION_COOKIE = "claims_codec_session"
+SESSION_LIFETIME = timedelta(hours=8)
+
+
+class Sessions:
+    """Signed, expiring operator sessions kept in an HttpOnly cookie, for the Temporal UI.
+
+    The UI sends an ``Authorization`` header to a codec server only when the UI
+    itself has an OIDC login ("pass access token"); otherwise all it can send is
+    cookies ("include cross-origin credentials" in its codec settings). So an
+    operator signs in once at ``/login`` with their token and gets a cookie
+    naming them, valid for `SESSION_LIFETIME`, signed with a key made when the
+    server starts (a restart ends every session). Removing an operator's entry
+    from the tokens file (and restarting) ends their sessions too.
+    """
+
+    def __init__(
+        self,
+        operators: OperatorTokens,
+        lifetime: timedelta = SESSION_LIFETIME,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._operators = operators
+        self._lifetime = lifetime
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, operator: Operator) -> tuple[str, datetime]:
+        """The cookie value for `operator`, and when it expires."""
+        expires = int(self._clock() + self._lifetime.total_seconds())
+        body = f"{expires}.{operator.token_sha256}"
+        return f"{body}.{self._mac(body)}", datetime.fromtimestamp(expires, UTC)
+
+    def operator(self, value: str) -> Operator | None:
+        """The operator of a genuine, unexpired session cookie."""
+        expires, _, rest = value.partition(".")
+        digest, _, mac = rest.partition(".")
+        if not (expires.isdigit() and hmac.compare_digest(mac, self._mac(f"{expires}.{digest}"))):
+            return None
+        if int(expires) <= self._clock():
+            return None
+        return self._operators.find_by_digest(digest)
+
+
+_LOGIN_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+_LOGIN_FORM = """<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>Claims codec server: operator sign-in</title>
+<h1>Operator sign-in</h1>
+<p>{message}</p>
+<form method="post" action="login">
+<label>Operator token <input type="password" name="token" autocomplete="off" required></label>
+<button type="submit">Sign in</button>
+</form>
+<p>Then, in the Temporal UI's codec server settings, turn on
+<em>Include cross-origin credentials</em>. Open the UI on the same host name as this page
+(both 127.0.0.1, or both localhost), or the browser won't send the session.</p>
+</html>
+"""
+
+
+# --- the HTTP side -------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=dict(headers or {}))
+
+
+def create_app(config: CodecServerConfig, sessions: Sessions | None = None) -> Starlette:
+    """The codec server for these keys, operators and UI origins."""
+    sessions = sessions or Sessions(config.operators)
+
+    def cors_headers(origin: str | None) -> dict[str, str]:
+        if origin is None:
+            return {}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Credentials": "true",
+            "Vary": "Origin",
+        }
+
+    def authenticate(request: Request, cors: Mapping[str, str]) -> Operator | Response:
+        """A bearer token (CLI, scripts, a UI with its own login), else a session cookie."""
+        header = request.headers.get("authorization")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if header is None and cookie is not None:
+            # A cookie travels by itself: accept it only from a browser page of an allowed
+            # origin (checked before this), never from a request that names no origin.
+            operator = sessions.operator(cookie) if "origin" in request.headers else None
+            if operator is not None:
+                return operator
+        scheme, _, token = (header or "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return _error(
+                401,
+                "an operator token is required: Authorization: Bearer <token>, "
+                "or sign in at /login (session cookie)",
+                {**cors, "WWW-Authenticate": 'Bearer realm="claims codec"'},
+            )
+        operator = config.operators.find(token)
+        if operator is None:
+            return _error(403, "this token is not an operator's", cors)
+        return operator
+
+    async def read_body(request: Request) -> bytes | None:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > MAX_BODY_BYTES:
+                return None
+        return bytes(body)
+
+    async def handle(request: Request, operation: str, codec: Codec) -> Response:
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in config.cors_origins:
+            return _error(403, f"origin {origin} may not use this codec server")
+        cors = cors_headers(origin)
+        if request.method == "OPTIONS":
+            return Response(
+                status_code=204,
+                headers={
+                    **cors,
+                    "Access-Control-Allow-Methods": "POST, OPTIONS",
+                    "Access-Control-Allow-Headers": "authorization, content-type, x-namespace",
+                    "Access-Control-Max-Age": "600",
+                },
+            )
+        who = authenticate(request, cors)
+        if isinstance(who, Response):
+            log.warning(
+                "%s refused (%s) from %s",
+                operation,
+                who.status_code,
+                request.client.host if request.client else "?",
+            )
+            return who
+        try:
+            body = await read_body(request)
+        except ClientDisconnect:
+            return _error(400, "request body incomplete", cors)
+        if body is None:
+            return _error(413, f"request body over {MAX_BODY_BYTES} bytes", cors)
+        try:
+            payloads = json_format.Parse(body, Payloads())
+        except (json_format.ParseError, UnicodeDecodeError):
+            return _error(400, 'body must be {"payloads": [...]} (Payloads as protobuf JSON)', cors)
+        try:
+            result = Payloads(payloads=await codec(list(payloads.payloads)))
+        except PayloadDecryptionError as err:
+            return _error(400, str(err), cors)
+        namespace = request.path_params.get("namespace") or request.headers.get("x-namespace")
+        log.info(
+            "%s of %d payloads for operator %s (namespace %s)",
+            operation,
+            len(result.payloads),
+            who.name,
+            namespace or "-",
+        )
+        return Response(
+            json_format.MessageToJson(result, preserving_proto_field_name=True, indent=None),
+            media_type="application/json",
+            headers={**cors, "Cache-Control": "no-store"},
+        )
+
+    async def encode(request: Request) -> Response:
+        return await handle(request, "encode", config.codec.encode)
+
+    async def decode(request: Request) -> Response:
+        return await handle(request, "decode", config.codec.decode)
+
+    async def login_page(request: Request) -> Response:
+        message = "Sign in with your operator token to let the Temporal UI decode claims."
+        return HTMLResponse(_LOGIN_FORM.format(message=message), headers=_LOGIN_HEADERS)
+
+    async def login(request: Request) -> Response:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 4096:
+                return HTMLResponse("request too large", status_code=413, headers=_LOGIN_HEADERS)
+        token = parse_qs(body.decode("utf-8", errors="replace")).get("token", [""])[0].strip()
+        operator = config.operators.find(token) if token else None
+        if operator is None:
+            log.warning("sign-in refused from %s", request.client.host if request.client else "?")
+            page = _LOGIN_FORM.format(message="That is not an operator's token.")
+            return HTMLResponse(page, status_code=403, headers=_LOGIN_HEADERS)
+        value, expires = sessions.issue(operator)
+        log.info("operator %s signed in until %s", operator.name, expires.isoformat())
+        response = HTMLResponse(
+            f"<!doctype html><title>Signed in</title><p>Signed in as "
+            f"{html.escape(operator.name)} until {expires:%Y-%m-%d %H:%M} UTC. "
+            "You can close this tab.</p>",
+            headers=_LOGIN_HEADERS,
+        )
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=int((expires - datetime.now(UTC)).total_seconds()),
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = HTMLResponse("<!doctype html><p>Signed out.</p>", headers=_LOGIN_HEADERS)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    methods = ["POST", "OPTIONS"]
+    return Starlette(
+        routes=[
+            Route("/login", login_page, methods=["GET"]),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/encode", encode, methods=methods),
+            Route("/decode", decode, methods=methods),
+            Route("/{namespace}/encode", encode, methods=methods),
+            Route("/{namespace}/decode", decode, methods=methods),
+        ]
+    )
+
+
+class _ConfiguredAtStartup:
+    """The ASGI app that uvicorn imports: configured from the environment when it starts.
+
+    Reading the environment at start-up rather than at import lets tests import
+    this module freely, and lets a configuration error stop the server through
+    the ASGI lifespan protocol with a message naming the variable.
+    """
+
+    def __init__(self) -> None:
+        self._app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            try:
+                config = load_config()
+            except SettingsError as err:
+                if scope["type"] == "lifespan":
+                    await receive()  # lifespan.startup
+                    await send({"type": "lifespan.startup.failed", "message": str(err)})
+                    return
+                raise
+            self._app = create_app(config)
+            # uvicorn configures only its own loggers; the audit lines below must show.
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
+            log.info(
+                "codec server ready: %d operators, key ids %s (encrypting with %s), origins %s",
+                len(config.operators),
+                ", ".join(config.codec.key_ids),
+                config.codec.encrypting_key_id,
+                ", ".join(sorted(config.cors_origins)),
+            )
+        await self._app(scope, receive, send)
+
+
+app = _ConfiguredAtStartup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``new-token NAME``: a fresh operator token, and the line for the tokens file."""
+    parser = argparse.ArgumentParser(prog="python -m starter.codec_server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new-token", help="make a token for an operator")
+    new.add_argument("operator", help="who gets it (shown in the codec server's log)")
+    args = parser.parse_args(argv)
+    token = secrets.token_urlsafe(32)
+    entry = {"token_sha256": token_sha256(token), "operator": args.operator}
+    print(f"token (give it to {args.operator}; it is not stored): {token}")
+    print(f"add to {TOKENS_FILE_VARIABLE}'s list: {json.dumps(entry)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,676 @@
+"""Shared machinery of the fault tests (tests/test_fault_*.py, docs/reliability.md).
+
+Faults are made for real: `python worker.py` and the Temporal dev server run as
+subprocesses in their own process groups, so that SIGKILL takes them down as a
+crash would, and every process started here is killed on the way out of its
+`with` block, whatever the test did. Claims are driven through the public
+client exactly as a portal would, and the figures are read back from where the
+truth lives: the mail sink (Message-IDs), the database and Temporal histories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.store import ClaimStore, mail_ledger
+from devstack.binaries import temporal_cli
+from devstack.mailcatcher import MailCatcher, free_port
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach
+from workflows.claim import WorkshopClaimWorkflow
+from workflows.converter import claims_data_converter
+from workflows.messages import (
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimView,
+    PaymentIssued,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+)
+from workflows.search_attributes import ensure_search_attributes
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIL_DOMAIN = "claims.test"
+MAIL_FROM = f"Workshop claims <claims@{MAIL_DOMAIN}>"
+PUBLIC_URL = "http://claims.test"
+READY_LINE = "worker polling task queue"
+
+T = TypeVar("T")
+
+
+async def poll_until(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    *,
+    within: float,
+    every: float = 0.05,
+    what: str = "condition",
+) -> float:
+    """Wait (real time) until `check()` is true; returns the seconds it took.
+
+    Raises TimeoutError naming `what` after `within` seconds: every wait in the
+    fault tests has a bound, so a stuck system fails the test instead of hanging it.
+    """
+    began = time.monotonic()
+    while True:
+        outcome = check()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return time.monotonic() - began
+        if time.monotonic() - began > within:
+            raise TimeoutError(f"{what}: not reached within {within:.0f} s")
+        await asyncio.sleep(every)
+
+
+# --- processes --------------------------------------------------------------------------
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the process's whole group (it leads its own session)."""
+    if process.poll() is None:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+
+
+def _log_tail(path: Path | None, lines: int = 30) -> str:
+    if path is None or not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def worker_environ(
+    *,
+    temporal_address: str,
+    namespace: str,
+    task_queue: str,
+    database_url: str,
+    smtp_host: str,
+    smtp_port: int,
+    secret_key: str,
+) -> dict[str, str]:
+    """The environment of `python worker.py`: only what an operator would set."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "TEMPORAL_ADDRESS": temporal_address,
+        "TEMPORAL_NAMESPACE": namespace,
+        "CLAIMS_TASK_QUEUE": task_queue,
+        "CLAIMS_DATABASE_URL": database_url,
+        "CLAIMS_SMTP_HOST": smtp_host,
+        "CLAIMS_SMTP_PORT": str(smtp_port),
+        "CLAIMS_MAIL_FROM": MAIL_FROM,
+        "CLAIMS_PUBLIC_URL": PUBLIC_URL,
+        "CLAIMS_SECRET_KEY": secret_key,
+    }
+
+
+class WorkerProcess:
+    """One `python worker.py`, started, killed and restarted by a test.
+
+    Each start writes its own log file, which is how readiness is seen (the
+    worker logs READY_LINE once it polls) and what a failure message shows.
+    """
+
+    def __init__(self, name: str, environ: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.environ = environ
+        self.log_dir = log_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self.starts = 0
+        self.kills = 0
+        self.startup_seconds: list[float] = []
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"worker {self.name} was never started"
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        assert not self.running, f"worker {self.name} is already running"
+        self.starts += 1
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.log_dir / f"worker-{self.name}-{self.starts}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "worker.py"],
+                cwd=ROOT,
+                env=self.environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._started_at = time.monotonic()
+
+    async def wait_ready(self, within: float = 90.0) -> float:
+        """Until this start of the worker polls its task queue; returns seconds since start."""
+        assert self.process is not None
+        assert self.log_path is not None
+        log_path, process = self.log_path, self.process
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"worker {self.name} exited with {process.returncode} before polling:\n"
+                    + _log_tail(log_path)
+                )
+            return READY_LINE in log_path.read_text(errors="replace")
+
+        await poll_until(ready, within=within, every=0.05, what=f"worker {self.name} ready")
+        seconds = time.monotonic() - self._started_at
+        self.startup_seconds.append(seconds)
+        return seconds
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no goodbye to Temporal, nothing flushed."""
+        assert self.process is not None
+        _kill_group(self.process, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.kills += 1
+
+    def terminate(self, within: float = 40.0) -> int:
+        """SIGTERM (graceful, as operators stop it); SIGKILL if it takes longer than `within`."""
+        assert self.process is not None
+        _kill_group(self.process, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process, signal.SIGKILL)
+            return self.process.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            _kill_group(self.process, signal.SIGKILL)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+
+
+@contextmanager
+def worker_processes(environ: dict[str, str], log_dir: Path) -> Iterator[WorkerFactory]:
+    """Make worker processes; every one of them is killed when the block ends."""
+    made: list[WorkerProcess] = []
+
+    def make(name: str, **changes: str) -> WorkerProcess:
+        worker = WorkerProcess(name, environ | changes, log_dir)
+        made.append(worker)
+        return worker
+
+    try:
+        yield make
+    finally:
+        for worker in made:
+            worker.cleanup()
+
+
+WorkerFactory = Callable[..., WorkerProcess]
+
+
+class DevServerProcess:
+    """The Temporal dev server as a subprocess with a persistent SQLite file.
+
+    All its ports are fixed at construction, so a restart comes back at the
+    same address on the same state, as a real cluster's frontend would.
+    """
+
+    def __init__(self, db_file: Path, log_dir: Path) -> None:
+        self.db_file = db_file
+        self.log_dir = log_dir
+        self.port = free_port()
+        self.http_port = free_port()
+        self.metrics_port = free_port()
+        self.ui_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self.starts = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.log_dir / f"temporal-{self.starts}.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    temporal_cli(),
+                    "server",
+                    "start-dev",
+                    "--db-filename",
+                    str(self.db_file),
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--ui-port",
+                    str(self.ui_port),
+                    "--http-port",
+                    str(self.http_port),
+                    "--metrics-port",
+                    str(self.metrics_port),
+                    "--headless",
+                    "--log-level",
+                    "error",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def connect(self, within: float = 60.0) -> Client:
+        """A client once the frontend answers (search attributes made sure of)."""
+        client: Client | None = None
+
+        async def answers() -> bool:
+            nonlocal client
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"dev server exited with {self.process.returncode}:\n"
+                    + _log_tail(self.log_path)
+                )
+            try:
+                client = await asyncio.wait_for(
+                    Client.connect(self.address, data_converter=claims_data_converter), 5
+                )
+                await ensure_search_attributes(client)
+            except (RPCError, RuntimeError, TimeoutError, OSError):
+                return False
+            return True
+
+        await poll_until(answers, within=within, every=0.2, what="dev server answering")
+        assert client is not None
+        return client
+
+    def stop(self, within: float = 30.0) -> int:
+        """SIGTERM, as an orderly restart does; SIGKILL if it does not exit in time."""
+        assert self.process is not None
+        _kill_group(self.process, signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=within)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process, signal.SIGKILL)
+            return self.process.wait(timeout=10)
+
+    def cleanup(self) -> None:
+        if self.process is not None:
+            _kill_group(self.process, signal.SIGKILL)
+            with suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+
+
+@contextmanager
+def dev_server_process(db_file: Path, log_dir: Path) -> Iterator[DevServerProcess]:
+    """A dev server subprocess that is killed when the block ends, however it ends."""
+    server = DevServerProcess(db_file, log_dir)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+# --- driving claims -----------------------------------------------------------------------
+
+
+def retryable_update_error(err: BaseException) -> str | None:
+    """Why an update may be sent again with the same update id, or None if it may not.
+
+    - "not_ready": the server refused it before admitting it, because the claim's
+      last workflow tasks failed or timed out (a worker died holding them, twice).
+    - "timeout": the call ended without an answer (the server or worker was busy
+      or gone); the update may or may not be admitted. Sent again with the same
+      update id, the server finds the one it has instead of applying a second.
+    - "unavailable": the frontend could not be reached at all.
+    """
+    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return "timeout"
+    if isinstance(err, RPCError):
+        if err.status == RPCStatusCode.FAILED_PRECONDITION and "failed state" in err.message:
+            return "not_ready"
+        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return "timeout"
+        if err.status == RPCStatusCode.UNAVAILABLE:
+            return "unavailable"
+    return None
+
+
+class Portal:
+    """The portal's side of the claims, as a careful portal backend would do it.
+
+    Each update gets an id of its own (an idempotency key), and is sent again
+    with that same id when the answer was "not ready" or no answer at all came
+    (what a portal would show as HTTP 503, and retry). The Temporal server keeps
+    updates by id, so a retry never applies an update twice. Every retry is
+    counted for the report. Refusals (`WorkflowUpdateFailedError`) are raised.
+    """
+
+    def __init__(self, claims: ClaimsClient, *, patience: float = 150.0) -> None:
+        self.claims = claims
+        self.patience = patience
+        self.retries: Counter[str] = Counter()
+        self.updates: list[tuple[float, float]] = []
+        """(wall-clock start, seconds taken) of every update that succeeded."""
+
+    async def _update(self, eid: str, update: Any, msg: Any) -> ClaimView:
+        update_id = f"portal-{uuid.uuid4()}"
+        handle = self.claims.handle(eid)
+        began = time.monotonic()
+        started_at = time.time()
+        wait = 0.5
+        while True:
+            try:
+                view: ClaimView = await handle.execute_update(update, msg, id=update_id)
+                self.updates.append((started_at, time.monotonic() - began))
+                return view
+            except (RPCError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                why = retryable_update_error(err)
+                if why is None or time.monotonic() - began > self.patience:
+                    raise
+            self.retries[why] += 1
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 4.0)
+
+    async def attach_document(self, eid: str, msg: AttachDocument) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.attach_document, msg)
+
+    async def send_survey(self, eid: str, msg: SendSurvey) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.send_survey, msg)
+
+    async def add_comment(self, eid: str, msg: AddComment) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.add_comment, msg)
+
+    async def submit(self, eid: str, msg: Submit) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.submit, msg)
+
+    async def request_info(self, eid: str, msg: RequestInfo) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.request_info, msg)
+
+    async def approve(self, eid: str, msg: Approve) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.approve, msg)
+
+    async def survey_completed(self, eid: str, msg: SurveyCompleted) -> None:
+        """A signal: accepted by the server whatever state the workflow tasks are in."""
+        await self.claims.survey_completed(eid, msg)
+
+    async def payment_issued(self, eid: str, msg: PaymentIssued) -> None:
+        await self.claims.payment_issued(eid, msg)
+
+
+async def no_pause() -> None:
+    """Drive without waiting between steps."""
+
+
+def think_time(rng: random.Random, low: float, high: float) -> Callable[[], Awaitable[None]]:
+    """A pause between a driver's steps, as people take: spreads work over a fault window."""
+
+    async def pause() -> None:
+        await asyncio.sleep(rng.uniform(low, high))
+
+    return pause
+
+
+async def complete_surveys_by_mail(
+    portal: Portal, eid: str, pause: Callable[[], Awaitable[None]] = no_pause
+) -> ClaimView:
+    """Send both surveys by e-mail and complete each through its current link version.
+
+    The completion is the `survey_completed` signal a survey page sends once it
+    has checked the link; the link version comes from the update's view, so no
+    query (which needs a live worker) is made while workers are being killed.
+    """
+    view: ClaimView | None = None
+    for kind in ("partner", "customer"):
+        view = await portal.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+        proof = view.proof.partner_survey if kind == "partner" else view.proof.customer_survey
+        await pause()
+        await portal.survey_completed(
+            eid,
+            SurveyCompleted(
+                kind=kind,
+                link_version=proof.link_version,
+                respondent_email=f"{kind}.respondent@example.com",
+                answers={"q1": 5, "q2": "useful"},
+            ),
+        )
+        await pause()
+    assert view is not None
+    return view
+
+
+async def drive_to_submitted(
+    portal: Portal, eid: str, pause: Callable[[], Awaitable[None]] = no_pause
+) -> ClaimView:
+    """A started claim: both documents, both surveys by e-mail and completed, a comment, submit."""
+    await portal.attach_document(eid, attach("results_and_recommendations"))
+    await pause()
+    await portal.attach_document(eid, attach("invoice", actor=PARTNER_USER))
+    await pause()
+    await complete_surveys_by_mail(portal, eid, pause)
+    await portal.add_comment(eid, AddComment(text="Delivered on site.", actor=PARTNER_USER))
+    await pause()
+    view = await portal.submit(eid, Submit(actor=PARTNER_ADMIN))
+    assert view.status == "submitted", view.status
+    return view
+
+
+async def review_and_pay(
+    portal: Portal,
+    eid: str,
+    *,
+    ask_for_info: bool,
+    pause: Callable[[], Awaitable[None]] = no_pause,
+) -> ClaimView:
+    """A submitted claim: maybe a question and a resubmission, then approval and payment."""
+    if ask_for_info:
+        await portal.request_info(
+            eid, RequestInfo(question="Please add the attendance list.", actor=REVIEWER)
+        )
+        await pause()
+        await portal.attach_document(eid, attach("results_and_recommendations", "v2"))
+        await pause()
+        view = await portal.submit(eid, Submit(actor=PARTNER_USER))
+        assert view.status == "submitted", view.status
+        await pause()
+    view = await portal.approve(eid, Approve(note="Well documented.", actor=REVIEWER))
+    assert view.status == "approved", view.status
+    await pause()
+    await portal.payment_issued(
+        eid,
+        PaymentIssued(
+            reference=f"PAY-{eid}", amount="1500.00", currency="EUR", paid_at=datetime.now(UTC)
+        ),
+    )
+    return view
+
+
+async def drive_to_paid(
+    portal: Portal,
+    eid: str,
+    *,
+    ask_for_info: bool,
+    pause: Callable[[], Awaitable[None]] = no_pause,
+) -> None:
+    """The whole life of a started claim, up to the payment signal."""
+    await pause()
+    await drive_to_submitted(portal, eid, pause)
+    await review_and_pay(portal, eid, ask_for_info=ask_for_info, pause=pause)
+
+
+def expected_mails(ask_for_info: bool) -> int:
+    """Mails of `drive_to_paid` with two partner contacts and one customer contact:
+    partner survey 2, customer survey 1, (question 2), approved 2, paid 2."""
+    return 2 + 1 + (2 if ask_for_info else 0) + 2 + 2
+
+
+async def start_claims(claims: ClaimsClient, inputs: Sequence[ClaimInput]) -> None:
+    """Start claims concurrently (while a worker is up: starting answers with a query)."""
+    started = await asyncio.gather(*(claims.start_claim(c) for c in inputs))
+    assert all(s.created for s in started)
+
+
+async def final_views(
+    claims: ClaimsClient, eids: Sequence[str], within: float
+) -> dict[str, ClaimView]:
+    """Every claim's result, awaited together within one bound."""
+    views = await asyncio.wait_for(
+        asyncio.gather(*(claims.handle(eid).result() for eid in eids)), within
+    )
+    return dict(zip(eids, views, strict=True))
+
+
+# --- what the mail sink saw ---------------------------------------------------------------
+
+
+def record_arrivals(mailbox: MailCatcher) -> dict[str, float]:
+    """From now on, note when (wall clock) each Message-ID first reached the sink.
+
+    The sink's DATA hook is wrapped on the instance (aiosmtpd looks it up for each
+    new connection), so the moment noted is that of the server's "250 accepted".
+    """
+    arrivals: dict[str, float] = {}
+    sink = mailbox.sink
+    accept = sink.handle_DATA
+    parser = BytesHeaderParser()
+
+    async def handle_data(server: Any, session: Any, envelope: Any) -> str:
+        reply = await accept(server, session, envelope)
+        mid = str(parser.parsebytes(envelope.content)["Message-ID"])
+        arrivals.setdefault(mid, time.time())
+        return reply
+
+    setattr(sink, "handle_DATA", handle_data)  # noqa: B010 (an instance attribute, on purpose)
+    return arrivals
+
+
+async def ledger_times(store: ClaimStore) -> dict[str, float]:
+    """When each Message-ID was written to the mail ledger (wall clock)."""
+    async with store.engine.connect() as conn:
+        rows = await conn.execute(sa.select(mail_ledger.c.message_id, mail_ledger.c.sent_at))
+        return {row.message_id: row.sent_at.timestamp() for row in rows}
+
+
+def percentiles(values: Sequence[float], *wanted: int) -> dict[str, float]:
+    """`p50`, `p95`... and `max` of `values` (rounded to milliseconds), for reports."""
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    figures = {f"p{p}": ordered[min(len(ordered) - 1, len(ordered) * p // 100)] for p in wanted}
+    figures["max"] = ordered[-1]
+    return {name: round(value, 3) for name, value in figures.items()}
+
+
+@dataclass(frozen=True)
+class MailTally:
+    """Mails at the sink, by Message-ID: how many, how many distinct, which repeated."""
+
+    total: int
+    unique: int
+    repeated: dict[str, int]
+    per_engagement: dict[str, int]
+    """Distinct Message-IDs per engagement."""
+
+    @property
+    def duplicates(self) -> int:
+        return self.total - self.unique
+
+
+def tally(messages: Sequence[EmailMessage], eids: Sequence[str] | None = None) -> MailTally:
+    wanted = set(eids) if eids is not None else None
+    ids: Counter[str] = Counter()
+    per: dict[str, set[str]] = {}
+    for message in messages:
+        eid = str(message["X-Claim-Engagement"])
+        if wanted is not None and eid not in wanted:
+            continue
+        mid = str(message["Message-ID"])
+        ids[mid] += 1
+        per.setdefault(eid, set()).add(mid)
+    return MailTally(
+        total=sum(ids.values()),
+        unique=len(ids),
+        repeated={mid: n for mid, n in ids.items() if n > 1},
+        per_engagement={eid: len(mids) for eid, mids in per.items()},
+    )
+
+
+# --- what Temporal histories say --------------------------------------------------------
+
+
+@dataclass
+class HistoryFigures:
+    """Counted over the histories of a batch of claims."""
+
+    activity_retries: int = 0
+    """Activities that needed more than one attempt (the last attempt number, minus 1)."""
+    retried_by_type: Counter[str] = field(default_factory=Counter)
+    workflow_task_timeouts: int = 0
+    """Workflow tasks a dead worker took and never finished."""
+    workflow_task_failures: int = 0
+    identities_before: Counter[str] = field(default_factory=Counter)
+    identities_after: Counter[str] = field(default_factory=Counter)
+    """Worker identities (pid@host) that started tasks before and after `split_at`."""
+
+
+async def history_figures(
+    handles: Sequence[WorkflowHandle[Any, Any]], split_at: datetime | None = None
+) -> HistoryFigures:
+    figures = HistoryFigures()
+    for handle in handles:
+        history = await handle.fetch_history()
+        scheduled: dict[int, str] = {}
+        for event in history.events:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attributes = event.activity_task_scheduled_event_attributes
+                scheduled[event.event_id] = attributes.activity_type.name
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                started = event.activity_task_started_event_attributes
+                if started.attempt > 1:
+                    figures.activity_retries += started.attempt - 1
+                    name = scheduled.get(started.scheduled_event_id, "?")
+                    figures.retried_by_type[name] += started.attempt - 1
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                figures.workflow_task_timeouts += 1
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                figures.workflow_task_failures += 1
+            identity = ""
+            if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                identity = event.workflow_task_started_event_attributes.identity
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                identity = event.activity_task_started_event_attributes.identity
+            if identity:
+                moment = event.event_time.ToDatetime(tzinfo=UTC)
+                if split_at is None or moment < split_at:
+                    figures.identities_before[identity] += 1
+                else:
+                    figures.identities_after[identity] += 1
+    return figures

@@ -1,0 +1,383 @@
+"""The one-command local stack, started for real as a newcomer would: `python -m devstack --demo`.
+
+One stack per module on free ports and a fresh data folder; its tests look at
+it from outside (HTTP, the operator command line) and the last one stops it
+with Ctrl-C (SIGINT). The fixture kills whatever is left even when a test
+fails, so a broken stack never outlives the test run.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from devstack.mailcatcher import free_port
+from devstack.mailview import MailView, render_index
+
+ROOT = Path(__file__).resolve().parent.parent
+READY_WITHIN = 120.0
+STOP_WITHIN = 60.0
+PORT_OPTIONS = (
+    "--temporal-port",
+    "--ui-port",
+    "--http-port",
+    "--metrics-port",
+    "--smtp-port",
+    "--mail-ui-port",
+    "--api-port",
+)
+SUBMITTED_DEMO_CLAIM = "DEMO-1004"
+WAITING_ON_CUSTOMER_SURVEY = "DEMO-1003"
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    """Free ports, all different (two calls to free_port may give the same one)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+def port_answers(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a zombie holds no port and runs nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment contains `text` (a unique data dir).
+
+    The dev server and the mail catcher name the folder in their arguments, the
+    worker and the API in their environment (CLAIMS_DATABASE_URL).
+    """
+    needle = text.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:  # gone meanwhile, or not ours
+            continue
+        if needle in seen and _alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def http_get(url: str, within: float = 10.0) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=within) as response:
+        return int(response.status), response.read().decode("utf-8", "replace")
+
+
+def test_mail_page_escapes_mail_text_and_links_only_http_urls(tmp_path: Path) -> None:
+    mail = EmailMessage()
+    mail["Subject"] = "<script>alert(1)</script> survey"
+    mail["To"] = "Carla <carla@customer.example>"
+    mail["Date"] = "Fri, 27 Nov 2026 09:00:00 +0000"
+    mail["X-Claim-Engagement"] = "DEMO-1"
+    mail.set_content(
+        "Open https://claims.example/surveys/abc?x=1&y=2.\n"
+        'Not this: javascript:alert(1) nor <b onmouseover="x">bold</b>\n'
+    )
+    (tmp_path / "20261127T090000-00001.eml").write_bytes(bytes(mail))
+
+    page = render_index(tmp_path)
+
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; survey" in page
+    assert '<a href="https://claims.example/surveys/abc?x=1&amp;y=2">' in page
+    assert 'href="javascript' not in page
+    assert "&lt;b onmouseover=&quot;x&quot;&gt;" in page
+    assert "Carla &lt;carla@customer.example&gt;" in page
+
+
+def test_mail_page_serves_only_files_of_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "20261127T090000-00001.eml").write_bytes(b"Subject: hi\r\n\r\nbody\r\n")
+    (tmp_path / "secret_key").write_text("not for the page")
+    view = MailView(folder, free_port()).start()
+    try:
+        status, raw = http_get(f"{view.url}raw/20261127T090000-00001.eml")
+        assert status == 200
+        assert "body" in raw
+        for path in ("raw/../secret_key", "raw/%2e%2e%2fsecret_key", "raw/secret_key"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                http_get(view.url + path)
+            assert refused.value.code == 404
+    finally:
+        view.stop()
+    assert not port_answers(view.port)
+
+
+@dataclass
+class RunningStack:
+    """A `python -m devstack` child process, its ports and everything it printed."""
+
+    process: subprocess.Popen[str]
+    data: Path
+    ports: dict[str, int]
+    lines: list[str] = field(default_factory=list)
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    def read_output(self) -> None:
+        """Reader thread: keeps the pipe drained so the stack never blocks on a full pipe."""
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def _drain(self, wait: float) -> bool:
+        """Take printed lines; False once the output has ended."""
+        try:
+            line = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return True
+        if line is None:
+            return False
+        self.lines.append(line)
+        return True
+
+    def wait_for_line(self, pattern: str, within: float) -> str:
+        """The first printed line matching `pattern`, waiting for it (bounded)."""
+        deadline = time.monotonic() + within
+        more = True
+        while True:
+            for line in self.lines:
+                if re.search(pattern, line):
+                    return line
+            if not more or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {within:.0f}s "
+                    f"(exit code {self.process.poll()}); output so far:\n" + self.output
+                )
+            more = self._drain(0.2)
+
+    def collect_rest(self, within: float = 10.0) -> None:
+        """Take the lines printed up to the end of the output (after the process ended)."""
+        deadline = time.monotonic() + within
+        while self._drain(0.2) and time.monotonic() < deadline:
+            pass
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    @property
+    def child_pids(self) -> list[int]:
+        """The pids of the parts, as the progress lines print them."""
+        return [int(pid) for pid in re.findall(r"\(pid (\d+)", self.output)]
+
+    @property
+    def api_running(self) -> bool:
+        return "portal API" in self.output and "skipped:" not in self.output
+
+    def env_for_commands(self) -> dict[str, str]:
+        """The operator command line's environment pointed at this stack."""
+        return {
+            **os.environ,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.ports['--temporal-port']}",
+            "TEMPORAL_NAMESPACE": "default",
+        }
+
+
+def kill_leftovers(stack: RunningStack) -> None:
+    """Last resort after a failure: kill the launcher's group and anything using the data dir."""
+    if stack.process.poll() is None:
+        stack.process.send_signal(signal.SIGINT)
+        try:
+            stack.process.wait(STOP_WITHIN)
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.process.pid, signal.SIGKILL)
+            stack.process.wait(10)
+    for pid in set(stack.child_pids) | set(processes_mentioning(str(stack.data))):
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_stack(data: Path, *extra: str, **taken: int) -> RunningStack:
+    """`python -m devstack --data <data> <extra>` on free ports (or the `taken` ones given,
+    by option name without dashes: smtp_port=...)."""
+    ports = dict(zip(PORT_OPTIONS, distinct_free_ports(len(PORT_OPTIONS)), strict=True))
+    for name, port in taken.items():
+        ports["--" + name.replace("_", "-")] = port
+    argv = [sys.executable, "-m", "devstack", "--data", str(data), *extra]
+    for option, port in ports.items():
+        argv += [option, str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "CLAIMS_SECRET_KEY"}
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group: the cleanup can kill it whole
+    )
+    stack = RunningStack(process, data, ports)
+    threading.Thread(target=stack.read_output, name="devstack-output", daemon=True).start()
+    return stack
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """The demo stack, ready; killed whole at the end whatever the tests did to it."""
+    stack = start_stack(tmp_path_factory.mktemp("devstack") / "data", "--demo")
+    try:
+        stack.wait_for_line(r"^Ready\.", READY_WITHIN)
+        yield stack
+    finally:
+        kill_leftovers(stack)
+
+
+@pytest.fixture
+def stack(running_stack: RunningStack) -> RunningStack:
+    if running_stack.process.poll() is not None:
+        pytest.fail(f"the stack is not running (exit code {running_stack.process.poll()})")
+    return running_stack
+
+
+@pytest.mark.timeout(READY_WITHIN + 30)
+def test_stack_prints_a_progress_line_per_part_and_its_temporal_ui_answers(
+    stack: RunningStack,
+) -> None:
+    for part in ("Temporal dev server", "mail catcher", "mail page", "claims worker", "portal API"):
+        stack.wait_for_line(rf"^\[\d/5\] {part} \.\.\.$", 1)
+    ui = stack.ports["--ui-port"]
+    assert f"Temporal UI: http://127.0.0.1:{ui}" in stack.output
+    assert "search attributes registered" in stack.output
+    status, page = http_get(f"http://127.0.0.1:{ui}/")
+    assert status == 200
+    assert "<html" in page.lower()
+
+
+@pytest.mark.timeout(READY_WITHIN + 30)
+def test_demo_prints_one_line_per_seeded_claim_in_distinct_states(stack: RunningStack) -> None:
+    seeded = dict(re.findall(r"^\s+(DEMO-\d{4})\s+(\w+)", stack.output, flags=re.M))
+    assert seeded == {
+        "DEMO-1001": "in_progress",
+        "DEMO-1002": "in_progress",
+        "DEMO-1003": "in_progress",
+        "DEMO-1004": "submitted",
+        "DEMO-1005": "info_requested",
+        "DEMO-1006": "approved",
+        "DEMO-1007": "auto_rejected",
+    }
+
+
+@pytest.mark.timeout(READY_WITHIN + 60)
+def test_mail_page_lists_the_demo_mails_with_clickable_survey_links(stack: RunningStack) -> None:
+    mail_page = f"http://127.0.0.1:{stack.ports['--mail-ui-port']}/"
+    assert f"caught mails: {mail_page}" in stack.output
+    api = f"http://127.0.0.1:{stack.ports['--api-port']}"
+    link = re.compile(rf'<a href="({re.escape(api)}/surveys/[^"]+)"')
+    deadline = time.monotonic() + 30  # mails go out from activities, after "Ready"
+    while True:
+        status, page = http_get(mail_page)
+        assert status == 200
+        if "please complete the customer survey (DEMO-1003)" in page and link.search(page):
+            break
+        assert time.monotonic() < deadline, f"the demo's mails are not on the page:\n{page}"
+        time.sleep(0.5)
+    assert "<script" not in page.lower()
+    if stack.api_running:  # a newcomer's click opens the real survey page
+        section = page[page.index("please complete the customer survey (DEMO-1003)</h2>") :]
+        found = link.search(section)
+        assert found is not None, section
+        status, survey = http_get(html.unescape(found.group(1)))
+        assert status == 200
+        assert "survey" in survey.lower()
+
+
+@pytest.mark.timeout(READY_WITHIN + 60)
+def test_operator_command_line_lists_the_seeded_submitted_claim(stack: RunningStack) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        listed = subprocess.run(
+            [sys.executable, "-m", "starter", "list", "--status", "submitted"],
+            cwd=ROOT,
+            env=stack.env_for_commands(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert listed.returncode == 0, listed.stderr
+        if SUBMITTED_DEMO_CLAIM in listed.stdout or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert [SUBMITTED_DEMO_CLAIM, "submitted"] in [row[:2] for row in rows], listed.stdout
+    assert WAITING_ON_CUSTOMER_SURVEY not in listed.stdout
+
+
+@pytest.mark.timeout(60)
+def test_a_second_stack_on_the_same_data_folder_or_ports_refuses_to_start(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    same_folder = start_stack(stack.data)
+    try:
+        assert same_folder.process.wait(30) == 1
+        same_folder.collect_rest()
+        assert f"another stack is running on {stack.data}" in same_folder.output
+    finally:  # not kill_leftovers: everything mentioning this folder is the running stack
+        if same_folder.process.poll() is None:
+            os.killpg(same_folder.process.pid, signal.SIGKILL)
+            same_folder.process.wait(10)
+
+    taken = stack.ports["--smtp-port"]
+    same_port = start_stack(tmp_path / "data", smtp_port=taken)
+    try:
+        assert same_port.process.wait(30) == 1
+        same_port.collect_rest()
+        assert f"port {taken} is already in use" in same_port.output
+        assert "[1/5]" not in same_port.output  # refused before anything started
+    finally:
+        kill_leftovers(same_port)
+    assert stack.process.poll() is None  # the running stack is untouched
+
+
+@pytest.mark.timeout(READY_WITHIN + STOP_WITHIN + 30)
+def test_ctrl_c_stops_every_part_in_reverse_order_and_frees_every_port(
+    stack: RunningStack,
+) -> None:
+    """Runs last in this module: it stops the module's stack."""
+    pids = stack.child_pids
+    assert len(pids) == 4, stack.output  # dev server, mail catcher, worker, API
+    assert all(_alive(pid) for pid in pids)
+
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(STOP_WITHIN) == 0, stack.output
+    stack.collect_rest()
+
+    stopped = re.findall(r"^stopped (.+)$", stack.output, flags=re.M)
+    assert stopped == ["api", "worker", "mail page", "mailcatcher", "temporal"]
+    assert [port for port in stack.ports.values() if port_answers(port)] == []
+    assert [pid for pid in pids if _alive(pid)] == []
+    assert processes_mentioning(str(stack.data)) == []

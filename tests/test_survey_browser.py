@@ -1,0 +1,207 @@
+"""A respondent in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The app is served by uvicorn on a free loopback port inside the test, with
+survey links made for that address, so the browser opens the very link the
+e-mail carried. JavaScript is switched off: the pages must work without it.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`); without it the test
+skips, unless CLAIMS_REQUIRE_BROWSER=1 (CI), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, async_playwright
+from temporalio.testing import WorkflowEnvironment
+
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.store import ClaimStore
+from devstack.mailcatcher import MailCatcher, survey_link
+from starter.api import create_app
+from starter.client import ClaimsClient
+from starter.surveys import QUESTIONS
+from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
+from tests.conftest import MAIL_FROM, ApiKeyring
+from worker import create_worker
+
+pytestmark = pytest.mark.timeout(120)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
+    if os.environ.get("CLAIMS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}; CLAIMS_REQUIRE_BROWSER=1 makes this a failure")
+    pytest.skip(reason)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside the test's event loop, leaving the process's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    claims: ClaimsClient
+
+
+@pytest.fixture
+async def served(
+    env: WorkflowEnvironment,
+    store: ClaimStore,
+    mailbox: MailCatcher,
+    secret_key: bytes,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    task_queue: str,
+) -> AsyncIterator[Served]:
+    """The app on a free loopback port, and a worker whose mails link to that address."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    links = SurveyLinks(secret_key, url)
+    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
+    activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    async with create_worker(env.client, task_queue, activities):
+        claims = ClaimsClient(env.client, task_queue=task_queue, links=links)
+        app = create_app(
+            claims=claims,
+            store=store,
+            keys=keyring.api_keys(),
+            blob_dir=blob_dir,
+            secret_key=secret_key,
+            public_url=url,
+        )
+        config = uvicorn.Config(app, lifespan="off", log_level="warning", http="h11", ws="none")
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert not serving.done(), "uvicorn stopped while starting"
+            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+            await asyncio.sleep(0.05)
+        try:
+            yield Served(url=url, claims=claims)
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(serving, 15)
+            sock.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    require_chromium()
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows_410(
+    served: Served,
+    browser: Browser,
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    keyring: ApiKeyring,
+) -> None:
+    claims = served.claims
+    body = claim_input(await env.get_current_time()).model_dump(mode="json", exclude={"actor"})
+    eid = body["engagement_id"]
+    async with httpx.AsyncClient(base_url=served.url, headers=keyring.admin.headers) as http:
+        assert (await http.post("/api/v1/claims", json=body)).status_code == 201
+        assert (await http.post(f"/api/v1/claims/{eid}/surveys/customer/send")).is_success
+        assert (await http.post(f"/api/v1/claims/{eid}/surveys/partner/send")).is_success
+    [customer_mail] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation")
+    [partner_mail] = await mailbox.wait_for(to=PARTNER_CONTACTS[0].email, kind="survey_invitation")
+    link = survey_link(customer_mail)
+    assert link.startswith(f"{served.url}/surveys/")
+
+    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    response = await page.goto(link)
+    assert response is not None
+    assert response.status == 200
+    assert await page.get_attribute("html", "lang") == "en"
+    assert await page.get_by_role("heading", level=1).inner_text() == "Customer survey"
+
+    # The language switch works without script, and back.
+    await page.get_by_role("link", name="Nederlands").click()
+    assert await page.get_attribute("html", "lang") == "nl"
+    await page.get_by_role("link", name="English").click()
+    assert await page.get_attribute("html", "lang") == "en"
+
+    ratings = {"overall": "5", "relevance": "4", "partner_expertise": "5", "recommend": "4"}
+    for question in QUESTIONS["customer"]:
+        if question.type == "rating":
+            group = page.get_by_role("group", name=question.text("en"))
+            await group.get_by_label(ratings[question.id], exact=True).check()
+        else:
+            await page.get_by_label(question.text("en")).fill("Clear and practical.")
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="Send my answers").click()
+    assert await page.get_by_role("heading", level=1).inner_text() == "Thank you"
+    assert "have been recorded" in await page.inner_text("main")
+
+    view = await claims.get_claim(eid)
+    assert view.proof.customer_survey.status == "completed"
+    assert view.history[-1].detail["answers"] == {
+        **{key: int(value) for key, value in ratings.items()},
+        "comments": "Clear and practical.",
+    }
+    reload = await page.goto(link)
+    assert reload is not None
+    assert reload.status == 410
+
+    # The partner link goes stale when the partner contacts change.
+    stale = survey_link(partner_mail)
+    async with httpx.AsyncClient(base_url=served.url, headers=keyring.user.headers) as http:
+        changed = await http.put(
+            f"/api/v1/claims/{eid}/contacts",
+            json={"partner_contacts": [PARTNER_CONTACTS[1].model_dump(mode="json")]},
+        )
+        assert changed.json()["proof"]["partner_survey"]["status"] == "invalidated"
+    response = await page.goto(stale)
+    assert response is not None
+    assert response.status == 410
+    # In the language of the (new) first partner contact, Joost: Dutch.
+    assert await page.get_attribute("html", "lang") == "nl"
+    heading = await page.get_by_role("heading", level=1).inner_text()
+    assert heading == "Deze enquêtelink werkt niet meer"
+    assert "contactgegevens zijn gewijzigd" in await page.inner_text("main")
+    assert (await claims.get_claim(eid)).proof.partner_survey.status == "invalidated"
+    await context.close()
