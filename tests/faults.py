@@ -531,10 +531,29 @@ def expected_mails(ask_for_info: bool) -> int:
     return 2 + 1 + (2 if ask_for_info else 0) + 2 + 2
 
 
-async def start_claims(claims: ClaimsClient, inputs: Sequence[ClaimInput]) -> None:
-    """Start claims concurrently (while a worker is up: starting answers with a query)."""
-    started = await asyncio.gather(*(claims.start_claim(c) for c in inputs))
-    assert all(s.created for s in started)
+async def start_claims(
+    claims: ClaimsClient, inputs: Sequence[ClaimInput], *, at_once: int = 10
+) -> None:
+    """Start claims, `at_once` at a time, while a worker is up.
+
+    Starting answers with the new claim's view, which is a query: on a busy machine
+    it can time out although the claim started. Starting again is safe (the running
+    claim is returned), so a timed-out start is sent again.
+    """
+    slots = asyncio.Semaphore(at_once)
+
+    async def start(claim: ClaimInput) -> None:
+        async with slots:
+            for _ in range(3):
+                try:
+                    await claims.start_claim(claim)
+                    return
+                except RPCError as err:
+                    if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                        raise
+            await claims.start_claim(claim)
+
+    await asyncio.gather(*(start(c) for c in inputs))
 
 
 async def final_views(
@@ -674,3 +693,25 @@ async def history_figures(
                 else:
                     figures.identities_after[identity] += 1
     return figures
+
+
+async def workflow_task_trouble(handles: Sequence[WorkflowHandle[Any, Any]]) -> str:
+    """For a failure message: claims whose workflow task is retrying, with its attempt
+    and the last failure or timeout their histories show."""
+    lines = []
+    for handle in handles:
+        description = await handle.describe()
+        pending = description.raw_description.pending_workflow_task
+        if pending.attempt <= 1:
+            continue
+        last = "none in history"
+        history = await handle.fetch_history()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+                failed = event.workflow_task_failed_event_attributes
+                last = f"failed: {failed.cause} {failed.failure.message[:200]}"
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                timed_out = event.workflow_task_timed_out_event_attributes
+                last = f"timed out ({timed_out.timeout_type})"
+        lines.append(f"{handle.id}: workflow task attempt {pending.attempt}, last {last}")
+    return "\n".join(lines) or "no workflow task retrying"

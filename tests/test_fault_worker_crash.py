@@ -23,7 +23,7 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
+from devstack.binaries import temporal_cli
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import claim_input
@@ -52,9 +53,12 @@ from tests.faults import (
     think_time,
     worker_environ,
     worker_processes,
+    workflow_task_trouble,
 )
 from tests.helpers import assert_stored
 from tests.report import report
+from workflows.converter import claims_data_converter
+from workflows.search_attributes import ensure_search_attributes
 
 CLAIMS = 50
 KILLS = 10
@@ -63,6 +67,31 @@ ACTIVE = 15
 than a stampede, so that a restarted worker replays a bounded number of claims."""
 ASK_EVERY = 4
 """Every fourth claim gets a reviewer's question and is resubmitted."""
+
+
+WORKFLOW_TASK_RETRY_CAP = "5s"
+"""The dev server's `history.workflowTaskRetryMaxInterval` here (production default:
+10 minutes). Each workflow task lost with a killed worker after the third in a row
+makes the server wait longer before the next try (5 s, 10 s, 20 s ... up to the cap),
+so that a task that keeps failing does not spin. Ten kills in a minute and a half
+would, uncapped, leave a claim hit by several of them waiting minutes: this test
+compresses time, as the long-history test lowers the continue-as-new threshold."""
+
+
+@pytest.fixture(scope="module")
+async def crash_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server of this module's own, with the workflow-task retry backoff capped."""
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=claims_data_converter,
+        dev_server_log_level="error",
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            f'history.workflowTaskRetryMaxInterval="{WORKFLOW_TASK_RETRY_CAP}"',
+        ],
+    ) as environment:
+        await ensure_search_attributes(environment.client)
+        yield environment
 
 
 @pytest.fixture
@@ -99,7 +128,7 @@ def claims_client(env: WorkflowEnvironment, task_queue: str, secret: str) -> Cla
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.timeout(420)
 async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicates_stay_bounded(
-    dev_env: WorkflowEnvironment,
+    crash_env: WorkflowEnvironment,
     mailbox: MailCatcher,
     tmp_path: Path,
     task_queue: str,
@@ -109,7 +138,7 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
 ) -> None:
     rng = random.Random(seed)
     url = database_url
-    claims = claims_client(dev_env, task_queue, secret)
+    claims = claims_client(crash_env, task_queue, secret)
     portal = Portal(claims)
     store = ClaimStore.from_url(url)
     kills: list[dict[str, object]] = []
@@ -117,7 +146,7 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
     began = time.monotonic()
     try:
         with worker_processes(
-            environ_for(dev_env, mailbox, task_queue, url, secret), tmp_path / "logs"
+            environ_for(crash_env, mailbox, task_queue, url, secret), tmp_path / "logs"
         ) as make:
             worker = make("solo")
             worker.start()
@@ -141,6 +170,9 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
                 await asyncio.wait_for(asyncio.shield(killer), 300)
                 killed = time.monotonic() - began
                 await asyncio.wait_for(asyncio.shield(drivers), 240)
+            except Exception:
+                print(await workflow_task_trouble([claims.handle(eid) for eid in eids]))
+                raise
             finally:
                 killer.cancel()
                 drivers.cancel()
@@ -258,7 +290,7 @@ async def kill_repeatedly(
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.timeout(300)
 async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_killed(
-    dev_env: WorkflowEnvironment,
+    crash_env: WorkflowEnvironment,
     mailbox: MailCatcher,
     tmp_path: Path,
     task_queue: str,
@@ -268,12 +300,12 @@ async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_kil
 ) -> None:
     rng = random.Random(seed)
     count = 20
-    claims = claims_client(dev_env, task_queue, secret)
+    claims = claims_client(crash_env, task_queue, secret)
     portal = Portal(claims)
     store = ClaimStore.from_url(database_url)
     try:
         with worker_processes(
-            environ_for(dev_env, mailbox, task_queue, database_url, secret), tmp_path / "logs"
+            environ_for(crash_env, mailbox, task_queue, database_url, secret), tmp_path / "logs"
         ) as make:
             workers = [make("a"), make("b")]
             for worker in workers:
