@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -79,6 +80,7 @@ def create_worker(
             *(payments.all if payments else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_cached_workflows=int(os.environ.get("CLAIMS_MAX_CACHED_WORKFLOWS", "1000")),
     )
 
 

@@ -102,6 +102,15 @@ sending: a retry after a worker crash skips what this ledger says went out.
 """
 
 
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers go on while one writer writes; NORMAL sync is safe with WAL."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def _insert(dialect: str, table: sa.Table) -> Any:
     if dialect == "postgresql":
         return postgresql.insert(table)
@@ -140,10 +149,17 @@ class ClaimStore:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_turn = asyncio.Lock()
+        """SQLite has one writer at a time: concurrent writes from one process queue here
+        instead of failing with "database is locked" after the busy timeout."""
 
     @classmethod
     def from_url(cls, url: str) -> ClaimStore:
-        return cls(create_async_engine(url, pool_pre_ping=True))
+        engine = create_async_engine(url, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return cls(engine)
 
     async def migrate(self) -> None:
         """Bring the schema up to date; idempotent, and safe when workers start together.
@@ -212,7 +228,10 @@ class ClaimStore:
             if seq >= write.since_seq
         ]
         inserted = 0
-        async with self.engine.begin() as conn:
+        async with (
+            self._write_turn if self._sqlite else contextlib.nullcontext(),
+            self.engine.begin() as conn,
+        ):
             await conn.execute(upsert)
             if events:
                 result = await conn.execute(

@@ -89,6 +89,10 @@ class HistoryFigures:
     workflow_tasks: float = 0
     regular_activities: float = 0
     local_activities: float = 0
+    size_bytes: float = 0
+    """Serialised size of the history: payloads (the claim view every update returns,
+    activity inputs) are most of it, and the server stores and sends all of it."""
+    bytes_by_type: Tally = field(default_factory=_tally)
     event_types: Tally = field(default_factory=_tally)
     """Event type (without EVENT_TYPE_) -> count."""
     pays_for: Tally = field(default_factory=_tally)
@@ -117,6 +121,8 @@ class HistoryFigures:
         for event in events:
             kind = event.event_type
             figures.event_types[event_type_name(event)] += 1
+            figures.size_bytes += event.ByteSize()
+            figures.bytes_by_type[event_type_name(event)] += event.ByteSize()
             label: str | None
             if kind in _WORKFLOW_TASK_EVENTS:
                 if kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
@@ -210,9 +216,10 @@ class HistoryFigures:
             workflow_tasks=sum(f.workflow_tasks for f in items) / count,
             regular_activities=sum(f.regular_activities for f in items) / count,
             local_activities=sum(f.local_activities for f in items) / count,
+            size_bytes=sum(f.size_bytes for f in items) / count,
             listing=items[0].listing,
         )
-        for attribute in ("event_types", "pays_for", "by_cause", "task_triggers"):
+        for attribute in ("event_types", "bytes_by_type", "pays_for", "by_cause", "task_triggers"):
             total: Tally = getattr(mean, attribute)
             for item in items:
                 for label, value in getattr(item, attribute).items():
@@ -229,7 +236,9 @@ class HistoryFigures:
             "activities": round(self.activities, 2),
             "regular_activities": round(self.regular_activities, 2),
             "local_activities": round(self.local_activities, 2),
+            "size_bytes": round(self.size_bytes),
             "event_types": rounded(self.event_types),
+            "bytes_by_type": {k: round(v) for k, v in rounded(self.bytes_by_type).items()},
             "workflow_task_triggers": rounded(self.task_triggers),
             "pays_for": rounded(self.pays_for),
             "by_cause": rounded(self.by_cause),

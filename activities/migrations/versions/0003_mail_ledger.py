@@ -5,8 +5,7 @@ server accepts, so a retry after a worker crash does not mail anyone twice
 (see activities/mail.py and docs/reliability.md).
 
 Revision ID: 0003
-Revises: 0001 (the newest revision when this one was written; if 0002 lands
-first, this must revise 0002 so that the chain keeps a single head)
+Revises: 0002 (payments; one chain, one head: tests/test_store.py checks it)
 Create Date: 2026-11-27
 """
 
