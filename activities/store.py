@@ -299,7 +299,10 @@ class ClaimStore:
             "sent_at": datetime.now(UTC),
         }
         insert = _insert(self.engine.dialect.name, mail_ledger).values(row)
-        async with self.engine.begin() as conn:
+        async with (
+            self._write_turn if self._sqlite else contextlib.nullcontext(),
+            self.engine.begin() as conn,
+        ):
             await conn.execute(insert.on_conflict_do_nothing(index_elements=["message_id"]))
 
     async def mail_ledger_ids(self, engagement_id: str | None = None) -> set[str]:

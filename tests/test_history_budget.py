@@ -5,6 +5,7 @@ so this guards against a change that quietly adds a round trip per message."""
 from __future__ import annotations
 
 import collections
+import itertools
 from datetime import UTC, datetime
 
 from temporalio.testing import WorkflowEnvironment
@@ -38,5 +39,15 @@ async def test_a_full_lifecycle_stays_within_its_history_event_budget(
 
     events = await history_event_types(dev_claims.handle(eid))
     breakdown = collections.Counter(e.removeprefix("EVENT_TYPE_") for e in events)
-    print(f"\n{len(events)} events: {dict(breakdown.most_common())}")
-    assert len(events) <= EVENT_BUDGET, dict(breakdown.most_common())
+    # A workflow task that completes with nothing and is followed at once by the next one
+    # is the SDK heartbeating a task whose local activity ran long on a busy machine: it
+    # measures the machine, not the design, so it is reported and left out of the budget.
+    heartbeats = sum(
+        1
+        for done, following in itertools.pairwise(events)
+        if done == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
+        and following == "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED"
+    )
+    counted = len(events) - 3 * heartbeats
+    print(f"\n{len(events)} events ({heartbeats} heartbeat tasks): {dict(breakdown.most_common())}")
+    assert counted <= EVENT_BUDGET, (counted, dict(breakdown.most_common()))
