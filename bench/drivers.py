@@ -51,10 +51,15 @@ ANSWERS: dict[str, str | int | float] = {"q1": 5, "q2": "useful"}
 RESPONDENT = "respondent@customer.example"
 
 
+def engagement_prefix(run_tag: str) -> str:
+    """What every engagement id that `new_claim(run_tag)` makes starts with."""
+    return f"bench-{run_tag}-"
+
+
 def new_claim(run_tag: str, consent_at: datetime | None = None) -> ClaimInput:
     """A valid claim with a unique engagement (two partner contacts, as most claims have)."""
     return ClaimInput(
-        engagement_id=f"bench-{run_tag}-{uuid.uuid4().hex[:12]}",
+        engagement_id=f"{engagement_prefix(run_tag)}{uuid.uuid4().hex[:12]}",
         partner=Party(id="partner-42", name="Contoso Consulting"),
         customer=Party(id="customer-7", name="Fabrikam BV"),
         workshop="Cloud adoption workshop",

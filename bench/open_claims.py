@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench import procs
-from bench.drivers import new_claim
-from starter.client import ClaimsClient
+from bench.drivers import engagement_prefix, new_claim
+from starter.client import ClaimsClient, workflow_id
 
 START_CONCURRENCY = 32
 IDLE_CORES = 0.05
@@ -33,24 +33,36 @@ class OpenClaims:
     start_s: float
     settle_s: float
     running: int
-    """Open claims on the task queue according to visibility, once settled."""
+    """This phase's claims that visibility lists as running, once settled."""
     memory: dict[str, procs.Memory]
 
 
-async def _count_running(claims: ClaimsClient) -> int:
-    query = f"TaskQueue = '{claims.task_queue}' AND ExecutionStatus = 'Running'"
+async def _count_running(claims: ClaimsClient, id_prefix: str) -> int:
+    """Running claims whose workflow id starts with `id_prefix`.
+
+    Visibility is eventually consistent (a claim that has just finished can
+    still be listed as running), so the phase counts only the claims it
+    started itself, by their id prefix, never a difference of two counts.
+    """
+    query = (
+        f"TaskQueue = '{claims.task_queue}' AND ExecutionStatus = 'Running' "
+        f"AND WorkflowId STARTS_WITH '{id_prefix}'"
+    )
     return (await claims.client.count_workflows(query)).count
 
 
-async def _settle(claims: ClaimsClient, pids: Mapping[str, int], expected: int) -> int:
-    """Wait until visibility lists `expected` running claims and every process is idle."""
+async def _settle(
+    claims: ClaimsClient, pids: Mapping[str, int], id_prefix: str, expected: int
+) -> int:
+    """Wait until visibility lists this phase's `expected` claims as running and every
+    process is idle."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while True:
         before = {name: procs.cpu_seconds(pid) for name, pid in pids.items()}
         await asyncio.sleep(IDLE_WINDOW)
         used = {name: procs.cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         idle = all(seconds / IDLE_WINDOW < IDLE_CORES for seconds in used.values())
-        running = await _count_running(claims)
+        running = await _count_running(claims, id_prefix)
         if idle and running >= expected:
             return running
         if time.monotonic() > deadline:
@@ -65,17 +77,18 @@ async def open_claims(
 ) -> OpenClaims:
     """Start `count` claims (consent now: first reminder in 60 days), let them settle,
     and read the resident memory of each process in `pids`."""
-    already = await _count_running(claims)
+    phase_tag = f"{run_tag}-open"
+    id_prefix = workflow_id(engagement_prefix(phase_tag))
     gate = asyncio.Semaphore(START_CONCURRENCY)
 
     async def start_one() -> None:
         async with gate:
-            await claims.start_claim(new_claim(f"{run_tag}-open"))
+            await claims.start_claim(new_claim(phase_tag))
 
     started = time.monotonic()
     await asyncio.gather(*(start_one() for _ in range(count)))
     start_s = time.monotonic() - started
-    running = await _settle(claims, pids, already + count)
+    running = await _settle(claims, pids, id_prefix, count)
     settle_s = time.monotonic() - started - start_s
     return OpenClaims(
         count=count,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
@@ -27,6 +28,24 @@ SUGGEST_AT = 30
 """History length at which this test's dev server suggests continuing as new."""
 MESSAGES = 1000
 CONCURRENCY = 8
+
+
+async def _run_lengths(client: Client, claim_workflow_id: str) -> list[int]:
+    """The number of history events of every run of one workflow, newest first.
+
+    Walks the chain of runs backwards through each run's first event (the run it
+    continued), so it sees every run at once; visibility, which is eventually
+    consistent, may not list the newest runs yet.
+    """
+    lengths: list[int] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(claim_workflow_id, run_id=run_id).fetch_history()
+        lengths.append(len(history.events))
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return lengths
+        run_id = started.continued_execution_run_id
 
 
 @pytest.fixture(scope="module")
@@ -89,16 +108,8 @@ async def test_thousands_of_messages_continue_as_new_without_losing_an_update(
         assert final.proof.partner_survey.sent_count == sends
         assert [h.event for h in final.history].count("comment_added") == len(expected_comments)
 
-        runs = [
-            execution
-            async for execution in env.client.list_workflows(f"WorkflowId = '{workflow_id(eid)}'")
-        ]
-        lengths = []
-        for execution in runs:
-            history = await env.client.get_workflow_handle(
-                execution.id, run_id=execution.run_id
-            ).fetch_history()
-            lengths.append(len(history.events))
+        lengths = await _run_lengths(env.client, workflow_id(eid))
+        runs = lengths
         assert len(runs) > 10, "the claim never continued as new"
         assert max(lengths) < 10 * SUGGEST_AT, f"a run's history grew to {max(lengths)} events"
         await assert_stored(store, final, within=60)
