@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 from temporalio.envconfig import ClientConfig
 
-from workflows.codec import KEY_BYTES, EncryptionKey
+from starter.codec import KEY_BYTES, EncryptionKey
 from workflows.messages import Name, describe_validation_error
 from workflows.payments_messages import Tariff
 

@@ -24,10 +24,9 @@ from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
 from settings import Settings, SettingsError, load_settings
+from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.converter import data_converter
 from workflows.payment_cycle import PaymentCycleWorkflow
-from workflows.search_attributes import ensure_search_attributes
 
 log = logging.getLogger("claims.worker")
 
@@ -81,12 +80,6 @@ def create_worker(
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         max_cached_workflows=int(os.environ.get("CLAIMS_MAX_CACHED_WORKFLOWS", "1000")),
-    )
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        **settings.temporal_connect, data_converter=data_converter(settings)
     )
 
 

@@ -41,7 +41,7 @@ from bench.workers import (
 )
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from workflows.converter import claims_data_converter
+from starter.converter import claims_data_converter
 
 PUBLIC_URL = "http://claims.bench.example"
 Log = Callable[[str], None]

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from bench import procs
 from devstack.binaries import temporal_cli
 from devstack.mailcatcher import free_port
-from workflows.search_attributes import ensure_search_attributes
+from starter.temporal import ensure_search_attributes
 
 NAMESPACE = "default"
 STARTUP_TIMEOUT = 60.0

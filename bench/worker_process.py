@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 import worker as claims_worker
 from bench.baseline import BaselineWorkflow, trivial
 from settings import Settings, SettingsError, load_settings
+from starter.temporal import connect
 
 CACHE_VARIABLE = "CLAIMS_MAX_CACHED_WORKFLOWS"
 log = logging.getLogger("bench.worker")
@@ -62,7 +63,7 @@ def bound_claims_worker_cache(bound: int) -> None:
 
 async def run_baseline(settings: Settings, bound: int) -> None:
     """Poll the task queue with the baseline workflow until SIGTERM."""
-    client = await claims_worker.connect(settings)
+    client = await connect(settings)
     baseline = Worker(
         client,
         task_queue=settings.task_queue,

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.binaries import temporal_cli, temporal_test_server
-from workflows.converter import claims_data_converter
-from workflows.search_attributes import ensure_search_attributes
+from starter.converter import claims_data_converter
+from starter.temporal import ensure_search_attributes
 
 
 class _Registering:

@@ -5,7 +5,7 @@ Starts, each with a progress line: the Temporal dev server (state kept in
 http://127.0.0.1:8233), a mail catcher on smtp://127.0.0.1:1025 keeping every
 mail in <data>/mail/, a web page over those mails on http://127.0.0.1:8025,
 the claims worker, and the portal API on http://127.0.0.1:8000 when
-starter/api.py and uvicorn are there. `--demo` then seeds demo claims in every
+uvicorn is there. `--demo` then seeds demo claims in every
 state. Ctrl-C (or SIGTERM) stops everything in reverse order; a second Ctrl-C
 stops what is left at once. A secret key for survey links is made once and
 kept in <data>/secret_key, so links in old mails keep working across restarts.
@@ -42,8 +42,7 @@ from devstack.demo import Seeder
 from devstack.mailview import MailView
 from settings import Settings, SettingsError, load_settings
 from starter.client import ClaimsClient
-from worker import connect
-from workflows.search_attributes import ensure_search_attributes
+from starter.temporal import connect, ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -106,8 +105,6 @@ def _secret_key(data: Path) -> str:
 
 def api_unavailable() -> str | None:
     """Why the portal API can't run here, or None when it can."""
-    if not (ROOT / "starter" / "api.py").exists():
-        return "starter/api.py is not in this checkout"
     for module in ("uvicorn", "fastapi"):
         if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install {module})"
@@ -296,7 +293,7 @@ class Stack:
             sys.executable,
             "-m",
             "uvicorn",
-            "starter.api:app",
+            "portal.app:app",
             "--host",
             HOST,
             "--port",

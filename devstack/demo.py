@@ -29,7 +29,7 @@ from typing import Literal, assert_never
 from activities.links import SurveyLinks
 from settings import SettingsError, load_settings
 from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
-from worker import connect
+from starter.temporal import connect
 from workflows.messages import (
     Actor,
     Approve,
@@ -196,7 +196,7 @@ def demo_document(engagement_id: str, kind: DocumentKind, blob_dir: Path | None)
     uri = f"file:///demo/{sha256}"
     if blob_dir is not None:
         try:
-            from starter.blobs import BlobStore, content_uri
+            from portal.blobs import BlobStore, content_uri
         except ImportError:  # the portal API is not part of this checkout
             pass
         else:

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/openapi.py          # regenerate openapi.json
     .venv/bin/python scripts/openapi.py --check  # exit 1 if openapi.json is stale
 
-The document is generated from the app (`starter.api:app`), so it always
+The document is generated from the app (`portal.app:app`), so it always
 matches the code; the committed copy lets portal teams read and diff it, and
 tests/test_api.py fails when the two differ.
 """
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only check, don't write")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from starter.api import app
+    from portal.app import app
 
     text = render(app.openapi())
     if args.check:

@@ -30,10 +30,10 @@ from activities.store import ClaimStore  # noqa: E402
 from devstack.binaries import temporal_test_server  # noqa: E402
 from devstack.mailcatcher import MailCatcher  # noqa: E402
 from starter.client import ClaimsClient  # noqa: E402
+from starter.converter import claims_data_converter  # noqa: E402
+from starter.temporal import ensure_search_attributes  # noqa: E402
 from tests.scenarios import SCENARIOS  # noqa: E402
 from worker import create_worker  # noqa: E402
-from workflows.converter import claims_data_converter  # noqa: E402
-from workflows.search_attributes import ensure_search_attributes  # noqa: E402
 
 CORPUS = ROOT / "tests" / "histories"
 

@@ -48,7 +48,7 @@ from starter.client import (
     parse_message,
 )
 from starter.queries import claims_query, parse_duration
-from worker import connect
+from starter.temporal import connect, ensure_search_attributes
 from workflows.messages import (
     AddComment,
     Approve,
@@ -66,7 +66,6 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
-from workflows.search_attributes import ensure_search_attributes
 
 PROG = "python -m starter"
 DEFAULT_TIMEOUT = 60.0

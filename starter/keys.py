@@ -26,7 +26,7 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from starter.auth import ApiKeyEntry, ApiKeysError, dump_key_file, key_digest, parse_key_file
+from portal.auth import ApiKeyEntry, ApiKeysError, dump_key_file, key_digest, parse_key_file
 from workflows.messages import Role, describe_validation_error
 
 DEFAULT_KEYS_FILE = Path(".data/api-keys.json")

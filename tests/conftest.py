@@ -26,8 +26,8 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from claims_testing.servers import start_dev_server
-from starter.api import create_app
-from starter.auth import ApiKeys
+from portal.app import create_app
+from portal.auth import ApiKeys
 from starter.client import ClaimsClient
 from starter.keys import make_entry, new_key
 from worker import create_worker
@@ -135,7 +135,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             await admin.close()
 
 
-# --- the portal API (starter.api) around the fixtures above -------------------------------
+# --- the portal API (portal.app) around the fixtures above -------------------------------
 
 PARTNER_ID = "partner-42"
 """The partner of tests.builders.claim_input; the partner keys below act for it."""

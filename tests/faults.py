@@ -37,9 +37,10 @@ from activities.store import ClaimStore, mail_ledger
 from devstack.binaries import temporal_cli
 from devstack.mailcatcher import MailCatcher, free_port
 from starter.client import ClaimsClient
+from starter.converter import claims_data_converter
+from starter.temporal import ensure_search_attributes
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.converter import claims_data_converter
 from workflows.messages import (
     AddComment,
     Approve,
@@ -52,7 +53,6 @@ from workflows.messages import (
     Submit,
     SurveyCompleted,
 )
-from workflows.search_attributes import ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIL_DOMAIN = "claims.test"

@@ -24,18 +24,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore, InvalidCursor
 from devstack.mailcatcher import MailCatcher, survey_link
-from starter import api as api_module
-from starter.api import (
+from portal.app import app as portal_app
+from portal.auth import ApiKeyFile
+from portal.blobs import DocumentTypeNotAllowed, sniff_content_type
+from portal.pages.surveys import form_token
+from portal.routes.export import CSV_COLUMNS
+from portal.schemas import (
     ApproveBody,
     CommentBody,
     RejectBody,
     RequestInfoBody,
     StartClaimBody,
     UpdateContactsBody,
-    form_token,
 )
-from starter.auth import ApiKeyFile
-from starter.blobs import DocumentTypeNotAllowed, sniff_content_type
 from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
@@ -1177,7 +1178,7 @@ async def test_export_csv_lists_the_callers_claims_and_wins_over_an_engagement_n
     history = await api.get(f"{V1}/claims/export.csv/history", headers=keyring.admin.headers)
     assert history.json()[0]["event"] == "claim_started"
     other = await api.get(f"{V1}/claims/export.csv", headers=keyring.other.headers)
-    assert list(csv.reader(io.StringIO(other.text))) == [list(api_module.CSV_COLUMNS)]
+    assert list(csv.reader(io.StringIO(other.text))) == [list(CSV_COLUMNS)]
     assert_problem(await api.get(f"{V1}/claims/export.csv"), 401, "Unauthorized")
 
 
@@ -1236,7 +1237,7 @@ async def test_the_openapi_document_is_served_and_matches_the_committed_file(
     assert served.status_code == 200
     committed = json.loads((ROOT / "openapi.json").read_text())
     assert served.json() == committed, "openapi.json is stale: run scripts/openapi.py"
-    assert api_module.app.openapi() == committed
+    assert portal_app.openapi() == committed
 
 
 def test_request_bodies_are_the_workflow_messages_without_actor() -> None:

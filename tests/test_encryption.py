@@ -1,7 +1,7 @@
 """Personal data stays out of Temporal: payload encryption, key rotation, the codec server.
 
 A claim is driven on the real dev server by a worker and client whose data
-converter encrypts (`workflows.converter.encrypted_data_converter`); its raw
+converter encrypts (`starter.converter.encrypted_data_converter`); its raw
 history, description and query answers are then read as Temporal stores them,
 and no contact name, e-mail address, comment or survey answer may appear
 there. The same bytes decrypt with the right key, fail with a wrong one, and
@@ -37,10 +37,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from settings import SettingsError, load_encryption_keys, load_settings
-from starter import codec_server
-from starter.client import ClaimsClient, workflow_id
-from starter.codec_server import (
+from codec_server import app as codec_server
+from codec_server.app import (
     SESSION_COOKIE,
     CodecServerConfig,
     OperatorTokens,
@@ -48,18 +46,20 @@ from starter.codec_server import (
     create_app,
     token_sha256,
 )
-from tests.builders import REVIEWER, attach, claim_input
-from tests.helpers import settled
-from tests.test_refusals import plain_json_client
-from worker import create_worker
-from workflows.codec import (
+from settings import SettingsError, load_encryption_keys, load_settings
+from starter.client import ClaimsClient, workflow_id
+from starter.codec import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
     EncryptionKey,
     PayloadDecryptionError,
 )
-from workflows.converter import claims_data_converter, data_converter, encrypted_data_converter
+from starter.converter import claims_data_converter, data_converter, encrypted_data_converter
+from tests.builders import REVIEWER, attach, claim_input
+from tests.helpers import settled
+from tests.test_refusals import plain_json_client
+from worker import create_worker
 from workflows.messages import (
     Actor,
     AddComment,

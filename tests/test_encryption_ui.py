@@ -24,15 +24,15 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from codec_server.app import CodecServerConfig, Operator, OperatorTokens, create_app
+from codec_server.app import token_sha256 as sha256_of
 from devstack.binaries import temporal_cli
-from starter.codec_server import CodecServerConfig, Operator, OperatorTokens, create_app
-from starter.codec_server import token_sha256 as sha256_of
+from starter.codec import EncryptionCodec, EncryptionKey
+from starter.converter import claims_data_converter, encrypted_data_converter
 from tests.builders import CUSTOMER_CONTACT, claim_input
 from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, browser_missing
 from workflows import operator_text
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
-from workflows.codec import EncryptionCodec, EncryptionKey
-from workflows.converter import claims_data_converter, encrypted_data_converter
 
 
 def free_port() -> int:

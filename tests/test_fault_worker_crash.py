@@ -35,6 +35,8 @@ from activities.store import ClaimStore
 from devstack.binaries import temporal_cli
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
+from starter.converter import claims_data_converter
+from starter.temporal import ensure_search_attributes
 from tests.builders import claim_input
 from tests.faults import (
     PUBLIC_URL,
@@ -57,8 +59,6 @@ from tests.faults import (
 )
 from tests.helpers import assert_stored
 from tests.report import report
-from workflows.converter import claims_data_converter
-from workflows.search_attributes import ensure_search_attributes
 
 CLAIMS = 50
 KILLS = 10

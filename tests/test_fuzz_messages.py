@@ -7,7 +7,7 @@ timestamp without time zone. The converter every worker uses
 (`ClaimsJSONPayloadConverter`) must refuse each as a non-retryable
 `ApplicationError` of type `InvalidInput` whose message names the field;
 that is what turns a bad update into a clean refusal instead of a stuck
-workflow task (see workflows/converter.py). One integration test sends such
+workflow task (see starter/converter.py). One integration test sends such
 payloads to a running claim with a plain-JSON client and checks the claim is
 unchanged.
 
@@ -39,10 +39,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient, workflow_id
+from starter.converter import ClaimsJSONPayloadConverter
 from tests.builders import claim_input
 from tests.test_refusals import plain_json_client
 from workflows import messages
-from workflows.converter import ClaimsJSONPayloadConverter
 from workflows.messages import MAX_DOCUMENT_BYTES, Inbound
 
 PURE = settings(max_examples=200, deadline=None, database=None, derandomize=True)

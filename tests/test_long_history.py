@@ -16,13 +16,13 @@ from activities.claim_activities import ClaimActivities
 from activities.store import ClaimStore
 from devstack.binaries import temporal_cli
 from starter.client import ClaimsClient, workflow_id
+from starter.converter import claims_data_converter
+from starter.temporal import ensure_search_attributes
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, claim_input
 from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
-from workflows.converter import claims_data_converter
 from workflows.messages import AddComment, SendSurvey
-from workflows.search_attributes import ensure_search_attributes
 
 SUGGEST_AT = 30
 """History length at which this test's dev server suggests continuing as new."""

@@ -24,9 +24,9 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import MIGRATIONS, ClaimStore, claim_events, claims
+from starter.converter import claims_data_converter
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, attach, claim_input
 from workflows import rules
-from workflows.converter import claims_data_converter
 from workflows.messages import (
     AddComment,
     ClaimView,

@@ -30,9 +30,9 @@ from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
 from devstack.mailcatcher import MailCatcher, survey_link
-from starter.api import create_app
+from portal.app import create_app
+from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
-from starter.surveys import QUESTIONS
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
 from tests.conftest import MAIL_FROM, ApiKeyring
 from worker import create_worker

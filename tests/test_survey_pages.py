@@ -14,9 +14,10 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailcatcher import MailCatcher, survey_link
-from starter.api import PAGE_CSS, form_token
+from portal.pages.render import PAGE_CSS
+from portal.pages.survey_texts import QUESTIONS
+from portal.pages.surveys import form_token
 from starter.client import ClaimsClient
-from starter.surveys import QUESTIONS
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
 from tests.conftest import PUBLIC_URL
 from workflows.messages import ClaimView, Contact, SendSurvey, SurveyKind, UpdateContacts

@@ -117,8 +117,8 @@ class Contact(Inbound):
     locale: Locale = "en"
 
 
-class ClaimInput(Inbound):
-    """Start input of a claim workflow."""
+class ClaimInputFields(Inbound):
+    """ClaimInput without `actor`: what a portal request names (its API key is the actor)."""
 
     engagement_id: Identifier
     partner: Party
@@ -127,6 +127,11 @@ class ClaimInput(Inbound):
     consent_at: AwareDatetime
     partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
     customer_contact: Contact
+
+
+class ClaimInput(ClaimInputFields):
+    """Start input of a claim workflow."""
+
     actor: Actor
 
 
@@ -152,14 +157,24 @@ class SendSurvey(Inbound):
     actor: Actor
 
 
-class UpdateContacts(Inbound):
+class UpdateContactsFields(Inbound):
+    """UpdateContacts without `actor`: what a portal request names (its API key is the actor)."""
+
     partner_contacts: list[Contact] | None = Field(default=None, min_length=1, max_length=10)
     customer_contact: Contact | None = None
+
+
+class UpdateContacts(UpdateContactsFields):
     actor: Actor
 
 
-class AddComment(Inbound):
+class AddCommentFields(Inbound):
+    """AddComment without `actor`: what a portal request names (its API key is the actor)."""
+
     text: LongText
+
+
+class AddComment(AddCommentFields):
     actor: Actor
 
 
@@ -167,18 +182,33 @@ class Submit(Inbound):
     actor: Actor
 
 
-class RequestInfo(Inbound):
+class RequestInfoFields(Inbound):
+    """RequestInfo without `actor`: what a portal request names (its API key is the actor)."""
+
     question: LongText
+
+
+class RequestInfo(RequestInfoFields):
     actor: Actor
 
 
-class Approve(Inbound):
+class ApproveFields(Inbound):
+    """Approve without `actor`: what a portal request names (its API key is the actor)."""
+
     note: LongText | None = None
+
+
+class Approve(ApproveFields):
     actor: Actor
 
 
-class Reject(Inbound):
+class RejectFields(Inbound):
+    """Reject without `actor`: what a portal request names (its API key is the actor)."""
+
     reason: LongText
+
+
+class Reject(RejectFields):
     actor: Actor
 
 

@@ -1,7 +1,7 @@
 """The codec server: lets the Temporal UI and CLI show claims' encrypted payloads to operators.
 
 With CLAIMS_ENCRYPTION_KEYS set, everything a claim stores in Temporal is
-encrypted (workflows/codec.py), so the UI shows ciphertext. The UI and the
+encrypted (starter/codec.py), so the UI shows ciphertext. The UI and the
 `temporal` CLI can send payloads to a *codec server* to be decoded; this is
 ours. It speaks the Temporal codec server protocol: ``POST /encode`` and
 ``POST /decode`` (also under a namespace segment, ``/{namespace}/decode``, for
@@ -23,10 +23,10 @@ CLAIMS_CODEC_CORS_ORIGINS (default: the dev server's UI,
 ``http://127.0.0.1:8233`` and ``http://localhost:8233``); a request from any
 other origin is refused outright, not just left unreadable by CORS.
 
-Run: ``python -m uvicorn starter.codec_server:app --host 127.0.0.1 --port 8081``
+Run: ``python -m uvicorn codec_server.app:app --host 127.0.0.1 --port 8081``
 (configuration is read at start-up; a bad setting stops it with a message
 naming the variable). Make an operator token:
-``python -m starter.codec_server new-token "Olga Operator"``.
+``python -m codec_server new-token "Olga Operator"``.
 
 References used: Temporal docs "Codec Server"
 (docs.temporal.io/codec-server) and "Codecs and Encryption"
@@ -44,7 +44,6 @@ docs/security.md for setup.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import html
@@ -53,7 +52,6 @@ import logging
 import os
 import re
 import secrets
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +68,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from settings import ENCRYPTION_KEYS_VARIABLE, SettingsError, load_encryption_keys
-from workflows.codec import EncryptionCodec, PayloadDecryptionError
+from starter.codec import EncryptionCodec, PayloadDecryptionError
 
 log = logging.getLogger("claims.codec_server")
 
@@ -469,21 +467,3 @@ class _ConfiguredAtStartup:
 
 
 app = _ConfiguredAtStartup()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``new-token NAME``: a fresh operator token, and the line for the tokens file."""
-    parser = argparse.ArgumentParser(prog="python -m starter.codec_server")
-    commands = parser.add_subparsers(dest="command", required=True)
-    new = commands.add_parser("new-token", help="make a token for an operator")
-    new.add_argument("operator", help="who gets it (shown in the codec server's log)")
-    args = parser.parse_args(argv)
-    token = secrets.token_urlsafe(32)
-    entry = {"token_sha256": token_sha256(token), "operator": args.operator}
-    print(f"token (give it to {args.operator}; it is not stored): {token}")
-    print(f"add to {TOKENS_FILE_VARIABLE}'s list: {json.dumps(entry)}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,7 +10,7 @@ and ISO-8601 timestamps is understood too.
 
 Workers and clients take their converter from `data_converter(settings)`: this
 one as is, or, when CLAIMS_ENCRYPTION_KEYS is set, with every payload
-encrypted by the codec of workflows/codec.py (docs/security.md).
+encrypted by the codec of starter/codec.py (docs/security.md).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from temporalio.converter import (
 )
 from temporalio.exceptions import ApplicationError
 
-from workflows.codec import EncryptionCodec, EncryptionKey
+from starter.codec import EncryptionCodec, EncryptionKey
 from workflows.messages import describe_validation_error
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ claims_data_converter = DataConverter(payload_converter_class=ClaimsPayloadConve
 
 
 def encrypted_data_converter(keys: Sequence[EncryptionKey]) -> DataConverter:
-    """`claims_data_converter` with every payload encrypted (see workflows/codec.py).
+    """`claims_data_converter` with every payload encrypted (see starter/codec.py).
 
     Failures are converted with their message and stack trace moved into an
     encoded (so encrypted) attribute too: an activity's error text can hold an

@@ -5,7 +5,7 @@ addresses, comments, survey answers and respondents). Temporal stores
 payloads as they are given and shows them to anyone who can open the UI or
 call the service, so the worker and every client encrypt them before they
 leave the process; only holders of a key (workers, clients, the codec server
-of `starter.codec_server`) read them back. See docs/security.md.
+of `codec_server`) read them back. See docs/security.md.
 
 Format, per payload: the whole original payload (metadata and data,
 serialised as protobuf) is encrypted with AES-256-GCM under a fresh random

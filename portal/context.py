@@ -1,0 +1,88 @@
+"""What every request runs on: the client, read model, keys, blobs and links of one app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from activities.links import SurveyLinks
+from activities.store import ClaimStore
+from portal.auth import ApiKeyFile, ApiKeys
+from portal.blobs import (
+    DEFAULT_BLOB_DIR,
+    BlobStore,
+)
+from settings import SettingsError, load_settings
+from starter.client import (
+    ClaimsClient,
+)
+from starter.keys import DEFAULT_KEYS_FILE
+
+log = logging.getLogger("claims.api")
+
+
+# --- what the app runs on ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Portal:
+    """Everything a request needs; made once per app (from the environment, or by a test)."""
+
+    claims: ClaimsClient
+    store: ClaimStore
+    keys: ApiKeys
+    blobs: BlobStore
+    secret_key: bytes
+    public_url: str
+
+    @property
+    def links(self) -> SurveyLinks:
+        return self.claims.links
+
+
+@asynccontextmanager
+async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator[Portal]:
+    """Build the portal from the environment (the worker's settings plus the API's two)."""
+    from starter.temporal import (
+        connect,  # the worker's one way to connect, with the claims converter
+    )
+
+    env = os.environ if env is None else env
+    try:
+        settings = load_settings(env)
+    except SettingsError as err:
+        log.error("configuration error: %s", err)
+        raise RuntimeError(f"configuration error: {err}") from None
+    keys_file = Path(env.get("CLAIMS_API_KEYS_FILE", "").strip() or DEFAULT_KEYS_FILE)
+    blob_dir = Path(env.get("CLAIMS_BLOB_DIR", "").strip() or DEFAULT_BLOB_DIR)
+    await asyncio.to_thread(blob_dir.mkdir, parents=True, exist_ok=True)
+    store = ClaimStore.from_url(settings.database_url)
+    try:
+        await store.migrate()
+        client = await connect(settings)
+        links = SurveyLinks(settings.secret_key, settings.public_url)
+        yield Portal(
+            claims=ClaimsClient(client, task_queue=settings.task_queue, links=links),
+            store=store,
+            keys=ApiKeyFile(keys_file),
+            blobs=BlobStore(blob_dir),
+            secret_key=settings.secret_key,
+            public_url=settings.public_url,
+        )
+    finally:
+        await store.close()
+
+
+def _portal(request: Request) -> Portal:
+    return cast(Portal, request.app.state.portal)
+
+
+PortalDep = Annotated[Portal, Depends(_portal)]

@@ -1,0 +1,91 @@
+"""Who is calling: API key -> caller -> role and tenancy, as one dependency."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Security
+from fastapi import Path as PathParam
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from portal.auth import Caller
+from portal.context import Portal, PortalDep
+from portal.problems import ProblemError, not_found
+from starter.client import (
+    ClaimNotFound,
+)
+from workflows.messages import (
+    IDENTIFIER_PATTERN,
+    ClaimView,
+)
+from workflows.rules import ACTIONS, PARTNER_ROLES, REVIEWER_ROLES
+
+# --- who is calling --------------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key made with `python -m starter.keys create`, as "
+    "`Authorization: Bearer <key>`.",
+)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="workshop-claims"'}
+
+
+async def current_caller(
+    portal: PortalDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    if credentials is None:
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "give an API key as 'Authorization: Bearer <key>'",
+            headers=_CHALLENGE,
+        )
+    caller = portal.keys.lookup(credentials.credentials)
+    if caller is None:
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "the API key is not valid",
+            headers={"WWW-Authenticate": 'Bearer realm="workshop-claims", error="invalid_token"'},
+        )
+    return caller
+
+
+CallerDep = Annotated[Caller, Security(current_caller)]
+
+
+def require_role(caller: Caller, action: str) -> None:
+    """Partner actions are for partner roles, review actions for reviewers (403 otherwise)."""
+    side = ACTIONS[action].side if action in ACTIONS else "partner"
+    words = action.replace("_", " ")
+    if side == "partner" and caller.role not in PARTNER_ROLES:
+        raise ProblemError(
+            403,
+            "NotAllowed",
+            f"{words} is done by the partner's incentives administrators or users, "
+            f"not by the role '{caller.role}'",
+        )
+    if side == "reviewer" and caller.role not in REVIEWER_ROLES:
+        raise ProblemError(
+            403,
+            "NotAllowed",
+            f"{words} is done by the program's reviewers, not by the role '{caller.role}'",
+        )
+
+
+async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> ClaimView:
+    """The live view of a claim the caller may see; 404 alike for unknown and not theirs."""
+    try:
+        view = await portal.claims.get_claim(engagement_id)
+    except ClaimNotFound:
+        raise not_found(engagement_id) from None
+    if not caller.sees_partner(view.partner.id):
+        raise not_found(engagement_id)
+    return view
+
+
+EngagementId = Annotated[
+    str,
+    PathParam(pattern=IDENTIFIER_PATTERN, description="the claim's engagement id"),
+]

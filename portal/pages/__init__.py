@@ -1,0 +1,1 @@
+"""The pages people open from a mail (survey forms), with their templates and words."""

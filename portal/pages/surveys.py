@@ -1,0 +1,240 @@
+"""The survey pages a respondent opens from the mail: the form, and its answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Mapping
+from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRouter
+from python_multipart.multipart import parse_options_header
+
+from activities.links import InvalidSurveyLink, SurveyLinkRef
+from portal.context import Portal, PortalDep
+from portal.pages.render import PAGES, requested_locale
+from portal.pages.survey_texts import (
+    QUESTIONS,
+    RATING_VALUES,
+    TEXTS,
+    pick_locale,
+    validate_answers,
+)
+from starter.client import (
+    ClaimsClient,
+    SurveyLinkExpired,
+)
+from workflows.messages import (
+    ClaimView,
+    Contact,
+    Locale,
+    SurveyKind,
+)
+
+SURVEY_POLL_SECONDS = 10.0
+"""How long a survey POST waits for the claim to record the answers before answering."""
+MAX_SURVEY_FORM_BYTES = 64 * 1024
+
+
+log = logging.getLogger("claims.api")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url.strip().lower())
+    host = parts.hostname or ""
+    port = parts.port
+    if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def form_token(secret_key: bytes, token: str) -> str:
+    """The survey form's anti-forgery token: HMAC of the survey token, so only our form has it."""
+    return hmac.new(secret_key, b"survey-form" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def _gone_page(view: ClaimView, ref: SurveyLinkRef, lang: Locale) -> HTMLResponse:
+    """Why a genuine link no longer works: done, replaced by a newer link, or claim closed."""
+    proof = getattr(view.proof, f"{ref.kind}_survey")
+    if proof.status == "completed":
+        body = "gone_completed"
+    elif proof.link_version != ref.link_version or proof.status == "invalidated":
+        body = "gone_invalidated"
+    else:
+        body = "gone_closed"
+    return PAGES.message("survey_gone.html.j2", 410, lang, "gone_title", body)
+
+
+def _respondents(view: ClaimView, kind: SurveyKind) -> list[Contact]:
+    return list(view.partner_contacts) if kind == "partner" else [view.customer_contact]
+
+
+def _form_page(
+    portal: Portal,
+    token: str,
+    kind: SurveyKind,
+    view: ClaimView,
+    lang: Locale,
+    *,
+    status: int = 200,
+    form: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    texts = TEXTS[lang]
+    intro = texts[f"intro_{kind}"].format(
+        workshop=view.workshop,
+        customer=view.customer.name,
+        partner=view.partner.name,
+        engagement_id=view.engagement_id,
+    )
+    return PAGES.render(
+        "survey_form.html.j2",
+        status,
+        lang,
+        texts[f"title_{kind}"],
+        intro=intro,
+        questions=QUESTIONS[kind],
+        ratings=RATING_VALUES,
+        respondents=_respondents(view, kind),
+        csrf_token=form_token(portal.secret_key, token),
+        form=dict(form or {}),
+        errors=dict(errors or {}),
+    )
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/surveys/{token}", response_class=HTMLResponse)
+async def survey_form(token: str, request: Request, portal: PortalDep) -> HTMLResponse:
+    try:
+        ref, view = await portal.claims.open_survey(token)
+    except InvalidSurveyLink:
+        lang = requested_locale(request)
+        return PAGES.message(
+            "survey_not_found.html.j2", 404, lang, "not_found_title", "not_found_body"
+        )
+    except SurveyLinkExpired as err:
+        ref = portal.links.verify(token)
+        lang = requested_locale(request, _respondents(err.view, ref.kind)[0].locale)
+        return _gone_page(err.view, ref, lang)
+    lang = requested_locale(request, _respondents(view, ref.kind)[0].locale)
+    return _form_page(portal, token, ref.kind, view, lang)
+
+
+async def _read_form(request: Request) -> dict[str, str] | None:
+    """The url-encoded form, or None when it is larger than a survey form can be."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_SURVEY_FORM_BYTES:
+            return None
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", "replace"),
+            keep_blank_values=True,
+            max_num_fields=50,
+        )
+    except ValueError:
+        return None
+    return dict(pairs)
+
+
+@router.post("/surveys/{token}", response_class=HTMLResponse)
+async def survey_answers(token: str, request: Request, portal: PortalDep) -> HTMLResponse:
+    """Check the form (origin, anti-forgery token, every answer), send `survey_completed`,
+    and thank the respondent once the claim has recorded the answers."""
+    try:
+        ref = portal.links.verify(token)
+    except InvalidSurveyLink:
+        lang = requested_locale(request)
+        return PAGES.message(
+            "survey_not_found.html.j2", 404, lang, "not_found_title", "not_found_body"
+        )
+    lang = requested_locale(request)
+    origin = request.headers.get("origin")
+    if origin is not None and _origin(origin) != _origin(portal.public_url):
+        log.warning("survey form posted from another origin %r", origin[:200])
+        return PAGES.message("survey_refused.html.j2", 403, lang, "refused_title", "refused_body")
+    media_type, _ = parse_options_header(request.headers.get("content-type", ""))
+    if media_type != b"application/x-www-form-urlencoded":
+        return PAGES.message("survey_refused.html.j2", 415, lang, "refused_title", "refused_body")
+    form = await _read_form(request)
+    if form is None:
+        return PAGES.message(
+            "survey_refused.html.j2", 413, lang, "too_large_title", "too_large_body"
+        )
+    asked = form.get("lang") or request.query_params.get("lang")
+    lang = pick_locale(asked, lang)
+    if not hmac.compare_digest(
+        form.get("csrf_token", "").encode(), form_token(portal.secret_key, token).encode()
+    ):
+        return PAGES.message("survey_refused.html.j2", 403, lang, "refused_title", "refused_body")
+
+    try:
+        ref, view = await portal.claims.open_survey(token)
+    except InvalidSurveyLink:
+        return PAGES.message(
+            "survey_not_found.html.j2", 404, lang, "not_found_title", "not_found_body"
+        )
+    except SurveyLinkExpired as err:
+        contact = _respondents(err.view, ref.kind)[0]
+        return _gone_page(err.view, ref, pick_locale(asked, contact.locale))
+    lang = pick_locale(asked, _respondents(view, ref.kind)[0].locale)
+
+    check = validate_answers(ref.kind, form, lang)
+    errors = dict(check.errors)
+    respondents = _respondents(view, ref.kind)
+    choice = form.get("respondent", "0")
+    if choice not in {str(index) for index in range(len(respondents))}:
+        errors["respondent"] = TEXTS[lang]["error_respondent"]
+    if errors:
+        return _form_page(portal, token, ref.kind, view, lang, status=422, form=form, errors=errors)
+
+    seen = len(view.history)
+    respondent = respondents[int(choice)]
+    try:
+        await portal.claims.complete_survey(token, respondent.email, check.answers)
+    except InvalidSurveyLink:
+        return PAGES.message(
+            "survey_not_found.html.j2", 404, lang, "not_found_title", "not_found_body"
+        )
+    except SurveyLinkExpired as err:
+        return _gone_page(err.view, ref, lang)
+    outcome = await _wait_for_completion(portal.claims, ref, seen)
+    if outcome == "ignored":
+        return _gone_page(await portal.claims.get_claim(ref.engagement_id), ref, lang)
+    body = "thanks_body" if outcome == "completed" else "received_body"
+    return PAGES.message(
+        "survey_thanks.html.j2",
+        200 if outcome == "completed" else 202,
+        lang,
+        "thanks_title",
+        body,
+        workshop=view.workshop,
+    )
+
+
+async def _wait_for_completion(
+    claims: ClaimsClient, ref: SurveyLinkRef, seen: int
+) -> Literal["completed", "ignored", "pending"]:
+    """Poll the claim until it recorded our answers (or ignored them), briefly."""
+    deadline = time.monotonic() + SURVEY_POLL_SECONDS
+    while True:
+        view = await claims.get_claim(ref.engagement_id)
+        for entry in view.history[seen:]:
+            if entry.detail.get("kind") != ref.kind:
+                continue
+            if entry.event == "survey_completed":
+                return "completed"
+            if entry.event == "survey_completion_ignored":
+                return "ignored"
+        if time.monotonic() > deadline:
+            return "pending"
+        await asyncio.sleep(0.05)

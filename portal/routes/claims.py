@@ -1,0 +1,192 @@
+"""Claims: start, list, read, contacts, comments, submit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Body, Query, Response
+from fastapi.routing import APIRouter
+from pydantic import AwareDatetime
+
+from activities.store import InvalidCursor
+from portal.context import PortalDep
+from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
+from portal.routes import API_PREFIX
+from portal.schemas import (
+    ClaimList,
+    CommentBody,
+    EmptyBody,
+    StartClaimBody,
+    UpdateContactsBody,
+    summary_of,
+)
+from starter.client import (
+    ClaimAlreadyFinished,
+)
+from workflows.messages import (
+    IDENTIFIER_PATTERN,
+    AddComment,
+    ClaimInput,
+    ClaimStatus,
+    ClaimView,
+    HistoryEntry,
+    Submit,
+    UpdateContacts,
+)
+
+router = APIRouter(prefix=API_PREFIX)
+
+
+@router.post(
+    "/claims",
+    status_code=201,
+    response_model=ClaimView,
+    tags=["claims"],
+    summary="Start a claim",
+    responses={
+        200: {"model": ClaimView, "description": "the engagement already had this running claim"},
+        **problems(403, 409),
+    },
+)
+async def start_claim(
+    body: StartClaimBody, caller: CallerDep, portal: PortalDep, response: Response
+) -> ClaimView:
+    """Start the engagement's claim (201), or return the claim already running for it (200).
+
+    A partner starts claims only for its own `partner.id`; a finished claim's
+    engagement can't be claimed again (409)."""
+    require_role(caller, "start")
+    if caller.partner_id != body.partner.id:
+        raise ProblemError(
+            403,
+            "NotAllowed",
+            f"partner.id: your API key acts for partner {caller.partner_id}, "
+            f"not for {body.partner.id}",
+        )
+    claim_input = ClaimInput.model_validate({**body.model_dump(), "actor": caller.actor})
+    taken = ProblemError(
+        409, "WrongState", f"engagement {body.engagement_id} is already claimed by another partner"
+    )
+    try:
+        started = await portal.claims.start_claim(claim_input)
+    except ClaimAlreadyFinished as err:
+        if err.view is not None and not caller.sees_partner(err.view.partner.id):
+            raise taken from None
+        raise ProblemError(409, "WrongState", str(err)) from None
+    if not caller.sees_partner(started.view.partner.id):
+        raise taken
+    response.status_code = 201 if started.created else 200
+    return started.view
+
+
+@router.get(
+    "/claims",
+    response_model=ClaimList,
+    tags=["claims"],
+    summary="List the caller's claims",
+    responses=problems(),
+)
+async def list_claims(
+    caller: CallerDep,
+    portal: PortalDep,
+    status: Annotated[ClaimStatus | None, Query()] = None,
+    deadline_before: Annotated[
+        AwareDatetime | None, Query(description="only claims whose deadline is before this")
+    ] = None,
+    customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ClaimList:
+    """The caller's claims from the read model, newest first, a page at a time.
+
+    Partner roles get their partner's claims, reviewers every claim."""
+    try:
+        page = await portal.store.list_claims(
+            partner_id=caller.partner_id,
+            status=status,
+            deadline_before=deadline_before,
+            customer_id=customer_id,
+            limit=limit,
+            cursor=cursor,
+        )
+    except InvalidCursor as err:
+        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
+    return ClaimList(items=[summary_of(row) for row in page.rows], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/claims/{engagement_id}",
+    response_model=ClaimView,
+    tags=["claims"],
+    summary="The claim view (live)",
+    responses=problems(404),
+)
+async def get_claim(engagement_id: EngagementId, caller: CallerDep, portal: PortalDep) -> ClaimView:
+    return await visible_claim(portal, caller, engagement_id)
+
+
+@router.get(
+    "/claims/{engagement_id}/history",
+    response_model=list[HistoryEntry],
+    tags=["claims"],
+    summary="The claim's audit trail",
+    responses=problems(404),
+)
+async def get_history(
+    engagement_id: EngagementId, caller: CallerDep, portal: PortalDep
+) -> list[HistoryEntry]:
+    return (await visible_claim(portal, caller, engagement_id)).history
+
+
+@router.put(
+    "/claims/{engagement_id}/contacts",
+    response_model=ClaimView,
+    tags=["claims"],
+    summary="Change the partner contacts and/or the customer contact",
+    responses=CLAIM_ACTION_PROBLEMS,
+)
+async def update_contacts(
+    engagement_id: EngagementId, body: UpdateContactsBody, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    """A changed contact whose survey was sent but not completed invalidates that link."""
+    require_role(caller, "update_contacts")
+    await visible_claim(portal, caller, engagement_id)
+    msg = UpdateContacts.model_validate({**body.model_dump(), "actor": caller.actor})
+    return await portal.claims.update_contacts(engagement_id, msg)
+
+
+@router.post(
+    "/claims/{engagement_id}/comments",
+    response_model=ClaimView,
+    tags=["claims"],
+    summary="Add a comment",
+    responses=CLAIM_ACTION_PROBLEMS,
+)
+async def add_comment(
+    engagement_id: EngagementId, body: CommentBody, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    require_role(caller, "add_comment")
+    await visible_claim(portal, caller, engagement_id)
+    return await portal.claims.add_comment(
+        engagement_id, AddComment(text=body.text, actor=caller.actor)
+    )
+
+
+@router.post(
+    "/claims/{engagement_id}/submit",
+    response_model=ClaimView,
+    tags=["claims"],
+    summary="Submit the claim for review",
+    responses=CLAIM_ACTION_PROBLEMS,
+)
+async def submit(
+    engagement_id: EngagementId,
+    caller: CallerDep,
+    portal: PortalDep,
+    body: Annotated[EmptyBody | None, Body()] = None,
+) -> ClaimView:
+    """Needs all four proof items (409 Incomplete lists the missing ones)."""
+    require_role(caller, "submit")
+    await visible_claim(portal, caller, engagement_id)
+    return await portal.claims.submit(engagement_id, Submit(actor=caller.actor))

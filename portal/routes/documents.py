@@ -1,0 +1,143 @@
+"""Proof documents: upload (streamed to the blob store, then attached) and download."""
+
+from __future__ import annotations
+
+import logging
+from typing import cast, get_args
+
+from fastapi import Request, Response
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRouter
+
+from portal.blobs import (
+    receive_multipart_upload,
+)
+from portal.context import PortalDep
+from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
+from portal.routes import API_PREFIX
+from workflows.messages import (
+    AttachDocument,
+    ClaimView,
+    Document,
+    DocumentKind,
+)
+
+log = logging.getLogger("claims.api")
+
+
+router = APIRouter(prefix=API_PREFIX)
+
+
+_UPLOAD_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["kind", "file"],
+                    "properties": {
+                        "kind": {"type": "string", "enum": list(get_args(DocumentKind))},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "PDF, Office document, image or e-mail; 25 MiB at most",
+                        },
+                    },
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+def _refuse_unless_allowed(view: ClaimView, action: str) -> None:
+    """Refuse before a costly step (an upload) what the claim would refuse anyway."""
+    if action in view.allowed_actions:
+        return
+    if view.status == "auto_rejected" or view.status == "in_progress":
+        raise ProblemError(
+            410,
+            "DeadlinePassed",
+            f"the claim was not submitted by its deadline {view.deadline_at.isoformat()} "
+            "(90 days after customer consent) and can no longer change",
+        )
+    raise ProblemError(
+        409,
+        "WrongState",
+        f"{action.replace('_', ' ')} is not possible while the claim is "
+        f"{view.status.replace('_', ' ')}",
+    )
+
+
+@router.post(
+    "/claims/{engagement_id}/documents",
+    response_model=ClaimView,
+    tags=["documents"],
+    summary="Upload a proof document and attach it",
+    openapi_extra=_UPLOAD_SCHEMA,
+    responses={**CLAIM_ACTION_PROBLEMS, **problems(413, 415)},
+)
+async def upload_document(
+    engagement_id: EngagementId, request: Request, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    """Multipart `kind` and `file`: the file is streamed to the blob store, checked by its
+    content (PDF, Office, image, e-mail; 25 MiB at most), then attached to the claim
+    (`attach_document`, the sniffed content type as `content_type`)."""
+    require_role(caller, "attach_document")
+    view = await visible_claim(portal, caller, engagement_id)
+    _refuse_unless_allowed(view, "attach_document")
+    upload = await receive_multipart_upload(
+        portal.blobs,
+        request.headers.get("content-type", ""),
+        request.stream(),
+        choices={"kind": frozenset(get_args(DocumentKind))},
+    )
+    blob = upload.blob
+    document = Document(
+        filename=blob.filename,
+        content_type=blob.content_type,
+        size_bytes=blob.size_bytes,
+        sha256=blob.sha256,
+        uri=blob.uri,
+    )
+    kind = cast(DocumentKind, upload.fields["kind"])
+    return await portal.claims.attach_document(
+        engagement_id, AttachDocument(kind=kind, document=document, actor=caller.actor)
+    )
+
+
+@router.get(
+    "/claims/{engagement_id}/documents/{kind}",
+    response_class=Response,
+    tags=["documents"],
+    summary="Download the current document of a kind",
+    responses={
+        200: {
+            "description": "the file, with the content type it was accepted as",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **problems(404),
+    },
+)
+async def download_document(
+    engagement_id: EngagementId, kind: DocumentKind, caller: CallerDep, portal: PortalDep
+) -> Response:
+    view = await visible_claim(portal, caller, engagement_id)
+    document = getattr(view.proof, kind).document
+    if document is None:
+        raise ProblemError(
+            404, "NotFound", f"no {kind.replace('_', ' ')} document is attached to this claim"
+        )
+    path = portal.blobs.find(document.sha256)
+    if path is None:
+        log.error("blob %s of claim %s is missing from the store", document.sha256, engagement_id)
+        raise ProblemError(404, "NotFound", "the stored file is missing; upload it again")
+    return FileResponse(
+        path,
+        media_type=document.content_type,
+        filename=document.filename,
+        content_disposition_type="attachment",
+    )

@@ -1,0 +1,113 @@
+"""Request and response bodies of the API.
+
+A request body is its message (workflows.messages) without `actor`: the body
+classes derive from the messages' `...Fields` bases, so a field added to a
+message reaches the API (and its OpenAPI document) with no second copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.messages import (
+    AddCommentFields,
+    ApproveFields,
+    ClaimInputFields,
+    ClaimStatus,
+    ClaimView,
+    Party,
+    ProofItem,
+    RejectFields,
+    RequestInfoFields,
+    UpdateContactsFields,
+)
+
+# --- request and response bodies --------------------------------------------------------------
+
+
+class RequestBody(BaseModel):
+    """Base of request bodies: unknown fields (an `actor` among them) are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StartClaimBody(RequestBody, ClaimInputFields):
+    """The workflow's start input without `actor` (the caller is the actor)."""
+
+
+class EmptyBody(RequestBody):
+    """No fields; `{}` or no body at all."""
+
+
+class UpdateContactsBody(RequestBody, UpdateContactsFields):
+    pass
+
+
+class CommentBody(RequestBody, AddCommentFields):
+    pass
+
+
+class RequestInfoBody(RequestBody, RequestInfoFields):
+    pass
+
+
+class ApproveBody(RequestBody, ApproveFields):
+    pass
+
+
+class RejectBody(RequestBody, RejectFields):
+    pass
+
+
+class SurveyLinkOut(BaseModel):
+    url: str = Field(description="the partner survey's link, the same one its e-mail carries")
+
+
+class ClaimSummary(BaseModel):
+    """A claim in a list: the read model's latest copy (it may trail the live view briefly)."""
+
+    engagement_id: str
+    partner: Party
+    customer: Party
+    workshop: str
+    status: ClaimStatus
+    status_reason: str | None
+    consent_at: datetime
+    deadline_at: datetime
+    missing: list[ProofItem]
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    decided_at: datetime | None
+    paid_at: datetime | None
+
+
+class ClaimList(BaseModel):
+    items: list[ClaimSummary]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+
+
+def summary_of(row: Mapping[str, Any]) -> ClaimSummary:
+    view = ClaimView.model_validate(row["view"])
+    return ClaimSummary(
+        engagement_id=view.engagement_id,
+        partner=view.partner,
+        customer=view.customer,
+        workshop=view.workshop,
+        status=view.status,
+        status_reason=view.status_reason,
+        consent_at=view.consent_at,
+        deadline_at=view.deadline_at,
+        missing=view.missing,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        submitted_at=view.submitted_at,
+        decided_at=view.decided_at,
+        paid_at=view.paid_at,
+    )
