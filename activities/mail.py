@@ -37,9 +37,10 @@ from workflows.messages import (
     DeliveryReport,
     Locale,
     Notification,
-    ProofItem,
     RefusedRecipient,
 )
+from workflows.rules import SUBMISSION_WINDOW_DAYS
+from workflows.texts import ITEM_LABELS
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -64,21 +65,6 @@ class SentLedger(Protocol):
         """Note that the mail server accepted this message."""
         ...
 
-
-ITEM_LABELS: dict[Locale, dict[ProofItem, str]] = {
-    "en": {
-        "results_and_recommendations": "results-and-recommendations document",
-        "partner_survey": "partner survey",
-        "customer_survey": "customer survey",
-        "invoice": "invoice",
-    },
-    "nl": {
-        "results_and_recommendations": "document met resultaten en aanbevelingen",
-        "partner_survey": "partnerenquête",
-        "customer_survey": "klantenquête",
-        "invoice": "factuur",
-    },
-}
 
 _MONTHS_NL = [
     "januari",
@@ -140,6 +126,7 @@ class MailRenderer:
             "link": link,
             "deadline": format_date(notification.deadline_at, lang),
             "missing": [ITEM_LABELS[lang][item] for item in notification.missing],
+            "window_days": SUBMISSION_WINDOW_DAYS,
         }
 
     def render(self, notification: Notification, recipient: Contact) -> RenderedMail:

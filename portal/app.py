@@ -75,6 +75,7 @@ from starter.client import (
     ClaimRefused,
     ClaimsClient,
 )
+from workflows.rules import Refusal
 
 API_VERSION = "1.0.0"
 
@@ -106,7 +107,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     async def on_refused(request: Request, exc: Exception) -> Response:
-        err = cast(ClaimRefused, exc)
+        """A refusal of the claim's rules: asked here (rules.Refusal) or by the claim."""
+        err = cast(ClaimRefused | Refusal, exc)
         extra: dict[str, Any] = {}
         if err.type == "Incomplete":
             extra["missing"] = [str(item) for item in err.details]
@@ -165,6 +167,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ClaimRefused, on_refused)
+    app.add_exception_handler(Refusal, on_refused)
     app.add_exception_handler(ClaimNotFound, on_not_found)
     app.add_exception_handler(UploadRefused, on_upload_refused)
     app.add_exception_handler(RequestValidationError, on_invalid_request)

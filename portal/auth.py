@@ -27,7 +27,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, model_validator
 
 from workflows.messages import Actor, Identifier, Name, Role
-from workflows.rules import PARTNER_ROLES
+from workflows.rules import PARTNER_ROLES, sees_claim
 
 log = logging.getLogger("claims.api.auth")
 
@@ -70,15 +70,13 @@ class Caller:
 
     @property
     def actor(self) -> Actor:
-        return Actor(user=self.user, role=self.role)
-
-    @property
-    def is_partner(self) -> bool:
-        return self.role in PARTNER_ROLES
+        """The actor of the caller's messages: a partner's user names their partner, so
+        the claim itself refuses another partner's claim (workflows.rules.check_tenancy)."""
+        return Actor(user=self.user, role=self.role, partner_id=self.partner_id)
 
     def sees_partner(self, partner_id: str) -> bool:
         """Partner roles see their own partner's claims; reviewers see all."""
-        return self.partner_id is None or hmac.compare_digest(self.partner_id, partner_id)
+        return sees_claim(self.actor, partner_id)
 
 
 def key_digest(key: str) -> str:

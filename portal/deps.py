@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Security
@@ -18,7 +19,7 @@ from workflows.messages import (
     IDENTIFIER_PATTERN,
     ClaimView,
 )
-from workflows.rules import ACTIONS, PARTNER_ROLES, REVIEWER_ROLES
+from workflows.rules import check_role
 
 # --- who is calling --------------------------------------------------------------------------
 
@@ -55,27 +56,22 @@ async def current_caller(
 CallerDep = Annotated[Caller, Security(current_caller)]
 
 
-def require_role(caller: Caller, action: str) -> None:
-    """Partner actions are for partner roles, review actions for reviewers (403 otherwise)."""
-    side = ACTIONS[action].side if action in ACTIONS else "partner"
-    words = action.replace("_", " ")
-    if side == "partner" and caller.role not in PARTNER_ROLES:
-        raise ProblemError(
-            403,
-            "NotAllowed",
-            f"{words} is done by the partner's incentives administrators or users, "
-            f"not by the role '{caller.role}'",
-        )
-    if side == "reviewer" and caller.role not in REVIEWER_ROLES:
-        raise ProblemError(
-            403,
-            "NotAllowed",
-            f"{words} is done by the program's reviewers, not by the role '{caller.role}'",
-        )
+def allowed_to(action: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """The caller, if their role may do `action` (workflows.rules.check_role decides;
+    a refusal is a 403 before anything is sent)."""
+
+    async def caller_allowed(caller: CallerDep) -> Caller:
+        check_role(action, caller.role)
+        return caller
+
+    return caller_allowed
 
 
 async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> ClaimView:
-    """The live view of a claim the caller may see; 404 alike for unknown and not theirs."""
+    """The live view of a claim the caller may see; 404 alike for unknown and not theirs.
+
+    For reads. A change is sent to the claim straight away: its validator checks
+    role, tenancy and state in the same round trip."""
     try:
         view = await portal.claims.get_claim(engagement_id)
     except ClaimNotFound:

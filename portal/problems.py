@@ -26,6 +26,7 @@ REFUSAL_STATUS: Mapping[str, int] = {
     "ContactLocked": 409,
     "SurveyCompleted": 409,
     "DeadlinePassed": 410,
+    "NotFound": 404,
 }
 """The HTTP status of each refusal type of the workflow."""
 

@@ -1,11 +1,12 @@
 """ClaimsClient: the typed way for a Python portal backend to drive claims.
 
 One method per message of the contract, plus `complete_survey` for the
-survey pages. Every refusal, whether the workflow's validator made it or the
-claim is already over, surfaces as :class:`ClaimRefused`, which *is* a
-Temporal `WorkflowUpdateFailedError` whose `cause` is an `ApplicationError`
-of the refusal type: callers that know Temporal and callers that don't both
-get what they expect.
+survey pages. Every refusal, of a start, an update or a signal, whether the
+workflow's validator made it or the claim is already over, surfaces as
+:class:`ClaimRefused` (`type`, `message`, `details`, and `cause`, the
+`ApplicationError` of the refusal type). A refused *update* raises
+:class:`ClaimUpdateRefused`, which is both a `ClaimRefused` and Temporal's
+`WorkflowUpdateFailedError`, so callers that know Temporal get what they expect.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import (
@@ -31,6 +32,7 @@ from settings import DEFAULT_TASK_QUEUE
 from workflows import operator_text
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.messages import (
+    Actor,
     AddComment,
     Approve,
     AttachDocument,
@@ -47,7 +49,13 @@ from workflows.messages import (
     UpdateContacts,
     describe_validation_error,
 )
-from workflows.rules import PARTNER_WORKING, Refusal, check_start
+from workflows.rules import (
+    PARTNER_WORKING,
+    Refusal,
+    check_start,
+    check_tenancy,
+    closed_claim_refusal,
+)
 from workflows.search_attributes import (
     CLAIM_DEADLINE,
     CLAIM_STATUS,
@@ -80,8 +88,8 @@ class ClaimAlreadyFinished(Exception):
         self.view = view
 
 
-class ClaimRefused(WorkflowUpdateFailedError):
-    """A refused action; `type`, `message` and `details` are the refusal's."""
+class ClaimRefused(Exception):
+    """A refused start, update or signal; `type`, `message` and `details` are the refusal's."""
 
     def __init__(self, cause: ApplicationError) -> None:
         super().__init__(cause)
@@ -91,8 +99,13 @@ class ClaimRefused(WorkflowUpdateFailedError):
         self.details: list[Any] = list(cause.details)
 
     @classmethod
-    def of(cls, type: RefusalType, message: str, details: list[str] | None = None) -> ClaimRefused:
+    def of(cls, type: RefusalType, message: str, details: list[str] | None = None) -> Self:
         return cls(ApplicationError(message, *(details or []), type=type, non_retryable=True))
+
+    @classmethod
+    def of_rules(cls, refusal: Refusal) -> Self:
+        """The rules' own refusal (workflows.rules), as callers receive it."""
+        return cls.of(refusal.type, refusal.message, refusal.details)
 
     @property
     def cause(self) -> ApplicationError:
@@ -100,6 +113,14 @@ class ClaimRefused(WorkflowUpdateFailedError):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"
+
+
+class ClaimUpdateRefused(ClaimRefused, WorkflowUpdateFailedError):
+    """A refused update: a `ClaimRefused` that is also Temporal's update failure."""
+
+    def __init__(self, cause: ApplicationError) -> None:
+        ClaimRefused.__init__(self, cause)
+        WorkflowUpdateFailedError.__init__(self, cause)
 
 
 class SurveyLinkExpired(Exception):
@@ -163,7 +184,7 @@ class ClaimsClient:
         try:
             check_start(claim_input)
         except Refusal as refusal:
-            raise ClaimRefused.of(refusal.type, refusal.message) from None
+            raise ClaimRefused.of_rules(refusal) from None
         try:
             handle = await self.client.start_workflow(
                 WorkshopClaimWorkflow.run,
@@ -297,8 +318,15 @@ class ClaimsClient:
     async def complete_survey(
         self, token: str, respondent_email: str, answers: Mapping[str, str | int | float]
     ) -> ClaimView:
-        """Record a respondent's answers through their survey link; returns the claim view."""
-        ref, _ = await self.open_survey(token)
+        """Record a respondent's answers through their survey link (the `complete_survey`
+        update: one round trip); returns the claim view once they are recorded.
+
+        Raises :class:`InvalidSurveyLink` for a token we did not make or that names
+        no claim, :class:`SurveyLinkExpired` when the link no longer counts (the claim
+        refused the answers and recorded nothing), :class:`ClaimRefused` for answers
+        that are not valid.
+        """
+        ref = self.links.verify(token)
         msg = parse_message(
             SurveyCompleted,
             {
@@ -308,8 +336,17 @@ class ClaimsClient:
                 "answers": answers,
             },
         )
-        await self.survey_completed(ref.engagement_id, msg)
-        return await self.get_claim(ref.engagement_id)
+        try:
+            return await self._update(ref.engagement_id, WorkshopClaimWorkflow.complete_survey, msg)
+        except ClaimNotFound:
+            raise InvalidSurveyLink("survey link names no claim") from None
+        except ClaimRefused as refused:
+            if refused.type == "InvalidInput":
+                raise
+            view = await self._final_view(self.handle(ref.engagement_id))
+            if view is None:
+                raise
+            raise SurveyLinkExpired(refused.message, view) from refused
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -320,12 +357,14 @@ class ClaimsClient:
             return view
         except WorkflowUpdateFailedError as err:
             if isinstance(err.cause, ApplicationError):
-                raise ClaimRefused(err.cause) from err
+                raise ClaimUpdateRefused(err.cause) from err
             raise
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
-            await self._raise_for_missing(engagement_id, handle)
+            await self._raise_for_missing(
+                engagement_id, handle, actor=getattr(msg, "actor", None), is_update=True
+            )
             raise
 
     async def _signal(self, engagement_id: str, signal: Any, msg: Any) -> None:
@@ -339,9 +378,15 @@ class ClaimsClient:
             raise
 
     async def _raise_for_missing(
-        self, engagement_id: str, handle: WorkflowHandle[Any, ClaimView]
+        self,
+        engagement_id: str,
+        handle: WorkflowHandle[Any, ClaimView],
+        *,
+        actor: Actor | None = None,
+        is_update: bool = False,
     ) -> None:
-        """An update or signal found no running claim: say whether it is over or unknown."""
+        """An update or signal found no running claim: say whether it is over or unknown
+        (to a partner's user, another partner's claim is unknown, as while it runs)."""
         try:
             await handle.describe()
         except RPCError as err:
@@ -349,14 +394,17 @@ class ClaimsClient:
                 raise ClaimNotFound(engagement_id) from None
             raise
         view = await self._final_view(handle)
-        if view is not None and view.status == "auto_rejected":
-            raise ClaimRefused.of(
-                "DeadlinePassed",
-                "the claim was rejected automatically: it was not submitted within 90 days "
-                "of customer consent",
+        try:
+            if view is not None and actor is not None:
+                check_tenancy(engagement_id, view.partner.id, actor)
+            refusal = closed_claim_refusal(
+                view.status if view else None, view.deadline_at if view else None
             )
-        status = view.status if view else "finished"
-        raise ClaimRefused.of("WrongState", f"the claim is {status} and can no longer change")
+        except Refusal as not_theirs:
+            refusal = not_theirs
+        if is_update:
+            raise ClaimUpdateRefused.of_rules(refusal)
+        raise ClaimRefused.of_rules(refusal)
 
     async def _final_view(self, handle: WorkflowHandle[Any, ClaimView]) -> ClaimView | None:
         try:

@@ -9,13 +9,7 @@ from datetime import datetime
 from starter.client import ClaimSummary
 from workflows.messages import ClaimView
 from workflows.rules import days_left
-
-_ITEMS = {
-    "results_and_recommendations": "results and recommendations",
-    "partner_survey": "partner survey",
-    "customer_survey": "customer survey",
-    "invoice": "invoice",
-}
+from workflows.texts import ITEM_LABELS
 
 
 def _day(moment: datetime | None) -> str:
@@ -74,7 +68,7 @@ def claim_text(view: ClaimView, now: datetime) -> str:
     else:
         lines.append(f"Deadline: {_stamp(view.deadline_at)} (no longer applies)")
     lines.append("Proof:")
-    for item, label in _ITEMS.items():
+    for item, label in ITEM_LABELS["en"].items():
         proof = getattr(view.proof, item)
         done = item not in view.missing
         extra = ""

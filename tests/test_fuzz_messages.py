@@ -187,13 +187,14 @@ TIMESTAMPS = {"consent_at", "paid_at"}
 
 
 def inbound_models() -> set[type[Inbound]]:
-    """Every inbound message class the contract module defines."""
+    """Every inbound message class the contract module defines (a `...Fields` base is a
+    message without its actor, fuzzed through the message that adds it)."""
     found: set[type[Inbound]] = set()
     pending: list[type[Inbound]] = [Inbound]
     while pending:
         for sub in pending.pop().__subclasses__():
             pending.append(sub)
-            if sub.__module__ == messages.__name__:
+            if sub.__module__ == messages.__name__ and not sub.__name__.endswith("Fields"):
                 found.add(sub)
     return found
 

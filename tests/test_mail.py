@@ -9,7 +9,7 @@ import aiosmtplib
 import pytest
 
 from activities.links import SurveyLinkRef, SurveyLinks
-from activities.mail import ITEM_LABELS, Mailer, MailRenderer, SmtpConfig, message_id
+from activities.mail import Mailer, MailRenderer, SmtpConfig, message_id
 from devstack.mailcatcher import MailCatcher, body_html, body_text, free_port, survey_link
 from tests.conftest import MAIL_FROM
 from workflows.messages import (
@@ -23,6 +23,7 @@ from workflows.messages import (
     RefusedRecipient,
     SurveyKind,
 )
+from workflows.texts import ITEM_LABELS
 
 ENGAGEMENT = "eng-x"
 DEADLINE = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)

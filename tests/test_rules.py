@@ -855,3 +855,84 @@ def test_notification_summary_has_no_personal_data() -> None:
         assert summary.startswith("email: ")
         assert not [text for text in personal if text.lower() in summary.lower()]
         assert "@" not in summary
+
+
+# --- tenancy, the checks the portal asks, and the words they use ---------------------
+
+
+def test_a_partners_user_sees_only_their_partners_claims_reviewers_and_trusted_see_all() -> None:
+    ours = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-42"})
+    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
+    assert rules.sees_claim(ours, "partner-42")
+    assert not rules.sees_claim(theirs, "partner-42")
+    assert rules.sees_claim(PARTNER_ADMIN, "partner-42")  # trusted caller: no partner named
+    assert rules.sees_claim(REVIEWER, "partner-42")
+
+
+def test_another_partners_action_is_refused_as_not_found_after_the_role() -> None:
+    claim = rules.open_claim(claim_input(CONSENT), NOW)
+    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
+    with pytest.raises(Refusal) as not_found:
+        rules.check_add_comment(claim, AddComment(text="hi", actor=theirs), NOW)
+    assert not_found.value.type == "NotFound"
+    assert not_found.value.message == f"there is no claim for engagement {claim.engagement_id}"
+    reviewer_of_theirs = REVIEWER.model_copy(update={"partner_id": "partner-99"})
+    with pytest.raises(Refusal) as role:
+        rules.check_add_comment(claim, AddComment(text="hi", actor=reviewer_of_theirs), NOW)
+    assert role.value.type == "NotAllowed"
+
+
+def test_check_action_on_a_views_facts_refuses_as_the_claim_would() -> None:
+    def check(status: ClaimStatus, now: datetime) -> None:
+        rules.check_action_on(
+            "attach_document",
+            PARTNER_USER,
+            engagement_id="E-1",
+            partner_id="partner-42",
+            status=status,
+            deadline=DEADLINE,
+            now=now,
+        )
+
+    check("in_progress", NOW)
+    with pytest.raises(Refusal) as late:
+        check("in_progress", DEADLINE)
+    assert late.value.type == "DeadlinePassed"
+    with pytest.raises(Refusal) as wrong:
+        check("submitted", NOW)
+    assert wrong.value.type == "WrongState"
+    assert "submitted and waiting for review" in wrong.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "deadline", "expected"),
+    [
+        ("auto_rejected", DEADLINE, "DeadlinePassed"),
+        ("paid", DEADLINE, "WrongState"),
+        (None, None, "WrongState"),
+    ],
+)
+def test_a_closed_claims_refusal_says_why(
+    status: ClaimStatus | None, deadline: datetime | None, expected: RefusalType
+) -> None:
+    refusal = rules.closed_claim_refusal(status, deadline)
+    assert refusal.type == expected
+    assert refusal.message
+
+
+def test_a_start_names_the_partner_its_actor_acts_for() -> None:
+    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
+    with pytest.raises(Refusal) as refused:
+        rules.check_start(claim_input(CONSENT, actor=theirs))
+    assert refused.value.type == "NotAllowed"
+    assert refused.value.message.startswith("partner.id:")
+    rules.check_start(claim_input(CONSENT, actor=theirs.model_copy(update={"partner_id": None})))
+
+
+def test_every_status_and_item_has_words_in_every_locale() -> None:
+    from workflows import texts
+
+    for locale in ("en", "nl"):
+        assert set(texts.STATUS_WORDS[locale]) == set(get_args(ClaimStatus))
+        assert set(texts.ITEM_LABELS[locale]) == set(rules.PROOF_ITEMS)
+    assert str(rules.SUBMISSION_WINDOW_DAYS) in rules.AUTO_REJECT_REASON

@@ -96,21 +96,20 @@ class WorkshopClaimWorkflow:
     @workflow.init
     def __init__(self, claim_input: ClaimRun) -> None:
         carried = claim_input.carried
-        if carried is None:
-            self._claim = rules.open_claim(claim_input, workflow.now())
-            self._stored = 0
-        else:
-            self._claim = carried.claim
-            self._stored = carried.stored
-        """History entries already written to the read model."""
+        self._claim = (
+            rules.open_claim(claim_input, workflow.now()) if carried is None else carried.claim
+        )
+        # History entries already written to the read model.
+        self._stored = 0 if carried is None else carried.stored
+        # The claim is over: drain the mail queue, then the rest, then end.
         self._closing = False
-        """The claim is over: drain the queues, then end."""
         self._mail_drained = False
+        # The history is long: stop after the current activity and continue as new.
         self._pausing = False
-        """The history is long: stop after the current activity and continue as new."""
+        # What search attributes and current details last showed, and at which
+        # history length.
         self._published: TypedSearchAttributes | None = None
         self._published_version = 0
-        """History length last shown in search attributes and current details."""
 
     # --- the claim's life -------------------------------------------------------------
 
@@ -120,11 +119,9 @@ class WorkshopClaimWorkflow:
             rules.check_start(claim_input)
         except rules.Refusal as refusal:
             raise _refusal_error(refusal) from None
-        loops = [
-            asyncio.create_task(self._mail_loop()),
-            asyncio.create_task(self._store_loop()),
-            asyncio.create_task(self._publish_loop()),
-        ]
+        mail = asyncio.create_task(self._mail_loop())
+        store = asyncio.create_task(self._store_loop())
+        publish = asyncio.create_task(self._publish_loop())
         deadline = asyncio.create_task(self._watch_deadline())
 
         await workflow.wait_condition(
@@ -135,16 +132,16 @@ class WorkshopClaimWorkflow:
             # history go along, and the new run picks up the deadline from its own clock.
             self._pausing = True
             deadline.cancel()
-            await asyncio.gather(*loops)
+            await asyncio.gather(mail, store, publish)
             await workflow.wait_condition(workflow.all_handlers_finished)
             carried = CarriedClaim(claim=self._claim, stored=self._stored)
             workflow.continue_as_new(claim_input.model_copy(update={"carried": carried}))
 
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._closing = True
-        await loops[0]
+        await mail
         self._mail_drained = True
-        await asyncio.gather(*loops[1:])
+        await asyncio.gather(store, publish)
         return self._view()
 
     async def _watch_deadline(self) -> None:
@@ -249,7 +246,7 @@ class WorkshopClaimWorkflow:
         except rules.Refusal as refusal:
             raise _refusal_error(refusal) from None
 
-    def _apply(self, apply: Callable[[rules.ClaimState, M, datetime], None], msg: M) -> ClaimView:
+    def _apply(self, apply: Callable[[rules.ClaimState, M, datetime], object], msg: M) -> ClaimView:
         apply(self._claim, msg, workflow.now())
         return self._view()
 
@@ -326,6 +323,18 @@ class WorkshopClaimWorkflow:
     @reject.validator
     def _validate_reject(self, msg: Reject) -> None:
         self._check(rules.check_reject, msg)
+
+    # --- the survey pages -------------------------------------------------------------
+
+    @workflow.update
+    def complete_survey(self, msg: SurveyCompleted) -> ClaimView:
+        """A respondent's answers from the survey page: the page learns at once whether
+        they were taken (a stale link is refused, with why, and nothing is recorded)."""
+        return self._apply(rules.complete_survey, msg)
+
+    @complete_survey.validator
+    def _validate_complete_survey(self, msg: SurveyCompleted) -> None:
+        self._check(rules.check_complete_survey, msg)
 
     # --- signals: recorded whether accepted or not ------------------------------------
 

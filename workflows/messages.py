@@ -23,8 +23,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    model_serializer,
 )
 
 Role = Literal["incentives_admin", "incentives_user", "reviewer"]
@@ -45,6 +47,7 @@ RefusalType = Literal[
     "Incomplete",
     "ContactLocked",
     "SurveyCompleted",
+    "NotFound",
 ]
 NotificationKind = Literal[
     "survey_invitation",
@@ -96,10 +99,27 @@ class Inbound(BaseModel):
 
 
 class Actor(Inbound):
-    """Who did something: a portal user and the role they act in."""
+    """Who did something: a portal user, the role they act in and, for a partner's user,
+    the partner they act for.
+
+    The portal always names `partner_id` for partner keys, so the claim itself
+    refuses (`NotFound`, as for an unknown claim) a message from another
+    partner's user; trusted callers (the command line, operators' scripts) may
+    leave it out.
+    """
 
     user: Name
     role: Role
+    partner_id: Identifier | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_partner(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`partner_id` is written only when named, so an actor the claim records (who and
+        in which role) reads as it always has: `{"user", "role"}`."""
+        data: dict[str, Any] = handler(self)
+        if data.get("partner_id") is None:
+            data.pop("partner_id", None)
+        return data
 
 
 class Party(Inbound):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.messages import ClaimInput, Notification, ProofItem
+from workflows.messages import ClaimInput, Notification
 from workflows.rules import (
+    SUBMISSION_WINDOW_DAYS,
     ClaimState,
     checkpoints,
     days_left,
@@ -20,23 +21,7 @@ from workflows.rules import (
     reminder_summary,
     survey,
 )
-
-_STATUS: dict[str, str] = {
-    "in_progress": "in progress",
-    "submitted": "submitted, waiting for review",
-    "info_requested": "information requested from the partner",
-    "approved": "approved, waiting for payment",
-    "paid": "paid",
-    "rejected": "rejected by the program",
-    "auto_rejected": "rejected automatically (not submitted within 90 days)",
-}
-
-_ITEM: dict[ProofItem, str] = {
-    "results_and_recommendations": "results and recommendations",
-    "partner_survey": "partner survey",
-    "customer_survey": "customer survey",
-    "invoice": "invoice",
-}
+from workflows.texts import ITEM_LABELS, status_words
 
 _NOTIFICATION: dict[str, str] = {
     "survey_invitation": "{survey_kind} survey invitation",
@@ -67,7 +52,7 @@ def static_details(claim: ClaimInput) -> str:
         f"**Customer:** {claim.customer.name} ({claim.customer.id})  \n"
         f"**Workshop:** {claim.workshop}  \n"
         f"**Customer consent:** {_day(claim.consent_at)}  \n"
-        f"**Submission deadline:** {_day(deadline)} (90 days after consent)"
+        f"**Submission deadline:** {_day(deadline)} ({SUBMISSION_WINDOW_DAYS} days after consent)"
     )
 
 
@@ -83,7 +68,7 @@ def notification_summary(notification: Notification) -> str:
 def _proof_line(claim: ClaimState) -> str:
     missing = set(missing_items(claim))
     parts = []
-    for item, label in _ITEM.items():
+    for item, label in ITEM_LABELS["en"].items():
         if item not in missing:
             parts.append(f"done: {label}")
         elif item.endswith("_survey"):
@@ -113,7 +98,7 @@ def current_details(claim: ClaimState, now: datetime) -> str:
     else:
         timing = f"deadline {_day(deadline)} (no longer applies)"
     return (
-        f"**Status:** {_STATUS[claim.status]} ({timing})  \n"
+        f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
         f"**Next:** {_next_event(claim, now)}"
     )

@@ -1,7 +1,7 @@
 """The workshop-claim rules, in plain Python: read this file to know the process.
 
-Source: the partner-portal help page "Submitting a workshop claim" (see
-../shared/mission/). Nothing here knows about Temporal: the workflow asks these
+Source: the partner-portal help page "Submitting a workshop claim" (its
+steps are retold in docs/lifecycle.md). Nothing here knows about Temporal: the workflow asks these
 functions what is allowed, applies the change they describe and runs the
 notifications they queue. That keeps every rule in one place, unit-testable
 without a server, and deterministic by construction (time is always passed in).
@@ -44,6 +44,7 @@ from workflows.messages import (
     RefusedRecipient,
     Reject,
     RequestInfo,
+    Role,
     SendSurvey,
     Submit,
     SurveyCompleted,
@@ -51,16 +52,18 @@ from workflows.messages import (
     SurveyProof,
     UpdateContacts,
 )
+from workflows.texts import action_words, item_label, status_words
 
 # --- the numbers of the process -----------------------------------------------------------
 
-SUBMISSION_WINDOW = timedelta(days=90)
+SUBMISSION_WINDOW_DAYS = 90
+SUBMISSION_WINDOW = timedelta(days=SUBMISSION_WINDOW_DAYS)
 """A claim must be submitted within 90 days of the customer's consent."""
 
 REMINDER_DAYS_BEFORE_DEADLINE: tuple[int, ...] = (30, 7, 1)
 """Partner contacts are reminded this many days before the deadline, while in progress."""
 
-AUTO_REJECT_REASON = "not submitted within 90 days of customer consent"
+AUTO_REJECT_REASON = f"not submitted within {SUBMISSION_WINDOW_DAYS} days of customer consent"
 
 PROOF_ITEMS: tuple[ProofItem, ...] = (
     "results_and_recommendations",
@@ -179,7 +182,13 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append to the audit trail; every accepted change and refused signal passes here."""
-    claim.history.append(HistoryEntry(at=now, actor=actor, event=event, detail=detail or {}))
+    who = None if actor is None else recorded_actor(actor)
+    claim.history.append(HistoryEntry(at=now, actor=who, event=event, detail=detail or {}))
+
+
+def recorded_actor(actor: Actor) -> Actor:
+    """An actor as the claim keeps it: who, in which role (their partner is the claim's)."""
+    return Actor(user=actor.user, role=actor.role)
 
 
 def notify(
@@ -209,8 +218,15 @@ def notify(
 
 
 def check_start(claim_input: ClaimInput) -> None:
-    """Only the partner's incentives administrators and users start claims."""
-    _check_role("start", claim_input.actor)
+    """Only the partner's incentives administrators and users start claims, and only
+    for the partner they act for."""
+    actor = claim_input.actor
+    check_role("start", actor.role)
+    if not sees_claim(actor, claim_input.partner.id):
+        raise Refusal(
+            "NotAllowed",
+            f"partner.id: you act for partner {actor.partner_id}, not for {claim_input.partner.id}",
+        )
 
 
 def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
@@ -241,7 +257,7 @@ class Checkpoint:
     @property
     def summary(self) -> str:
         if self.days_before_deadline == 0:
-            return "90-day claim deadline"
+            return f"{SUBMISSION_WINDOW_DAYS}-day claim deadline"
         return reminder_summary(self.days_before_deadline)
 
 
@@ -313,53 +329,91 @@ ACTIONS: dict[str, ActionRule] = {
 }
 """Every update, who may send it and in which statuses. The order is the view's order."""
 
-_STATUS_WORDS: dict[ClaimStatus, str] = {
-    "in_progress": "in progress",
-    "submitted": "submitted and waiting for review",
-    "info_requested": "waiting for the partner's answer to a question",
-    "approved": "approved and waiting for payment",
-    "paid": "paid",
-    "rejected": "rejected",
-    "auto_rejected": "rejected automatically",
-}
 
-
-def _check_role(action: str, actor: Actor) -> None:
+def check_role(action: str, role: Role) -> None:
+    """Partner actions are for partner roles, review actions for reviewers."""
     side = ACTIONS[action].side if action in ACTIONS else "partner"
-    if side == "partner" and actor.role not in PARTNER_ROLES:
+    if side == "partner" and role not in PARTNER_ROLES:
         raise Refusal(
             "NotAllowed",
-            f"{action.replace('_', ' ')} is done by the partner's incentives administrators "
-            f"or users, not by the role '{actor.role}'",
+            f"{action_words(action)} is done by the partner's incentives administrators "
+            f"or users, not by the role '{role}'",
         )
-    if side == "reviewer" and actor.role not in REVIEWER_ROLES:
+    if side == "reviewer" and role not in REVIEWER_ROLES:
         raise Refusal(
             "NotAllowed",
-            f"{action.replace('_', ' ')} is done by the program's reviewers, "
-            f"not by the role '{actor.role}'",
+            f"{action_words(action)} is done by the program's reviewers, not by the role '{role}'",
         )
 
 
-def _check_status(action: str, claim: ClaimState, now: datetime) -> None:
-    if claim.status == "auto_rejected" or (
-        claim.status == "in_progress" and now >= deadline_of(claim)
-    ):
-        raise Refusal(
-            "DeadlinePassed",
-            f"the claim was not submitted by its deadline {_iso(deadline_of(claim))} "
-            "(90 days after customer consent) and can no longer change",
-        )
-    if claim.status not in ACTIONS[action].statuses:
+def deadline_passed(deadline: datetime) -> Refusal:
+    """The refusal for any change to a claim whose submission window ran out."""
+    return Refusal(
+        "DeadlinePassed",
+        f"the claim was not submitted by its deadline {_iso(deadline)} "
+        f"({SUBMISSION_WINDOW_DAYS} days after customer consent) and can no longer change",
+    )
+
+
+def check_status(action: str, status: ClaimStatus, deadline: datetime, now: datetime) -> None:
+    """Is `action` possible for a claim in `status` with this deadline, now?"""
+    if status == "auto_rejected" or (status == "in_progress" and now >= deadline):
+        raise deadline_passed(deadline)
+    if status not in ACTIONS[action].statuses:
         raise Refusal(
             "WrongState",
-            f"{action.replace('_', ' ')} is not possible while the claim is "
-            f"{_STATUS_WORDS[claim.status]}",
+            f"{action_words(action)} is not possible while the claim is {status_words(status)}",
         )
+
+
+def closed_claim_refusal(status: ClaimStatus | None, deadline: datetime | None) -> Refusal:
+    """The refusal for a message to a claim whose workflow has ended."""
+    if status == "auto_rejected" and deadline is not None:
+        return deadline_passed(deadline)
+    words = status_words(status) if status is not None else "finished"
+    return Refusal("WrongState", f"the claim is {words} and can no longer change")
+
+
+def sees_claim(actor: Actor, claim_partner_id: str) -> bool:
+    """A partner's user sees their own partner's claims only; reviewers and trusted
+    callers (no `partner_id`) see every claim."""
+    return actor.partner_id is None or actor.partner_id == claim_partner_id
+
+
+def check_tenancy(engagement_id: str, claim_partner_id: str, actor: Actor) -> None:
+    """Another partner's claim is refused exactly like a claim that does not exist."""
+    if not sees_claim(actor, claim_partner_id):
+        raise Refusal("NotFound", f"there is no claim for engagement {engagement_id}")
+
+
+def check_action_on(
+    action: str,
+    actor: Actor,
+    *,
+    engagement_id: str,
+    partner_id: str,
+    status: ClaimStatus,
+    deadline: datetime,
+    now: datetime,
+) -> None:
+    """Who may do `action` to a claim with these facts, now: role, then tenancy, then
+    status. The workflow asks it of its state; the portal asks it of a view before a
+    costly step (an upload) that the claim would refuse anyway."""
+    check_role(action, actor.role)
+    check_tenancy(engagement_id, partner_id, actor)
+    check_status(action, status, deadline, now)
 
 
 def _check_action(action: str, claim: ClaimState, actor: Actor, now: datetime) -> None:
-    _check_role(action, actor)
-    _check_status(action, claim, now)
+    check_action_on(
+        action,
+        actor,
+        engagement_id=claim.engagement_id,
+        partner_id=claim.partner.id,
+        status=claim.status,
+        deadline=deadline_of(claim),
+        now=now,
+    )
 
 
 def _completed_survey_refusal(kind: SurveyKind) -> Refusal:
@@ -411,7 +465,7 @@ def check_submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
         raise Refusal(
             "Incomplete",
             "the claim can't be submitted until its proof is complete; missing: "
-            + ", ".join(item.replace("_", " ") for item in missing),
+            + ", ".join(item_label(item) for item in missing),
             list(missing),
         )
 
@@ -438,7 +492,7 @@ def allowed_actions(claim: ClaimState, now: datetime) -> list[str]:
     allowed = []
     for action in ACTIONS:
         try:
-            _check_status(action, claim, now)
+            check_status(action, claim.status, deadline_of(claim), now)
         except Refusal:
             continue
         if action == "submit" and missing_items(claim):
@@ -521,7 +575,7 @@ def update_contacts(claim: ClaimState, msg: UpdateContacts, now: datetime) -> No
 
 
 def add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
-    claim.comments.append(Comment(at=now, actor=msg.actor, text=msg.text))
+    claim.comments.append(Comment(at=now, actor=recorded_actor(msg.actor), text=msg.text))
     record(claim, now, msg.actor, "comment_added", {"text": msg.text})
 
 
@@ -548,7 +602,7 @@ def submit_refused(claim: ClaimState, msg: Submit, refusal: Refusal, now: dateti
 
 def request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
     _move_to(claim, "info_requested", msg.question, now)
-    claim.questions.append(Question(at=now, actor=msg.actor, question=msg.question))
+    claim.questions.append(Question(at=now, actor=recorded_actor(msg.actor), question=msg.question))
     record(claim, now, msg.actor, "info_requested", {"question": msg.question})
     notify(claim, "info_requested", claim.partner_contacts, text=msg.question)
 
@@ -570,25 +624,35 @@ def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
 # --- signals from outside: recorded either way ---------------------------------------------
 
 
-def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> bool:
-    """Accept a completion only through the current link of a sent survey."""
+def check_complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> None:
+    """Answers count only through the current link of a sent survey, while the claim is
+    still being prepared."""
     proof = survey(claim, msg.kind)
-    reason = None
     if claim.status not in PARTNER_WORKING:
-        reason = f"the claim is {_STATUS_WORDS[claim.status]}"
-    elif claim.status == "in_progress" and now >= deadline_of(claim):
-        reason = "the claim's deadline has passed"
-    elif proof.status == "completed":
-        reason = "the survey is already completed"
-    elif proof.status != "sent":
-        reason = f"the survey is {proof.status.replace('_', ' ')}"
-    elif msg.link_version != proof.link_version:
-        reason = (
-            f"link version {msg.link_version} is no longer valid (current: {proof.link_version})"
+        raise Refusal("WrongState", f"the claim is {status_words(claim.status)}")
+    if claim.status == "in_progress" and now >= deadline_of(claim):
+        raise Refusal("DeadlinePassed", "the claim's deadline has passed")
+    if proof.status == "completed":
+        raise _completed_survey_refusal(msg.kind)
+    if proof.status == "not_sent":
+        raise Refusal("WrongState", f"the {msg.kind} survey has not been sent")
+    if proof.status == "invalidated" or msg.link_version != proof.link_version:
+        raise Refusal(
+            "WrongState",
+            f"link version {msg.link_version} is no longer valid: the contact details "
+            "changed, so the survey must be sent again",
         )
+
+
+def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> bool:
+    """Record a survey's answers, or, when `check_complete_survey` refuses them (a signal
+    can't be answered), record that they were ignored and why."""
+    proof = survey(claim, msg.kind)
     base = {"kind": msg.kind, "link_version": msg.link_version}
-    if reason is not None:
-        record(claim, now, None, "survey_completion_ignored", {**base, "reason": reason})
+    try:
+        check_complete_survey(claim, msg, now)
+    except Refusal as refusal:
+        record(claim, now, None, "survey_completion_ignored", {**base, "reason": refusal.message})
         return False
     proof.status = "completed"
     proof.completed_at = now
@@ -615,7 +679,7 @@ def issue_payment(claim: ClaimState, msg: PaymentIssued, now: datetime) -> bool:
             "payment_ignored",
             {
                 "reference": msg.reference,
-                "reason": f"the claim is {_STATUS_WORDS[claim.status]}, not approved",
+                "reason": f"the claim is {status_words(claim.status)}, not approved",
             },
         )
         return False

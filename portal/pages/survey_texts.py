@@ -146,7 +146,6 @@ TEXTS: Mapping[Locale, Mapping[str, str]] = {
         "characters": "at most {max_length} characters",
         "thanks_title": "Thank you",
         "thanks_body": "Your answers for the workshop “{workshop}” have been recorded.",
-        "received_body": "Your answers were received and will be recorded shortly.",
         "gone_title": "This survey link no longer works",
         "gone_completed": "This survey has already been completed. Thank you!",
         "gone_invalidated": "This link is no longer valid because the contact details "
@@ -182,7 +181,6 @@ TEXTS: Mapping[Locale, Mapping[str, str]] = {
         "characters": "maximaal {max_length} tekens",
         "thanks_title": "Dank u wel",
         "thanks_body": "Uw antwoorden voor de workshop “{workshop}” zijn vastgelegd.",
-        "received_body": "Uw antwoorden zijn ontvangen en worden zo dadelijk vastgelegd.",
         "gone_title": "Deze enquêtelink werkt niet meer",
         "gone_completed": "Deze enquête is al ingevuld. Dank u wel!",
         "gone_invalidated": "Deze link is niet meer geldig omdat de contactgegevens zijn "

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
-import time
 from collections.abc import Mapping
-from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import Request
@@ -27,7 +24,6 @@ from portal.pages.survey_texts import (
     validate_answers,
 )
 from starter.client import (
-    ClaimsClient,
     SurveyLinkExpired,
 )
 from workflows.messages import (
@@ -37,8 +33,6 @@ from workflows.messages import (
     SurveyKind,
 )
 
-SURVEY_POLL_SECONDS = 10.0
-"""How long a survey POST waits for the claim to record the answers before answering."""
 MAX_SURVEY_FORM_BYTES = 64 * 1024
 
 
@@ -148,8 +142,10 @@ async def _read_form(request: Request) -> dict[str, str] | None:
 
 @router.post("/surveys/{token}", response_class=HTMLResponse)
 async def survey_answers(token: str, request: Request, portal: PortalDep) -> HTMLResponse:
-    """Check the form (origin, anti-forgery token, every answer), send `survey_completed`,
-    and thank the respondent once the claim has recorded the answers."""
+    """Check the form (origin, anti-forgery token, every answer), then send the answers
+    with the `complete_survey` update, whose answer says at once whether they were
+    taken: a thank-you page, or why the link no longer counts. Two round trips: the
+    claim's view (respondents, language) and the update."""
     try:
         ref = portal.links.verify(token)
     except InvalidSurveyLink:
@@ -197,7 +193,6 @@ async def survey_answers(token: str, request: Request, portal: PortalDep) -> HTM
     if errors:
         return _form_page(portal, token, ref.kind, view, lang, status=422, form=form, errors=errors)
 
-    seen = len(view.history)
     respondent = respondents[int(choice)]
     try:
         await portal.claims.complete_survey(token, respondent.email, check.answers)
@@ -207,34 +202,6 @@ async def survey_answers(token: str, request: Request, portal: PortalDep) -> HTM
         )
     except SurveyLinkExpired as err:
         return _gone_page(err.view, ref, lang)
-    outcome = await _wait_for_completion(portal.claims, ref, seen)
-    if outcome == "ignored":
-        return _gone_page(await portal.claims.get_claim(ref.engagement_id), ref, lang)
-    body = "thanks_body" if outcome == "completed" else "received_body"
     return PAGES.message(
-        "survey_thanks.html.j2",
-        200 if outcome == "completed" else 202,
-        lang,
-        "thanks_title",
-        body,
-        workshop=view.workshop,
+        "survey_thanks.html.j2", 200, lang, "thanks_title", "thanks_body", workshop=view.workshop
     )
-
-
-async def _wait_for_completion(
-    claims: ClaimsClient, ref: SurveyLinkRef, seen: int
-) -> Literal["completed", "ignored", "pending"]:
-    """Poll the claim until it recorded our answers (or ignored them), briefly."""
-    deadline = time.monotonic() + SURVEY_POLL_SECONDS
-    while True:
-        view = await claims.get_claim(ref.engagement_id)
-        for entry in view.history[seen:]:
-            if entry.detail.get("kind") != ref.kind:
-                continue
-            if entry.event == "survey_completed":
-                return "completed"
-            if entry.event == "survey_completion_ignored":
-                return "ignored"
-        if time.monotonic() > deadline:
-            return "pending"
-        await asyncio.sleep(0.05)

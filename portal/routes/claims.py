@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Query, Response
+from fastapi import Body, Query, Response, Security
 from fastapi.routing import APIRouter
 from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
+from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.deps import CallerDep, EngagementId, allowed_to, visible_claim
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -50,20 +51,15 @@ router = APIRouter(prefix=API_PREFIX)
     },
 )
 async def start_claim(
-    body: StartClaimBody, caller: CallerDep, portal: PortalDep, response: Response
+    body: StartClaimBody,
+    caller: Annotated[Caller, Security(allowed_to("start"))],
+    portal: PortalDep,
+    response: Response,
 ) -> ClaimView:
     """Start the engagement's claim (201), or return the claim already running for it (200).
 
     A partner starts claims only for its own `partner.id`; a finished claim's
     engagement can't be claimed again (409)."""
-    require_role(caller, "start")
-    if caller.partner_id != body.partner.id:
-        raise ProblemError(
-            403,
-            "NotAllowed",
-            f"partner.id: your API key acts for partner {caller.partner_id}, "
-            f"not for {body.partner.id}",
-        )
     claim_input = ClaimInput.model_validate({**body.model_dump(), "actor": caller.actor})
     taken = ProblemError(
         409, "WrongState", f"engagement {body.engagement_id} is already claimed by another partner"
@@ -147,11 +143,12 @@ async def get_history(
     responses=CLAIM_ACTION_PROBLEMS,
 )
 async def update_contacts(
-    engagement_id: EngagementId, body: UpdateContactsBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: UpdateContactsBody,
+    caller: Annotated[Caller, Security(allowed_to("update_contacts"))],
+    portal: PortalDep,
 ) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
-    require_role(caller, "update_contacts")
-    await visible_claim(portal, caller, engagement_id)
     msg = UpdateContacts.model_validate({**body.model_dump(), "actor": caller.actor})
     return await portal.claims.update_contacts(engagement_id, msg)
 
@@ -164,10 +161,11 @@ async def update_contacts(
     responses=CLAIM_ACTION_PROBLEMS,
 )
 async def add_comment(
-    engagement_id: EngagementId, body: CommentBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: CommentBody,
+    caller: Annotated[Caller, Security(allowed_to("add_comment"))],
+    portal: PortalDep,
 ) -> ClaimView:
-    require_role(caller, "add_comment")
-    await visible_claim(portal, caller, engagement_id)
     return await portal.claims.add_comment(
         engagement_id, AddComment(text=body.text, actor=caller.actor)
     )
@@ -182,11 +180,9 @@ async def add_comment(
 )
 async def submit(
     engagement_id: EngagementId,
-    caller: CallerDep,
+    caller: Annotated[Caller, Security(allowed_to("submit"))],
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
-    require_role(caller, "submit")
-    await visible_claim(portal, caller, engagement_id)
     return await portal.claims.submit(engagement_id, Submit(actor=caller.actor))

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import cast, get_args
+from datetime import UTC, datetime
+from typing import Annotated, cast, get_args
 
-from fastapi import Request, Response
+from fastapi import Request, Response, Security
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRouter
 
+from portal.auth import Caller
 from portal.blobs import (
     receive_multipart_upload,
 )
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.deps import CallerDep, EngagementId, allowed_to, visible_claim
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from workflows.messages import (
@@ -22,6 +24,7 @@ from workflows.messages import (
     Document,
     DocumentKind,
 )
+from workflows.rules import check_action_on
 
 log = logging.getLogger("claims.api")
 
@@ -53,25 +56,6 @@ _UPLOAD_SCHEMA = {
 }
 
 
-def _refuse_unless_allowed(view: ClaimView, action: str) -> None:
-    """Refuse before a costly step (an upload) what the claim would refuse anyway."""
-    if action in view.allowed_actions:
-        return
-    if view.status == "auto_rejected" or view.status == "in_progress":
-        raise ProblemError(
-            410,
-            "DeadlinePassed",
-            f"the claim was not submitted by its deadline {view.deadline_at.isoformat()} "
-            "(90 days after customer consent) and can no longer change",
-        )
-    raise ProblemError(
-        409,
-        "WrongState",
-        f"{action.replace('_', ' ')} is not possible while the claim is "
-        f"{view.status.replace('_', ' ')}",
-    )
-
-
 @router.post(
     "/claims/{engagement_id}/documents",
     response_model=ClaimView,
@@ -81,14 +65,26 @@ def _refuse_unless_allowed(view: ClaimView, action: str) -> None:
     responses={**CLAIM_ACTION_PROBLEMS, **problems(413, 415)},
 )
 async def upload_document(
-    engagement_id: EngagementId, request: Request, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    request: Request,
+    caller: Annotated[Caller, Security(allowed_to("attach_document"))],
+    portal: PortalDep,
 ) -> ClaimView:
     """Multipart `kind` and `file`: the file is streamed to the blob store, checked by its
     content (PDF, Office, image, e-mail; 25 MiB at most), then attached to the claim
     (`attach_document`, the sniffed content type as `content_type`)."""
-    require_role(caller, "attach_document")
+    # The one change that asks first: the upload is costly, so what the claim would
+    # refuse anyway is refused before it, by the same rule the claim applies.
     view = await visible_claim(portal, caller, engagement_id)
-    _refuse_unless_allowed(view, "attach_document")
+    check_action_on(
+        "attach_document",
+        caller.actor,
+        engagement_id=engagement_id,
+        partner_id=view.partner.id,
+        status=view.status,
+        deadline=view.deadline_at,
+        now=datetime.now(UTC),
+    )
     upload = await receive_multipart_upload(
         portal.blobs,
         request.headers.get("content-type", ""),

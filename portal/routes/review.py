@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body
+from fastapi import Body, Security
 from fastapi.routing import APIRouter
 
+from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.deps import EngagementId, allowed_to
 from portal.problems import CLAIM_ACTION_PROBLEMS
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -34,10 +35,11 @@ router = APIRouter(prefix=API_PREFIX)
     responses=CLAIM_ACTION_PROBLEMS,
 )
 async def request_info(
-    engagement_id: EngagementId, body: RequestInfoBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: RequestInfoBody,
+    caller: Annotated[Caller, Security(allowed_to("request_info"))],
+    portal: PortalDep,
 ) -> ClaimView:
-    require_role(caller, "request_info")
-    await visible_claim(portal, caller, engagement_id)
     return await portal.claims.request_info(
         engagement_id, RequestInfo(question=body.question, actor=caller.actor)
     )
@@ -52,12 +54,10 @@ async def request_info(
 )
 async def approve(
     engagement_id: EngagementId,
-    caller: CallerDep,
+    caller: Annotated[Caller, Security(allowed_to("approve"))],
     portal: PortalDep,
     body: Annotated[ApproveBody | None, Body()] = None,
 ) -> ClaimView:
-    require_role(caller, "approve")
-    await visible_claim(portal, caller, engagement_id)
     note = body.note if body is not None else None
     return await portal.claims.approve(engagement_id, Approve(note=note, actor=caller.actor))
 
@@ -70,8 +70,9 @@ async def approve(
     responses=CLAIM_ACTION_PROBLEMS,
 )
 async def reject(
-    engagement_id: EngagementId, body: RejectBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: RejectBody,
+    caller: Annotated[Caller, Security(allowed_to("reject"))],
+    portal: PortalDep,
 ) -> ClaimView:
-    require_role(caller, "reject")
-    await visible_claim(portal, caller, engagement_id)
     return await portal.claims.reject(engagement_id, Reject(reason=body.reason, actor=caller.actor))

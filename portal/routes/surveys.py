@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body
+from fastapi import Body, Security
 from fastapi.routing import APIRouter
 
 from activities.links import SurveyLinkRef
+from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, require_role, visible_claim
+from portal.deps import EngagementId, allowed_to
 from portal.problems import CLAIM_ACTION_PROBLEMS
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -35,14 +36,12 @@ router = APIRouter(prefix=API_PREFIX)
 async def send_survey(
     engagement_id: EngagementId,
     kind: SurveyKind,
-    caller: CallerDep,
+    caller: Annotated[Caller, Security(allowed_to("send_survey"))],
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Mails the survey link: the partner survey to every partner contact, the customer
     survey to the customer contact. A re-send carries the same link."""
-    require_role(caller, "send_survey")
-    await visible_claim(portal, caller, engagement_id)
     return await portal.claims.send_survey(
         engagement_id, SendSurvey(kind=kind, channel="email", actor=caller.actor)
     )
@@ -57,14 +56,12 @@ async def send_survey(
 )
 async def partner_survey_link(
     engagement_id: EngagementId,
-    caller: CallerDep,
+    caller: Annotated[Caller, Security(allowed_to("send_survey"))],
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> SurveyLinkOut:
     """Issues the partner survey (`send_survey` with `channel: "direct"`, nothing mailed)
     and answers its link, the same one the e-mail would carry."""
-    require_role(caller, "send_survey")
-    await visible_claim(portal, caller, engagement_id)
     view = await portal.claims.send_survey(
         engagement_id, SendSurvey(kind="partner", channel="direct", actor=caller.actor)
     )
