@@ -54,9 +54,8 @@ def build_payment_activities(
     settings: Settings, store: ClaimStore, client: Client
 ) -> PaymentActivities:
     """The payment cycle's activities: they signal claims through `client`."""
-    renderer = RemittanceRenderer(SurveyLinks(settings.secret_key, settings.public_url))
-    mailer = RemittanceMailer(smtp_config(settings), renderer)
-    return PaymentActivities(store.engine, client, settings.tariffs, mailer)
+    mailer = RemittanceMailer(smtp_config(settings), RemittanceRenderer())
+    return PaymentActivities(store.engine, client, settings.tariffs, mailer, sent_mail=store)
 
 
 def create_worker(

@@ -97,11 +97,11 @@ class RenderedMail:
     html: str
 
 
-class MailRenderer:
-    """Renders a notification for one recipient from `templates/<kind>.{txt,html}.j2`."""
+class TemplateRenderer:
+    """Renders a mail from a template pair `templates/<name>.{txt,html}.j2`: the text
+    template sets the subject, the HTML one is autoescaped."""
 
-    def __init__(self, links: SurveyLinks) -> None:
-        self._links = links
+    def __init__(self) -> None:
         loader = jinja2.FileSystemLoader(TEMPLATES)
         self._text = jinja2.Environment(
             loader=loader, autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True
@@ -109,6 +109,22 @@ class MailRenderer:
         self._html = jinja2.Environment(
             loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True
         )
+
+    def render_pair(self, name: str, context: dict[str, Any]) -> RenderedMail:
+        text_module = self._text.get_template(f"{name}.txt.j2").make_module(context)
+        html = self._html.get_template(f"{name}.html.j2").render(context)
+        subject = " ".join(str(getattr(text_module, "subject", "")).split())
+        if not subject:
+            raise ValueError(f"template {name}.txt.j2 sets no subject")
+        return RenderedMail(subject=subject, text=str(text_module).strip() + "\n", html=html)
+
+
+class MailRenderer(TemplateRenderer):
+    """Renders a notification for one recipient from `templates/<kind>.{txt,html}.j2`."""
+
+    def __init__(self, links: SurveyLinks) -> None:
+        super().__init__()
+        self._links = links
 
     def context(self, notification: Notification, recipient: Contact) -> dict[str, Any]:
         lang = recipient.locale
@@ -130,19 +146,18 @@ class MailRenderer:
         }
 
     def render(self, notification: Notification, recipient: Contact) -> RenderedMail:
-        context = self.context(notification, recipient)
-        text_module = self._text.get_template(f"{notification.kind}.txt.j2").make_module(context)
-        html = self._html.get_template(f"{notification.kind}.html.j2").render(context)
-        subject = " ".join(str(getattr(text_module, "subject", "")).split())
-        if not subject:
-            raise ValueError(f"template {notification.kind}.txt.j2 sets no subject")
-        return RenderedMail(subject=subject, text=str(text_module).strip() + "\n", html=html)
+        return self.render_pair(notification.kind, self.context(notification, recipient))
 
 
 def message_id(notification: Notification, index: int, mail_from: str) -> str:
     """Stable per notification and recipient, so retries are recognisable."""
+    return keyed_message_id(notification.key, index, mail_from)
+
+
+def keyed_message_id(key: str, index: int, mail_from: str) -> str:
+    """The Message-ID of recipient `index` of the mail whose stable key is `key`."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
-    return f"<{notification.key}.r{index}@{domain}>"
+    return f"<{key}.r{index}@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -156,11 +171,118 @@ class SmtpConfig:
     timeout: float = 30.0
 
 
-class Mailer:
-    """Sends notifications; one connection per notification, one message per recipient."""
+@dataclass(frozen=True)
+class Outgoing:
+    """One mail for several recipients, one message each: what `MailSender` sends."""
+
+    key: str
+    """Stable for this mail: the base of its Message-IDs and its key in the ledger."""
+    filed_under: str
+    """What the ledger files it under: the claim's engagement id (a remittance: its partner)."""
+    recipients: Sequence[str]
+    """E-mail addresses, in the order the messages are numbered."""
+    build: Callable[[int], EmailMessage]
+    """The message for recipient `index`, carrying its Message-ID."""
+
+
+class MailSender:
+    """The one way mail leaves: one SMTP connection per mail, one message per recipient,
+    progress reported after each, refusals for good reported rather than retried, and
+    every accepted message noted in the sent-ledger so a retry never sends it again."""
+
+    def __init__(self, smtp: SmtpConfig) -> None:
+        self._smtp = smtp
+
+    def message_id(self, key: str, index: int) -> str:
+        return keyed_message_id(key, index, self._smtp.mail_from)
+
+    async def send(
+        self,
+        mail: Outgoing,
+        *,
+        resume: DeliveryReport | None = None,
+        on_progress: Callable[[DeliveryReport], None] | None = None,
+        ledger: SentLedger | None = None,
+    ) -> DeliveryReport:
+        """Send to every recipient not yet handled; report permanent refusals.
+
+        Transient failures (connection refused, 4xx) raise, so the caller retries.
+        `on_progress` gets the report after each recipient is handled, so a retry
+        can `resume` from it instead of mailing the same people again. With a
+        `ledger`, recipients whose Message-ID it lists are skipped as delivered
+        (a crash lost the progress, not the mail) and each acceptance is noted
+        in it. The ledger only ever prevents duplicates: if the database can't
+        be reached, mail still goes out and the heartbeat progress is relied on.
+        """
+        report = resume or DeliveryReport(key=mail.key, delivered=0)
+        report = report.model_copy(deep=True)
+        remaining = range(report.handled, len(mail.recipients))
+        ids = {index: self.message_id(mail.key, index) for index in remaining}
+        already: set[str] = set()
+        if ledger is not None:
+            reached, found = await _within_timeout(ledger.sent_among(list(ids.values())))
+            if reached and found is not None:
+                already = found
+            else:
+                ledger = None  # unreachable: don't wait on it for every recipient
+        if all(mid in already for mid in ids.values()):
+            # Everything went out before a crash lost the progress: no need to connect.
+            report.delivered += len(ids)
+            report.handled = len(mail.recipients)
+            if on_progress is not None:
+                on_progress(report)
+            return report
+        smtp = aiosmtplib.SMTP(
+            hostname=self._smtp.host,
+            port=self._smtp.port,
+            timeout=self._smtp.timeout,
+            start_tls=self._smtp.starttls,
+            username=self._smtp.username,
+            password=self._smtp.password,
+        )
+        async with smtp:
+            for index in remaining:
+                if ids[index] in already:
+                    report.delivered += 1
+                elif await self._send_one(smtp, mail.build(index), report):
+                    report.delivered += 1
+                    if ledger is not None:
+                        noted, _ = await _within_timeout(
+                            ledger.record_sent(
+                                ids[index], mail.key, mail.filed_under, mail.recipients[index]
+                            )
+                        )
+                        if not noted:
+                            ledger = None
+                report.handled = index + 1
+                if on_progress is not None:
+                    on_progress(report)
+        return report
+
+    async def _send_one(
+        self, smtp: aiosmtplib.SMTP, message: EmailMessage, report: DeliveryReport
+    ) -> bool:
+        """Send one recipient's message: True once accepted, False (noted in `report`) if
+        refused for good; transient refusals raise so that the activity is retried."""
+        try:
+            await smtp.send_message(message)
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            if any(r.code < 500 for r in err.recipients):
+                raise
+            report.refused.extend(
+                RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
+                for r in err.recipients
+            )
+            await smtp.rset()
+            return False
+        return True
+
+
+class Mailer(MailSender):
+    """Sends notifications: one message per recipient, in the recipient's language."""
 
     def __init__(self, smtp: SmtpConfig, renderer: MailRenderer) -> None:
-        self._smtp = smtp
+        super().__init__(smtp)
         self._renderer = renderer
 
     def build(self, notification: Notification, index: int) -> EmailMessage:
@@ -170,7 +292,7 @@ class Mailer:
         mail["From"] = self._smtp.mail_from
         mail["To"] = formataddr((recipient.name, recipient.email))
         mail["Subject"] = rendered.subject
-        mail["Message-ID"] = message_id(notification, index, self._smtp.mail_from)
+        mail["Message-ID"] = self.message_id(notification.key, index)
         mail["Date"] = format_datetime(datetime.now(UTC))
         mail["X-Claim-Engagement"] = notification.engagement_id
         mail["X-Claim-Notification"] = notification.kind
@@ -189,81 +311,14 @@ class Mailer:
         on_progress: Callable[[DeliveryReport], None] | None = None,
         ledger: SentLedger | None = None,
     ) -> DeliveryReport:
-        """Send to every recipient not yet handled; report permanent refusals.
-
-        Transient failures (connection refused, 4xx) raise, so the caller retries.
-        `on_progress` gets the report after each recipient is handled, so a retry
-        can `resume` from it instead of mailing the same people again. With a
-        `ledger`, recipients whose Message-ID it lists are skipped as delivered
-        (a crash lost the progress, not the mail) and each acceptance is noted
-        in it. The ledger only ever prevents duplicates: if the database can't
-        be reached, mail still goes out and the heartbeat progress is relied on.
-        """
-        report = resume or DeliveryReport(key=notification.key, delivered=0)
-        report = report.model_copy(deep=True)
-        remaining = range(report.handled, len(notification.recipients))
-        ids = {index: message_id(notification, index, self._smtp.mail_from) for index in remaining}
-        already: set[str] = set()
-        if ledger is not None:
-            reached, found = await _within_timeout(ledger.sent_among(list(ids.values())))
-            if reached and found is not None:
-                already = found
-            else:
-                ledger = None  # unreachable: don't wait on it for every recipient
-        if all(mid in already for mid in ids.values()):
-            # Everything went out before a crash lost the progress: no need to connect.
-            report.delivered += len(ids)
-            report.handled = len(notification.recipients)
-            if on_progress is not None:
-                on_progress(report)
-            return report
-        smtp = aiosmtplib.SMTP(
-            hostname=self._smtp.host,
-            port=self._smtp.port,
-            timeout=self._smtp.timeout,
-            start_tls=self._smtp.starttls,
-            username=self._smtp.username,
-            password=self._smtp.password,
+        """Send a notification to its recipients (see `MailSender.send`)."""
+        mail = Outgoing(
+            key=notification.key,
+            filed_under=notification.engagement_id,
+            recipients=[contact.email for contact in notification.recipients],
+            build=lambda index: self.build(notification, index),
         )
-        async with smtp:
-            for index in remaining:
-                if ids[index] in already:
-                    report.delivered += 1
-                elif await self._send_one(smtp, notification, index, report):
-                    report.delivered += 1
-                    if ledger is not None:
-                        noted, _ = await _within_timeout(
-                            ledger.record_sent(
-                                ids[index],
-                                notification.key,
-                                notification.engagement_id,
-                                notification.recipients[index].email,
-                            )
-                        )
-                        if not noted:
-                            ledger = None
-                report.handled = index + 1
-                if on_progress is not None:
-                    on_progress(report)
-        return report
-
-    async def _send_one(
-        self, smtp: aiosmtplib.SMTP, notification: Notification, index: int, report: DeliveryReport
-    ) -> bool:
-        """Send one recipient's mail: True once accepted, False (noted in `report`) if
-        refused for good; transient refusals raise so that the activity is retried."""
-        try:
-            await smtp.send_message(self.build(notification, index))
-        except aiosmtplib.SMTPRecipientsRefused as err:
-            if any(r.code < 500 for r in err.recipients):
-                raise
-            report.refused.extend(
-                RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
-                for r in err.recipients
-            )
-            await smtp.rset()
-            return False
-        return True
+        return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
 
 
 async def _within_timeout(call: Awaitable[T]) -> tuple[bool, T | None]:

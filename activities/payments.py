@@ -29,14 +29,12 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, formataddr
 from typing import Any
 
-import aiosmtplib
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,9 +42,17 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.mail import MailRenderer, RenderedMail, SmtpConfig, format_date
+from activities.mail import (
+    MailSender,
+    Outgoing,
+    RenderedMail,
+    SentLedger,
+    SmtpConfig,
+    TemplateRenderer,
+    format_date,
+)
 from activities.store import JSONDocument, UTCDateTime, claims, metadata
-from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued, RefusedRecipient
+from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
 from workflows.payments_messages import (
     BatchLine,
     BatchOpened,
@@ -521,8 +527,8 @@ def remittance_key(batch_id: str, partner_id: str) -> str:
     return f"remittance.{batch_id}.{partner_id}"
 
 
-class RemittanceRenderer(MailRenderer):
-    """The claims' renderer (same templates folder and environments) for `remittance.*.j2`."""
+class RemittanceRenderer(TemplateRenderer):
+    """Renders the remittance advice from `templates/remittance.{txt,html}.j2`."""
 
     def render_remittance(self, advice: RemittanceAdvice, recipient: Contact) -> RenderedMail:
         lang = recipient.locale
@@ -555,29 +561,27 @@ class RemittanceRenderer(MailRenderer):
                 for currency, amount in totals.items()
             ],
         }
-        text_module = self._text.get_template("remittance.txt.j2").make_module(context)
-        html = self._html.get_template("remittance.html.j2").render(context)
-        subject = " ".join(str(getattr(text_module, "subject", "")).split())
-        return RenderedMail(subject=subject, text=str(text_module).strip() + "\n", html=html)
+        return self.render_pair("remittance", context)
 
 
-@dataclass(frozen=True)
-class RemittanceMailer:
-    """One e-mail per partner contact, in the contact's language, with the CSV attached."""
+class RemittanceMailer(MailSender):
+    """One e-mail per partner contact, in the contact's language, with the CSV attached;
+    sent like every mail (`MailSender`: progress, refusals, sent-ledger)."""
 
-    smtp: SmtpConfig
-    renderer: RemittanceRenderer
+    def __init__(self, smtp: SmtpConfig, renderer: RemittanceRenderer) -> None:
+        super().__init__(smtp)
+        self.renderer = renderer
 
     def build(self, advice: RemittanceAdvice, index: int) -> EmailMessage:
         recipient = advice.contacts[index]
         rendered = self.renderer.render_remittance(advice, recipient)
-        domain = parseaddr(self.smtp.mail_from)[1].rpartition("@")[2] or "localhost"
         mail = EmailMessage()
-        mail["From"] = self.smtp.mail_from
+        mail["From"] = self._smtp.mail_from
         mail["To"] = formataddr((recipient.name, recipient.email))
         mail["Subject"] = rendered.subject
-        key = remittance_key(advice.batch_id, advice.partner_id)
-        mail["Message-ID"] = f"<{key}.r{index}@{domain}>"
+        mail["Message-ID"] = self.message_id(
+            remittance_key(advice.batch_id, advice.partner_id), index
+        )
         mail["Date"] = format_datetime(datetime.now(UTC))
         mail["X-Claim-Notification"] = "remittance"
         mail["X-Claim-Partner"] = advice.partner_id
@@ -596,38 +600,16 @@ class RemittanceMailer:
         *,
         resume: DeliveryReport | None = None,
         on_progress: Callable[[DeliveryReport], None] | None = None,
+        ledger: SentLedger | None = None,
     ) -> DeliveryReport:
-        """As `Mailer.deliver`: transient failures raise, 5xx refusals are reported."""
-        key = remittance_key(advice.batch_id, advice.partner_id)
-        report = (resume or DeliveryReport(key=key, delivered=0)).model_copy(deep=True)
-        if report.handled >= len(advice.contacts):
-            return report
-        smtp = aiosmtplib.SMTP(
-            hostname=self.smtp.host,
-            port=self.smtp.port,
-            timeout=self.smtp.timeout,
-            start_tls=self.smtp.starttls,
-            username=self.smtp.username,
-            password=self.smtp.password,
+        """Send the advice to the partner's contacts (see `MailSender.send`)."""
+        mail = Outgoing(
+            key=remittance_key(advice.batch_id, advice.partner_id),
+            filed_under=advice.partner_id,
+            recipients=[contact.email for contact in advice.contacts],
+            build=lambda index: self.build(advice, index),
         )
-        async with smtp:
-            for index in range(report.handled, len(advice.contacts)):
-                try:
-                    await smtp.send_message(self.build(advice, index))
-                except aiosmtplib.SMTPRecipientsRefused as err:
-                    if any(r.code < 500 for r in err.recipients):
-                        raise
-                    report.refused.extend(
-                        RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
-                        for r in err.recipients
-                    )
-                    await smtp.rset()
-                else:
-                    report.delivered += 1
-                report.handled = index + 1
-                if on_progress is not None:
-                    on_progress(report)
-        return report
+        return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
 
 
 # --- the activities -------------------------------------------------------------------------
@@ -647,11 +629,14 @@ class PaymentActivities:
         client: Client,
         tariffs: Mapping[str, Tariff],
         mailer: RemittanceMailer,
+        sent_mail: SentLedger | None = None,
     ) -> None:
         self.ledger = PaymentLedger(engine)
         self._client = client
         self._tariffs = tariffs
         self._mailer = mailer
+        # The mail ledger (the claims' store), so a retried remittance is never mailed twice.
+        self._sent_mail = sent_mail
 
     @property
     def all(self) -> list[Callable[..., Any]]:
@@ -730,7 +715,10 @@ class PaymentActivities:
         details = activity.info().heartbeat_details
         resume = DeliveryReport.model_validate(details[0]) if details else None
         report = await self._mailer.deliver(
-            advice, resume=resume, on_progress=lambda progress: activity.heartbeat(progress)
+            advice,
+            resume=resume,
+            on_progress=lambda progress: activity.heartbeat(progress),
+            ledger=self._sent_mail,
         )
         await self.ledger.record_remittance(advice, report, datetime.now(UTC))
         return RemittanceReport(

@@ -150,9 +150,9 @@ class ClaimStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite has one writer at a time: concurrent writes from one process queue here
+        # instead of failing with "database is locked" after the busy timeout.
         self._write_turn = asyncio.Lock()
-        """SQLite has one writer at a time: concurrent writes from one process queue here
-        instead of failing with "database is locked" after the busy timeout."""
 
     @classmethod
     def from_url(cls, url: str) -> ClaimStore:

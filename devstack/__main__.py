@@ -42,6 +42,7 @@ from devstack.demo import Seeder
 from devstack.mailview import MailView
 from settings import Settings, SettingsError, load_settings
 from starter.client import ClaimsClient
+from starter.process import exit_now
 from starter.temporal import connect, ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -461,21 +462,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     return asyncio.run(_main(parse_args(argv)))
-
-
-def exit_now(status: int) -> None:
-    """Flush and end without interpreter finalization.
-
-    The Temporal client's Rust runtime threads can outlive the event loop and
-    make CPython abort during finalization (temporalio/sdk-python issue 300),
-    which would turn a clean Ctrl-C into a crash exit status. Every part is
-    stopped by now; nothing is left to clean up.
-    """
-    with contextlib.suppress(OSError):
-        sys.stdout.flush()
-    with contextlib.suppress(OSError):
-        sys.stderr.flush()
-    os._exit(status)
 
 
 if __name__ == "__main__":

@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, NoReturn, TypeVar, cast, get_args
+from typing import Any, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -47,6 +45,7 @@ from starter.client import (
     SurveyLinkExpired,
     parse_message,
 )
+from starter.process import exit_now
 from starter.queries import claims_query, parse_duration
 from starter.temporal import connect, ensure_search_attributes
 from workflows.messages import (
@@ -438,24 +437,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
     return 0
-
-
-def exit_now(status: int) -> NoReturn:
-    """Flush the output and end the process without interpreter finalization.
-
-    The SDK's Rust runtime threads can outlive the event loop, and CPython then
-    sometimes aborts during finalization ("PyGILState_Release: thread state ...
-    must be current", SIGABRT) after all output was written: temporalio/sdk-python
-    issue 300, still open. A command line must exit with its own status, so it
-    skips finalization once its output is flushed; nothing is left to clean up.
-    """
-    try:
-        sys.stdout.flush()
-    except OSError:  # the reader went away (a closed pipe): the output is lost
-        status = status or 1
-    with contextlib.suppress(OSError):
-        sys.stderr.flush()
-    os._exit(status)
 
 
 if __name__ == "__main__":

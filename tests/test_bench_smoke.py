@@ -2,7 +2,7 @@
 
 The benchmark is not a test: nothing here is timed or compared with a target
 (CI machines differ and share their cores). This runs it tiny, as a user
-would, and checks that the report has every figure issue 6 asks for, each
+would, and checks that the report has every figure docs/performance.md names, each
 with a sane value, and that no server or worker outlives the run.
 """
 

@@ -1,4 +1,4 @@
-"""The benchmark's lifecycle stays within its history budget (issue 6: at most 100
+"""The benchmark's lifecycle stays within its history budget (at most 100
 events), counted on the dev server. Events cost money and database writes per claim,
 so this guards against a change that quietly adds a round trip per message."""
 

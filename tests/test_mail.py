@@ -10,6 +10,8 @@ import pytest
 
 from activities.links import SurveyLinkRef, SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig, message_id
+from activities.payments import RemittanceMailer, RemittanceRenderer
+from activities.store import ClaimStore
 from devstack.mailcatcher import MailCatcher, body_html, body_text, free_port, survey_link
 from tests.conftest import MAIL_FROM
 from workflows.messages import (
@@ -23,6 +25,7 @@ from workflows.messages import (
     RefusedRecipient,
     SurveyKind,
 )
+from workflows.payments_messages import RemittanceAdvice
 from workflows.texts import ITEM_LABELS
 
 ENGAGEMENT = "eng-x"
@@ -386,3 +389,30 @@ async def test_each_mail_declares_the_recipients_language(
     await mailer.deliver(notification("approved"))
 
     assert [m["Content-Language"] for m in mailbox.messages] == ["en", "nl"]
+
+
+async def test_a_remittance_goes_through_the_same_sender_and_its_ledger_mails_it_once(
+    mailbox: MailCatcher, store: ClaimStore
+) -> None:
+    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
+    mailer = RemittanceMailer(smtp, RemittanceRenderer())
+    advice = RemittanceAdvice(
+        batch_id="2025-04-01",
+        partner_id="partner-42",
+        partner_name="Contoso Consulting",
+        cycle_date=datetime(2025, 4, 1, tzinfo=UTC),
+        lines=[],
+        contacts=[ANNA, JOOST],
+    )
+
+    first = await mailer.deliver(advice, ledger=store)
+    # A retry that lost its progress (a crash after the server accepted) sends nothing again.
+    again = await mailer.deliver(advice, ledger=store)
+
+    assert first.delivered == again.delivered == 2
+    assert len(mailbox.messages) == 2
+    assert {m["Message-ID"] for m in mailbox.messages} == {
+        "<remittance.2025-04-01.partner-42.r0@claims.test>",
+        "<remittance.2025-04-01.partner-42.r1@claims.test>",
+    }
+    assert {m["Message-ID"] for m in mailbox.messages} <= await store.mail_ledger_ids()

@@ -112,9 +112,8 @@ def payment_activities(
     client: Client, store: ClaimStore, mailbox: MailCatcher, links: SurveyLinks, tariffs: Any
 ) -> PaymentActivities:
     smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    return PaymentActivities(
-        store.engine, client, tariffs, RemittanceMailer(smtp, RemittanceRenderer(links))
-    )
+    mailer = RemittanceMailer(smtp, RemittanceRenderer())
+    return PaymentActivities(store.engine, client, tariffs, mailer, sent_mail=store)
 
 
 @pytest.fixture
