@@ -94,20 +94,13 @@ class ClaimList(BaseModel):
 
 
 def summary_of(row: Mapping[str, Any]) -> ClaimSummary:
+    """A read-model row as a list entry: the view's fields, the row's timestamps."""
     view = ClaimView.model_validate(row["view"])
-    return ClaimSummary(
-        engagement_id=view.engagement_id,
-        partner=view.partner,
-        customer=view.customer,
-        workshop=view.workshop,
-        status=view.status,
-        status_reason=view.status_reason,
-        consent_at=view.consent_at,
-        deadline_at=view.deadline_at,
-        missing=view.missing,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        submitted_at=view.submitted_at,
-        decided_at=view.decided_at,
-        paid_at=view.paid_at,
+    fields = set(ClaimSummary.model_fields) - {"created_at", "updated_at"}
+    return ClaimSummary.model_validate(
+        {
+            **view.model_dump(include=fields),
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+        }
     )

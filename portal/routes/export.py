@@ -60,25 +60,16 @@ def _csv_cell(value: object) -> str:
 
 
 def _csv_row(summary: ClaimSummary) -> list[str]:
-    values: list[object] = [
-        summary.engagement_id,
-        summary.partner.id,
-        summary.partner.name,
-        summary.customer.id,
-        summary.customer.name,
-        summary.workshop,
-        summary.status,
-        summary.status_reason,
-        summary.consent_at,
-        summary.deadline_at,
-        summary.created_at,
-        summary.updated_at,
-        summary.submitted_at,
-        summary.decided_at,
-        summary.paid_at,
-        " ".join(summary.missing),
-    ]
-    return [_csv_cell(value) for value in values]
+    """The summary's cells in CSV_COLUMNS order (parties flattened, missing items joined)."""
+    cells: dict[str, object] = {
+        **summary.model_dump(),
+        "partner_id": summary.partner.id,
+        "partner_name": summary.partner.name,
+        "customer_id": summary.customer.id,
+        "customer_name": summary.customer.name,
+        "missing": " ".join(summary.missing),
+    }
+    return [_csv_cell(cells[column]) for column in CSV_COLUMNS]
 
 
 @router.get(
