@@ -23,7 +23,7 @@ from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
-from settings import Settings, SettingsError, load_settings
+from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow

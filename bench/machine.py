@@ -58,7 +58,13 @@ def _command(*command: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-CODE_FILES = ("worker.py", "settings.py", "workflows/*.py", "activities/*.py", "starter/client.py")
+CODE_FILES = (
+    "worker.py",
+    "starter/settings.py",
+    "workflows/*.py",
+    "activities/*.py",
+    "starter/client.py",
+)
 
 
 def code_digest() -> str:

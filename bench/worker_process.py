@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 import worker as claims_worker
 from bench.baseline import BaselineWorkflow, trivial
-from settings import Settings, SettingsError, load_settings
+from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect
 
 CACHE_VARIABLE = "CLAIMS_MAX_CACHED_WORKFLOWS"

@@ -67,8 +67,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
-from settings import ENCRYPTION_KEYS_VARIABLE, SettingsError, load_encryption_keys
 from starter.codec import EncryptionCodec, PayloadDecryptionError
+from starter.settings import ENCRYPTION_KEYS_VARIABLE, SettingsError, load_encryption_keys
 
 log = logging.getLogger("claims.codec_server")
 

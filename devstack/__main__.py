@@ -40,9 +40,9 @@ from activities.links import SurveyLinks
 from devstack.binaries import temporal_cli
 from devstack.demo import Seeder
 from devstack.mailview import MailView
-from settings import Settings, SettingsError, load_settings
 from starter.client import ClaimsClient
 from starter.process import exit_now
+from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect, ensure_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Literal, assert_never
 
 from activities.links import SurveyLinks
-from settings import SettingsError, load_settings
 from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
+from starter.settings import SettingsError, load_settings
 from starter.temporal import connect
 from workflows.messages import (
     Actor,

@@ -20,11 +20,11 @@ from portal.blobs import (
     DEFAULT_BLOB_DIR,
     BlobStore,
 )
-from settings import SettingsError, load_settings
 from starter.client import (
     ClaimsClient,
 )
 from starter.keys import DEFAULT_KEYS_FILE
+from starter.settings import SettingsError, load_settings
 
 log = logging.getLogger("claims.api")
 

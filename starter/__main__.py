@@ -35,7 +35,6 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
-from settings import Settings, SettingsError, load_settings
 from starter import payments, render
 from starter.client import (
     ClaimAlreadyFinished,
@@ -47,6 +46,7 @@ from starter.client import (
 )
 from starter.process import exit_now
 from starter.queries import claims_query, parse_duration
+from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect, ensure_search_attributes
 from workflows.messages import (
     AddComment,

@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
-from settings import DEFAULT_TASK_QUEUE
+from starter.settings import DEFAULT_TASK_QUEUE
 from workflows import operator_text
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.messages import (

@@ -35,7 +35,7 @@ from starter.codec import EncryptionCodec, EncryptionKey
 from workflows.messages import describe_validation_error
 
 if TYPE_CHECKING:
-    from settings import Settings
+    from starter.settings import Settings
 
 
 class ClaimsJSONPayloadConverter(PydanticJSONPlainPayloadConverter):

@@ -48,7 +48,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.payments import PaymentLedger
 from activities.store import ClaimStore
-from settings import DEFAULT_PAYMENT_CALENDAR, Settings
+from starter.settings import DEFAULT_PAYMENT_CALENDAR, Settings
 from workflows.payment_cycle import PaymentCycleWorkflow
 from workflows.payments_messages import (
     DEFAULT_PAGE_SIZE,

@@ -18,8 +18,8 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from settings import Settings
 from starter.converter import data_converter
+from starter.settings import Settings
 from workflows.search_attributes import (
     CLAIM_DEADLINE,
     CLAIM_STATUS,

@@ -46,7 +46,6 @@ from codec_server.app import (
     create_app,
     token_sha256,
 )
-from settings import SettingsError, load_encryption_keys, load_settings
 from starter.client import ClaimsClient, workflow_id
 from starter.codec import (
     ENCODING,
@@ -56,6 +55,7 @@ from starter.codec import (
     PayloadDecryptionError,
 )
 from starter.converter import claims_data_converter, data_converter, encrypted_data_converter
+from starter.settings import SettingsError, load_encryption_keys, load_settings
 from tests.builders import REVIEWER, attach, claim_input
 from tests.helpers import settled
 from tests.test_refusals import plain_json_client

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from settings import DEFAULT_TASK_QUEUE, MIN_SECRET_KEY_LENGTH, SettingsError, load_settings
+from starter.settings import DEFAULT_TASK_QUEUE, MIN_SECRET_KEY_LENGTH, SettingsError, load_settings
 
 
 def _secret_key() -> str:

@@ -2,7 +2,7 @@
 
 A `PaymentCycle` run (see `workflows/payment_cycle.py`) is started by the
 schedule `payment-cycle` with a :class:`PaymentCycleInput`; a tariff is what
-the program pays for one claim of a workshop (configuration, see settings.py).
+the program pays for one claim of a workshop (configuration, see starter/settings.py).
 Like `workflows.messages`, this module imports pydantic only: it is safe
 inside the workflow sandbox, in the worker and in any client.
 """
