@@ -1,7 +1,7 @@
 """The portal's HTTP door: a JSON API for portal backends and the survey pages for respondents.
 
 Run it beside the worker with ``uvicorn portal.app:app``. It reads the
-worker's environment (:func:`settings.load_settings`: Temporal connection,
+worker's environment (:func:`starter.settings.load_settings`: Temporal connection,
 task queue, database, public URL, secret key) plus `CLAIMS_API_KEYS_FILE`
 (default .data/api-keys.json) and `CLAIMS_BLOB_DIR` (default .data/blobs).
 Tests build the same app with :func:`create_app` around their own

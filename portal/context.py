@@ -52,7 +52,7 @@ class Portal:
 async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator[Portal]:
     """Build the portal from the environment (the worker's settings plus the API's two)."""
     from starter.temporal import (
-        connect,  # the worker's one way to connect, with the claims converter
+        connect,  # how every caller connects: the claims' converter and codec
     )
 
     env = os.environ if env is None else env

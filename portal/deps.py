@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Security
@@ -19,7 +18,6 @@ from workflows.messages import (
     IDENTIFIER_PATTERN,
     ClaimView,
 )
-from workflows.rules import check_role
 
 # --- who is calling --------------------------------------------------------------------------
 
@@ -54,17 +52,6 @@ async def current_caller(
 
 
 CallerDep = Annotated[Caller, Security(current_caller)]
-
-
-def allowed_to(action: str) -> Callable[[Caller], Awaitable[Caller]]:
-    """The caller, if their role may do `action` (workflows.rules.check_role decides;
-    a refusal is a 403 before anything is sent)."""
-
-    async def caller_allowed(caller: CallerDep) -> Caller:
-        check_role(action, caller.role)
-        return caller
-
-    return caller_allowed
 
 
 async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> ClaimView:

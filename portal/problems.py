@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from workflows.messages import (
     ProofItem,
 )
+from workflows.rules import SUBMISSION_WINDOW_DAYS
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:workshop-claims:problem:"
@@ -152,7 +153,7 @@ _PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     403: "NotAllowed: the caller's role may not do this",
     404: "NotFound: no such claim (or not one the caller may see)",
     409: "WrongState, Incomplete, ContactLocked or SurveyCompleted",
-    410: "DeadlinePassed: the claim's 90 days ran out",
+    410: f"DeadlinePassed: the claim's {SUBMISSION_WINDOW_DAYS} days ran out",
     413: "DocumentTooLarge: the file is over 25 MiB",
     415: "UnsupportedDocumentType: the file's content is not an allowed type",
     422: "InvalidInput: the request or the message is malformed; the detail names the field",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -22,6 +22,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -50,11 +51,11 @@ from workflows.messages import (
     describe_validation_error,
 )
 from workflows.rules import (
-    PARTNER_WORKING,
     Refusal,
     check_start,
     check_tenancy,
     closed_claim_refusal,
+    survey_answer_refusal,
 )
 from workflows.search_attributes import (
     CLAIM_DEADLINE,
@@ -66,6 +67,10 @@ from workflows.search_attributes import (
 )
 
 WORKFLOW_ID_PREFIX = "workshop-claim-"
+
+SURVEY_ANSWER_WAIT = timedelta(seconds=10)
+"""How long survey answers wait for the claim's answer before going by signal instead:
+a respondent is never left waiting on a page while no worker runs."""
 
 MessageT = TypeVar("MessageT", bound=BaseModel)
 
@@ -123,6 +128,12 @@ class ClaimUpdateRefused(ClaimRefused, WorkflowUpdateFailedError):
         WorkflowUpdateFailedError.__init__(self, cause)
 
 
+class SurveyAnswersQueued(Exception):
+    """The claim did not answer in time (no worker polling): the answers went by the
+    `survey_completed` signal instead, and are recorded when a worker takes them up, or
+    recorded as ignored, with why, if the link no longer counts by then."""
+
+
 class SurveyLinkExpired(Exception):
     """A genuine survey link that no longer works (contact changed, done, or claim over)."""
 
@@ -162,10 +173,12 @@ class ClaimsClient:
         *,
         task_queue: str = DEFAULT_TASK_QUEUE,
         links: SurveyLinks | None = None,
+        survey_answer_wait: timedelta = SURVEY_ANSWER_WAIT,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self._links = links
+        self.survey_answer_wait = survey_answer_wait
 
     def handle(self, engagement_id: str) -> WorkflowHandle[WorkshopClaimWorkflow, ClaimView]:
         return self.client.get_workflow_handle_for(
@@ -300,19 +313,16 @@ class ClaimsClient:
             view = await self.get_claim(ref.engagement_id)
         except ClaimNotFound:
             raise InvalidSurveyLink("survey link names no claim") from None
-        proof = getattr(view.proof, f"{ref.kind}_survey")
-        if proof.status == "completed":
-            raise SurveyLinkExpired(f"the {ref.kind} survey is already completed", view)
-        if proof.status == "not_sent":
-            raise SurveyLinkExpired(f"the {ref.kind} survey has not been sent", view)
-        if view.status not in PARTNER_WORKING:
-            raise SurveyLinkExpired("the claim no longer takes survey answers", view)
-        if proof.status != "sent" or proof.link_version != ref.link_version:
-            raise SurveyLinkExpired(
-                "this survey link is no longer valid: the contact details changed, "
-                "ask for the survey to be sent again",
-                view,
-            )
+        refusal = survey_answer_refusal(
+            view.status,
+            view.deadline_at,
+            getattr(view.proof, f"{ref.kind}_survey"),
+            ref.kind,
+            ref.link_version,
+            datetime.now(UTC),
+        )
+        if refusal is not None:
+            raise SurveyLinkExpired(refusal.message, view)
         return ref, view
 
     async def complete_survey(
@@ -324,7 +334,8 @@ class ClaimsClient:
         Raises :class:`InvalidSurveyLink` for a token we did not make or that names
         no claim, :class:`SurveyLinkExpired` when the link no longer counts (the claim
         refused the answers and recorded nothing), :class:`ClaimRefused` for answers
-        that are not valid.
+        that are not valid, and :class:`SurveyAnswersQueued` when the claim did not
+        answer within `survey_answer_wait` (the answers then went by signal).
         """
         ref = self.links.verify(token)
         msg = parse_message(
@@ -337,7 +348,17 @@ class ClaimsClient:
             },
         )
         try:
-            return await self._update(ref.engagement_id, WorkshopClaimWorkflow.complete_survey, msg)
+            return await self._update(
+                ref.engagement_id,
+                WorkshopClaimWorkflow.complete_survey,
+                msg,
+                rpc_timeout=self.survey_answer_wait,
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            await self.survey_completed(ref.engagement_id, msg)
+            raise SurveyAnswersQueued(
+                "the claim did not answer in time; the answers were sent to be recorded"
+            ) from None
         except ClaimNotFound:
             raise InvalidSurveyLink("survey link names no claim") from None
         except ClaimRefused as refused:
@@ -350,10 +371,17 @@ class ClaimsClient:
 
     # --- plumbing -----------------------------------------------------------------------
 
-    async def _update(self, engagement_id: str, update: Any, msg: Any) -> ClaimView:
+    async def _update(
+        self,
+        engagement_id: str,
+        update: Any,
+        msg: Any,
+        *,
+        rpc_timeout: timedelta | None = None,
+    ) -> ClaimView:
         handle = self.handle(engagement_id)
         try:
-            view: ClaimView = await handle.execute_update(update, msg)
+            view: ClaimView = await handle.execute_update(update, msg, rpc_timeout=rpc_timeout)
             return view
         except WorkflowUpdateFailedError as err:
             if isinstance(err.cause, ApplicationError):
@@ -394,14 +422,15 @@ class ClaimsClient:
                 raise ClaimNotFound(engagement_id) from None
             raise
         view = await self._final_view(handle)
-        try:
-            if view is not None and actor is not None:
-                check_tenancy(engagement_id, view.partner.id, actor)
-            refusal = closed_claim_refusal(
-                view.status if view else None, view.deadline_at if view else None
-            )
-        except Refusal as not_theirs:
-            refusal = not_theirs
+        refusal = closed_claim_refusal(
+            view.status if view else None, view.deadline_at if view else None
+        )
+        if actor is not None and actor.partner_id is not None:
+            # A partner's user learns nothing of a claim they can't show is theirs.
+            try:
+                check_tenancy(engagement_id, view.partner.id if view else "", actor)
+            except Refusal as not_theirs:
+                refusal = not_theirs
         if is_update:
             raise ClaimUpdateRefused.of_rules(refusal)
         raise ClaimRefused.of_rules(refusal)

@@ -465,6 +465,7 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
             json={"customer_contact": {"name": "M", "email": "m@evil.example"}},
             headers=h,
         ),
+        await api.put(f"{V1}/claims/{eid}/contacts", json={}, headers=h),
         await api.post(f"{V1}/claims/{eid}/submit", headers=h),
         await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=h),
         await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=h),

@@ -115,3 +115,24 @@ async def test_each_claim_change_is_one_update_and_no_query(
     assert hidden.status_code == 404
     assert hidden.json()["detail"] == f"there is no claim for engagement {eid}"
     assert counter.calls == Counter({"update:add_comment": 1})
+
+
+async def test_another_partners_closed_claim_answers_404_like_an_unknown_one(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, keyring: ApiKeyring
+) -> None:
+    past = (await env.get_current_time()).replace(year=2020)
+    eid = (await claims.start_claim(claim_input(past))).view.engagement_id
+    assert (await claims.handle(eid).result()).status == "auto_rejected"
+
+    hidden = await api.post(
+        f"{V1}/claims/{eid}/comments", json={"text": "mine now"}, headers=keyring.other.headers
+    )
+    assert hidden.status_code == 404, hidden.text
+    assert hidden.json()["detail"] == f"there is no claim for engagement {eid}"
+    empty = await api.put(f"{V1}/claims/{eid}/contacts", json={}, headers=keyring.other.headers)
+    assert empty.status_code == 404, empty.text
+
+    own = await api.post(
+        f"{V1}/claims/{eid}/comments", json={"text": "late"}, headers=keyring.admin.headers
+    )
+    assert own.status_code == 410, own.text

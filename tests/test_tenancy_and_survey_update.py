@@ -5,18 +5,26 @@ at once (taken, or refused with why, recording nothing)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import timedelta
+
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
 from starter.client import (
     ClaimRefused,
     ClaimsClient,
     ClaimUpdateRefused,
+    SurveyAnswersQueued,
     SurveyLinkExpired,
 )
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
+from worker import create_worker
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (
     Actor,
@@ -157,3 +165,29 @@ async def test_survey_answers_twice_are_refused_as_completed(
 
     assert gone.value.view.proof.partner_survey.status == "completed"
     assert await claims.get_claim(eid) == before
+
+
+async def test_survey_answers_go_by_signal_when_no_worker_answers_and_are_recorded_later(
+    dev_env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks, task_queue: str
+) -> None:
+    # The dev server: a stopped worker's sticky queue falls back to the task queue there.
+    claims = ClaimsClient(
+        dev_env.client, task_queue=task_queue, links=links, survey_answer_wait=timedelta(seconds=1)
+    )
+    async with create_worker(dev_env.client, task_queue, activities):
+        eid = await start(dev_env, claims)
+        await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+        token = claims.links.token_from_url(await claims.survey_link(eid, "customer"))
+
+    # The worker is down: the respondent is not kept waiting, the answers are queued.
+    with pytest.raises(SurveyAnswersQueued):
+        await claims.complete_survey(token, CUSTOMER_CONTACT.email, {"q1": 3})
+
+    async with create_worker(dev_env.client, task_queue, activities):
+        deadline = time.monotonic() + 120
+        view = await claims.get_claim(eid)
+        while view.proof.customer_survey.status != "completed":
+            assert time.monotonic() < deadline, "the queued answers were never recorded"
+            await asyncio.sleep(0.1)  # the restarted worker takes the answers up
+            view = await claims.get_claim(eid)
+        assert "survey_completed" in [entry.event for entry in view.history]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     model_serializer,
 )
+from typing_extensions import TypedDict
 
 Role = Literal["incentives_admin", "incentives_user", "reviewer"]
 Locale = Literal["en", "nl"]
@@ -98,6 +99,14 @@ class Inbound(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ActorJSON(TypedDict):
+    """An actor as written: `partner_id` only when named."""
+
+    user: str
+    role: Role
+    partner_id: NotRequired[str]
+
+
 class Actor(Inbound):
     """Who did something: a portal user, the role they act in and, for a partner's user,
     the partner they act for.
@@ -113,10 +122,10 @@ class Actor(Inbound):
     partner_id: Identifier | None = None
 
     @model_serializer(mode="wrap")
-    def _without_unset_partner(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_unset_partner(self, handler: SerializerFunctionWrapHandler) -> ActorJSON:
         """`partner_id` is written only when named, so an actor the claim records (who and
         in which role) reads as it always has: `{"user", "role"}`."""
-        data: dict[str, Any] = handler(self)
+        data: ActorJSON = handler(self)
         if data.get("partner_id") is None:
             data.pop("partner_id", None)
         return data

@@ -236,7 +236,7 @@ def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
         customer=claim_input.customer,
         workshop=claim_input.workshop,
         consent_at=claim_input.consent_at,
-        started_by=claim_input.actor,
+        started_by=recorded_actor(claim_input.actor),
         partner_contacts=list(claim_input.partner_contacts),
         customer_contact=claim_input.customer_contact,
     )
@@ -425,6 +425,8 @@ def check_attach_document(claim: ClaimState, msg: AttachDocument, now: datetime)
 
 
 def check_send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None:
+    # Tenancy before the input's own checks: another partner learns nothing from them.
+    check_tenancy(claim.engagement_id, claim.partner.id, msg.actor)
     if msg.channel == "direct" and msg.kind == "customer":
         raise Refusal(
             "InvalidInput",
@@ -437,6 +439,8 @@ def check_send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None
 
 
 def check_update_contacts(claim: ClaimState, msg: UpdateContacts, now: datetime) -> None:
+    # Tenancy before the input's own checks: another partner learns nothing from them.
+    check_tenancy(claim.engagement_id, claim.partner.id, msg.actor)
     if msg.partner_contacts is None and msg.customer_contact is None:
         raise Refusal(
             "InvalidInput", "partner_contacts or customer_contact: give at least one to change"
@@ -624,24 +628,43 @@ def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
 # --- signals from outside: recorded either way ---------------------------------------------
 
 
-def check_complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> None:
-    """Answers count only through the current link of a sent survey, while the claim is
-    still being prepared."""
-    proof = survey(claim, msg.kind)
-    if claim.status not in PARTNER_WORKING:
-        raise Refusal("WrongState", f"the claim is {status_words(claim.status)}")
-    if claim.status == "in_progress" and now >= deadline_of(claim):
-        raise Refusal("DeadlinePassed", "the claim's deadline has passed")
+def survey_answer_refusal(
+    status: ClaimStatus,
+    deadline: datetime,
+    proof: SurveyProof,
+    kind: SurveyKind,
+    link_version: int,
+    now: datetime,
+) -> Refusal | None:
+    """Why answers through link `link_version` of a survey would not count now, or None.
+
+    Answers count only through the current link of a sent survey, while the claim
+    is still being prepared. The workflow asks it of its state; the survey page
+    asks it of a view before showing the form.
+    """
+    if status not in PARTNER_WORKING:
+        return Refusal("WrongState", f"the claim is {status_words(status)}")
+    if status == "in_progress" and now >= deadline:
+        return Refusal("DeadlinePassed", "the claim's deadline has passed")
     if proof.status == "completed":
-        raise _completed_survey_refusal(msg.kind)
+        return _completed_survey_refusal(kind)
     if proof.status == "not_sent":
-        raise Refusal("WrongState", f"the {msg.kind} survey has not been sent")
-    if proof.status == "invalidated" or msg.link_version != proof.link_version:
-        raise Refusal(
+        return Refusal("WrongState", f"the {kind} survey has not been sent")
+    if proof.status == "invalidated" or link_version != proof.link_version:
+        return Refusal(
             "WrongState",
-            f"link version {msg.link_version} is no longer valid: the contact details "
+            f"link version {link_version} is no longer valid: the contact details "
             "changed, so the survey must be sent again",
         )
+    return None
+
+
+def check_complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> None:
+    refusal = survey_answer_refusal(
+        claim.status, deadline_of(claim), survey(claim, msg.kind), msg.kind, msg.link_version, now
+    )
+    if refusal is not None:
+        raise refusal
 
 
 def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> bool:

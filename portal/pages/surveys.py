@@ -24,6 +24,7 @@ from portal.pages.survey_texts import (
     validate_answers,
 )
 from starter.client import (
+    SurveyAnswersQueued,
     SurveyLinkExpired,
 )
 from workflows.messages import (
@@ -202,6 +203,8 @@ async def survey_answers(token: str, request: Request, portal: PortalDep) -> HTM
         )
     except SurveyLinkExpired as err:
         return _gone_page(err.view, ref, lang)
+    except SurveyAnswersQueued:
+        return PAGES.message("survey_thanks.html.j2", 202, lang, "thanks_title", "received_body")
     return PAGES.message(
         "survey_thanks.html.j2", 200, lang, "thanks_title", "thanks_body", workshop=view.workshop
     )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Query, Response, Security
+from fastapi import Body, Query, Response
 from fastapi.routing import APIRouter
 from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
-from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, allowed_to, visible_claim
+from portal.deps import CallerDep, EngagementId, visible_claim
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -35,6 +34,7 @@ from workflows.messages import (
     Submit,
     UpdateContacts,
 )
+from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -52,7 +52,7 @@ router = APIRouter(prefix=API_PREFIX)
 )
 async def start_claim(
     body: StartClaimBody,
-    caller: Annotated[Caller, Security(allowed_to("start"))],
+    caller: CallerDep,
     portal: PortalDep,
     response: Response,
 ) -> ClaimView:
@@ -60,6 +60,7 @@ async def start_claim(
 
     A partner starts claims only for its own `partner.id`; a finished claim's
     engagement can't be claimed again (409)."""
+    check_role("start", caller.role)
     claim_input = ClaimInput.model_validate({**body.model_dump(), "actor": caller.actor})
     taken = ProblemError(
         409, "WrongState", f"engagement {body.engagement_id} is already claimed by another partner"
@@ -145,10 +146,11 @@ async def get_history(
 async def update_contacts(
     engagement_id: EngagementId,
     body: UpdateContactsBody,
-    caller: Annotated[Caller, Security(allowed_to("update_contacts"))],
+    caller: CallerDep,
     portal: PortalDep,
 ) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
+    check_role("update_contacts", caller.role)
     msg = UpdateContacts.model_validate({**body.model_dump(), "actor": caller.actor})
     return await portal.claims.update_contacts(engagement_id, msg)
 
@@ -163,9 +165,10 @@ async def update_contacts(
 async def add_comment(
     engagement_id: EngagementId,
     body: CommentBody,
-    caller: Annotated[Caller, Security(allowed_to("add_comment"))],
+    caller: CallerDep,
     portal: PortalDep,
 ) -> ClaimView:
+    check_role("add_comment", caller.role)
     return await portal.claims.add_comment(
         engagement_id, AddComment(text=body.text, actor=caller.actor)
     )
@@ -180,9 +183,10 @@ async def add_comment(
 )
 async def submit(
     engagement_id: EngagementId,
-    caller: Annotated[Caller, Security(allowed_to("submit"))],
+    caller: CallerDep,
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
+    check_role("submit", caller.role)
     return await portal.claims.submit(engagement_id, Submit(actor=caller.actor))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Security
+from fastapi import Body
 from fastapi.routing import APIRouter
 
-from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import EngagementId, allowed_to
+from portal.deps import CallerDep, EngagementId
 from portal.problems import CLAIM_ACTION_PROBLEMS
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -23,6 +22,7 @@ from workflows.messages import (
     Reject,
     RequestInfo,
 )
+from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -37,9 +37,10 @@ router = APIRouter(prefix=API_PREFIX)
 async def request_info(
     engagement_id: EngagementId,
     body: RequestInfoBody,
-    caller: Annotated[Caller, Security(allowed_to("request_info"))],
+    caller: CallerDep,
     portal: PortalDep,
 ) -> ClaimView:
+    check_role("request_info", caller.role)
     return await portal.claims.request_info(
         engagement_id, RequestInfo(question=body.question, actor=caller.actor)
     )
@@ -54,10 +55,11 @@ async def request_info(
 )
 async def approve(
     engagement_id: EngagementId,
-    caller: Annotated[Caller, Security(allowed_to("approve"))],
+    caller: CallerDep,
     portal: PortalDep,
     body: Annotated[ApproveBody | None, Body()] = None,
 ) -> ClaimView:
+    check_role("approve", caller.role)
     note = body.note if body is not None else None
     return await portal.claims.approve(engagement_id, Approve(note=note, actor=caller.actor))
 
@@ -72,7 +74,8 @@ async def approve(
 async def reject(
     engagement_id: EngagementId,
     body: RejectBody,
-    caller: Annotated[Caller, Security(allowed_to("reject"))],
+    caller: CallerDep,
     portal: PortalDep,
 ) -> ClaimView:
+    check_role("reject", caller.role)
     return await portal.claims.reject(engagement_id, Reject(reason=body.reason, actor=caller.actor))

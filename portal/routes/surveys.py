@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Security
+from fastapi import Body
 from fastapi.routing import APIRouter
 
 from activities.links import SurveyLinkRef
-from portal.auth import Caller
 from portal.context import PortalDep
-from portal.deps import EngagementId, allowed_to
+from portal.deps import CallerDep, EngagementId
 from portal.problems import CLAIM_ACTION_PROBLEMS
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -22,6 +21,7 @@ from workflows.messages import (
     SendSurvey,
     SurveyKind,
 )
+from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -36,12 +36,13 @@ router = APIRouter(prefix=API_PREFIX)
 async def send_survey(
     engagement_id: EngagementId,
     kind: SurveyKind,
-    caller: Annotated[Caller, Security(allowed_to("send_survey"))],
+    caller: CallerDep,
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Mails the survey link: the partner survey to every partner contact, the customer
     survey to the customer contact. A re-send carries the same link."""
+    check_role("send_survey", caller.role)
     return await portal.claims.send_survey(
         engagement_id, SendSurvey(kind=kind, channel="email", actor=caller.actor)
     )
@@ -56,12 +57,13 @@ async def send_survey(
 )
 async def partner_survey_link(
     engagement_id: EngagementId,
-    caller: Annotated[Caller, Security(allowed_to("send_survey"))],
+    caller: CallerDep,
     portal: PortalDep,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> SurveyLinkOut:
     """Issues the partner survey (`send_survey` with `channel: "direct"`, nothing mailed)
     and answers its link, the same one the e-mail would carry."""
+    check_role("send_survey", caller.role)
     view = await portal.claims.send_survey(
         engagement_id, SendSurvey(kind="partner", channel="direct", actor=caller.actor)
     )
