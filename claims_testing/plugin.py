@@ -32,14 +32,12 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.environment import ClaimFactory, ClaimsEnvironment, Mailbox, VirtualClock
+from claims_testing.data import MAIL_FROM, PUBLIC_URL
+from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
+from claims_testing.factory import ClaimFactory
 from claims_testing.servers import start_dev_server, start_time_skipping_server
 from starter.client import ClaimsClient
 from worker import create_worker
-
-MAIL_FROM = "Workshop claims <claims@claims.test>"
-PUBLIC_URL = "http://claims.test"
-"""Survey links in captured mails start with this (no server answers there)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -14,7 +14,7 @@ from typing import get_args
 import pytest
 
 from claims_testing import ClaimFactory, Mailbox, VirtualClock
-from claims_testing.environment import ClaimState
+from claims_testing.factory import ClaimState
 from starter.client import ClaimsClient
 
 ROOT = Path(__file__).resolve().parent.parent
