@@ -1,4 +1,6 @@
-"""Assertions shared by the workflow tests: the read model and the Temporal history."""
+"""Helpers shared by the test modules: driving a claim's proof, clients, and assertions on
+the read model and the Temporal history. Test modules import from here (or use fixtures),
+never from one another."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ import time
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+from temporalio.converter import DataConverter
 
 from activities.store import ClaimStore
-from workflows.messages import ClaimView
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN, attach
+from workflows.messages import ClaimView, SendSurvey
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -59,3 +64,22 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
             return events
         previous = events
         await asyncio.sleep(0.1)
+
+
+async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
+    """Attach both documents and complete both surveys through their links."""
+    await claims.attach_document(eid, attach("results_and_recommendations"))
+    await claims.attach_document(eid, attach("invoice"))
+    for kind in ("partner", "customer"):
+        await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+        token = claims.links.token_from_url(await claims.survey_link(eid, kind))
+        await claims.complete_survey(token, "someone@example.com", {"q1": 5})
+    return await claims.get_claim(eid)
+
+
+def plain_json_client(client: Client) -> Client:
+    """A second client on the same connection with the SDK's default JSON converter,
+    as a non-Python portal backend would send plain JSON by message name."""
+    return Client(
+        client.service_client, namespace=client.namespace, data_converter=DataConverter.default
+    )

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore, InvalidCursor
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, survey_link
 from starter import api as api_module
 from starter.api import (
@@ -38,8 +39,8 @@ from starter.auth import ApiKeyFile
 from starter.blobs import DocumentTypeNotAllowed, sniff_content_type
 from starter.client import ClaimsClient
 from starter.keys import create_key
+from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.conftest import OTHER_PARTNER_ID, PUBLIC_URL, ApiKeyHolder, ApiKeyring
 from workflows import rules
 from workflows.messages import (
     AddComment,

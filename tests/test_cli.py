@@ -23,11 +23,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinkRef, SurveyLinks
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import free_port
 from starter.__main__ import MESSAGE_COMMANDS, main
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.conftest import PUBLIC_URL
 from workflows.messages import ClaimView, SendSurvey
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -49,8 +49,7 @@ from starter.codec_server import (
     token_sha256,
 )
 from tests.builders import REVIEWER, attach, claim_input
-from tests.helpers import settled
-from tests.test_refusals import plain_json_client
+from tests.helpers import plain_json_client, settled
 from worker import create_worker
 from workflows.codec import (
     ENCODING,

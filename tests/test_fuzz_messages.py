@@ -40,7 +40,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient, workflow_id
 from tests.builders import claim_input
-from tests.test_refusals import plain_json_client
+from tests.helpers import plain_json_client
 from workflows import messages
 from workflows.converter import ClaimsJSONPayloadConverter
 from workflows.messages import MAX_DOCUMENT_BYTES, Inbound

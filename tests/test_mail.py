@@ -10,8 +10,8 @@ import pytest
 
 from activities.links import SurveyLinkRef, SurveyLinks
 from activities.mail import ITEM_LABELS, Mailer, MailRenderer, SmtpConfig, message_id
+from claims_testing.data import MAIL_FROM
 from devstack.mailcatcher import MailCatcher, body_html, body_text, free_port, survey_link
-from tests.conftest import MAIL_FROM
 from workflows.messages import (
     Contact,
     DeliveryReport,

@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from starter.client import ClaimsClient, ClaimSummary
 from starter.queries import claims_query
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from workflows.messages import RequestInfo, Submit
 
 ROOT = Path(__file__).resolve().parent.parent

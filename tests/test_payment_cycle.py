@@ -55,7 +55,7 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from worker import create_worker
 from workflows import rules
 from workflows.messages import (

@@ -6,7 +6,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from workflows.messages import Submit
 
 

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, survey_link
 from starter.api import PAGE_CSS, form_token
 from starter.client import ClaimsClient
 from starter.surveys import QUESTIONS
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
-from tests.conftest import PUBLIC_URL
 from workflows.messages import ClaimView, Contact, SendSurvey, SurveyKind, UpdateContacts
 
 pytestmark = pytest.mark.timeout(90)
