@@ -41,7 +41,7 @@ from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.builders import claim_input
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CHECKS = [
     not_a_server_error,

@@ -37,6 +37,8 @@ from tests.stack_process import (
     start_stack,
 )
 
+pytestmark = [pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 SUBMITTED_DEMO_CLAIM = "DEMO-1004"
 WAITING_ON_CUSTOMER_SURVEY = "DEMO-1003"

@@ -34,6 +34,8 @@ from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.codec import EncryptionCodec, EncryptionKey
 from workflows.converter import claims_data_converter, encrypted_data_converter
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 
 def free_port() -> int:
     with socket.socket() as s:

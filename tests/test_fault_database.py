@@ -46,6 +46,8 @@ from tests.report import report
 from worker import create_worker
 from workflows.messages import StoreClaim
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 CLAIMS = 10
 OUTAGE = 12.0
 """Seconds, at least, that the database refuses connections."""

@@ -45,6 +45,8 @@ from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 CLAIMS = 8
 OUTAGE = 12.0
 """Seconds, at least, that the mail server stays down (longer if the drivers need it)."""

@@ -36,6 +36,8 @@ from worker import create_worker
 from workflows.messages import AddComment, ClaimView
 from workflows.rules import SUBMISSION_WINDOW
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)
 """How late a timer due after the restart may fire (server time of the firing task

@@ -60,6 +60,8 @@ from tests.faults import (
 from tests.helpers import assert_stored
 from tests.report import report
 
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
 CLAIMS = 50
 KILLS = 10
 ACTIVE = 15

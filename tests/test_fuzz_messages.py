@@ -45,6 +45,8 @@ from workflows import messages
 from workflows.converter import ClaimsJSONPayloadConverter
 from workflows.messages import MAX_DOCUMENT_BYTES, Inbound
 
+pytestmark = pytest.mark.claims_server("shared")
+
 PURE = settings(max_examples=200, deadline=None, database=None, derandomize=True)
 
 Path = tuple[str | int, ...]

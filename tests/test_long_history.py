@@ -24,6 +24,8 @@ from workflows.converter import claims_data_converter
 from workflows.messages import AddComment, SendSurvey
 from workflows.search_attributes import ensure_search_attributes
 
+pytestmark = [pytest.mark.slow]
+
 SUGGEST_AT = 30
 """History length at which this test's dev server suggests continuing as new."""
 MESSAGES = 1000

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient, ClaimSummary
@@ -178,6 +179,7 @@ async def cli(dev_env: WorkflowEnvironment, task_queue: str, *args: str) -> tupl
     return process.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow  # the operator command line in subprocesses (~10 s)
 async def test_cli_setup_list_and_show_for_operators(
     dev_env: WorkflowEnvironment, dev_claims: ClaimsClient, task_queue: str
 ) -> None:

@@ -37,6 +37,8 @@ from workflows.messages import (
     UpdateContacts,
 )
 
+pytestmark = pytest.mark.claims_server("shared")
+
 Step = Callable[[ClaimsClient, str], Awaitable[object]]
 
 
@@ -192,6 +194,7 @@ async def test_incomplete_refusal_details_list_the_missing_items_in_order(
     ]
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_deadline_passed_refusal_while_the_claim_is_still_in_progress(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:

@@ -38,7 +38,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
 from worker import create_worker
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 class _Server(uvicorn.Server):

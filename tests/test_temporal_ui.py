@@ -19,6 +19,8 @@ import pytest
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, require_browser
 from tests.stack_process import READY_WITHIN, RunningStack, kill_leftovers, start_stack
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "test-reports" / "temporal-ui-claims.png"
 SUBMITTED_WORKFLOW = "workshop-claim-DEMO-1004"
