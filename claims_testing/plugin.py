@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
@@ -83,8 +84,11 @@ class _SharedServer:
             await self._server.__aexit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def claims_shared_server() -> AsyncIterator[_SharedServer]:
+    """The holder of the shared server (nothing starts unless a test asks for it). Its loop
+    is the session's whatever the project's default loop scope, so that it can be set up
+    under every test; a test that uses the shared server needs session-scoped loops too."""
     shared = _SharedServer()
     try:
         yield shared
