@@ -13,9 +13,11 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
 
 from activities.store import ClaimStore
+from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, attach
-from workflows.messages import ClaimView, SendSurvey
+from workflows.messages import ClaimView, SurveyKind
+
+SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -67,13 +69,14 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
 
 
 async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
-    """Attach both documents and complete both surveys through their links."""
-    await claims.attach_document(eid, attach("results_and_recommendations"))
-    await claims.attach_document(eid, attach("invoice"))
-    for kind in ("partner", "customer"):
-        await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
-        token = claims.links.token_from_url(await claims.survey_link(eid, kind))
-        await claims.complete_survey(token, "someone@example.com", {"q1": 5})
+    """Attach both documents and complete both surveys through their links (documents
+    first, then the surveys: the order the deadline, budget and replay tests count on)."""
+    factory = ClaimFactory(claims, WallClock())  # the steps used here never read the clock
+    await factory.attach(eid, "results_and_recommendations")
+    await factory.attach(eid, "invoice")
+    for kind in SURVEY_KINDS:
+        await factory.send_survey(eid, kind)
+        await factory.complete_survey(eid, kind, respondent="someone@example.com")
     return await claims.get_claim(eid)
 
 
