@@ -5,8 +5,8 @@ baseline workflow that takes the same messages and does nothing else, so the
 ratio between the two says how much the claim costs independently of the
 machine's speed. docs/performance.md has the figures and how to read them.
 
-Modules, one job each: `procs` (child processes and their /proc figures),
-`servers` (the embedded dev server), `workers` and `worker_process` (the
+Modules, one job each: `procs` (the /proc figures of the processes, which the
+project's harness, claims_testing.processes, starts), `worker_process` (the
 worker processes under test), `baseline` (the baseline workflow), `drivers`
 (the message sequence of one claim, for both), `load` (N runs at concurrency C),
 `latency` (round-trip samples), `histories` (event counts and what they pay

@@ -9,9 +9,11 @@ queries, which is what makes the baseline a baseline:
   add_comment, submit, approve (updates), payment_issued (signal), and the
   workflow's result (the claim is paid and the workflow has completed).
 
-The claim is driven through `ClaimsClient` exactly as a portal backend would
-drive it (survey answers through their signed link), so the round trips
-measured here are the ones a portal user sees.
+The claim is driven by the project's one claim driver (claims_testing's
+ClaimFactory, each message wrapped in the round-trip recorder) through
+`ClaimsClient` exactly as a portal backend would drive it (survey answers
+through their signed link), so the round trips measured here are the ones a
+portal user sees.
 """
 
 from __future__ import annotations
@@ -24,17 +26,16 @@ from temporalio.client import Client
 
 from bench.baseline import BaselineWorkflow
 from bench.latency import RoundTrips
+from claims_testing.data import PARTNER_ADMIN, PARTNER_USER, REVIEWER, claim_input
+from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimsClient
 from workflows.messages import (
-    Actor,
     AddComment,
     Approve,
     AttachDocument,
     ClaimInput,
-    Contact,
     Document,
     DocumentKind,
-    Party,
     PaymentIssued,
     SendSurvey,
     Submit,
@@ -42,13 +43,11 @@ from workflows.messages import (
     SurveyKind,
 )
 
-PARTNER_ADMIN = Actor(user="anna.admin@partner.example", role="incentives_admin")
-PARTNER_USER = Actor(user="piet.user@partner.example", role="incentives_user")
-REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("results_and_recommendations", "invoice")
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 ANSWERS: dict[str, str | int | float] = {"q1": 5, "q2": "useful"}
 RESPONDENT = "respondent@customer.example"
+COMMENT = "Delivered on site to twelve people."
 
 
 def engagement_prefix(run_tag: str) -> str:
@@ -58,31 +57,26 @@ def engagement_prefix(run_tag: str) -> str:
 
 def new_claim(run_tag: str, consent_at: datetime | None = None) -> ClaimInput:
     """A valid claim with a unique engagement (two partner contacts, as most claims have)."""
-    return ClaimInput(
+    return claim_input(
+        consent_at or datetime.now(UTC),
         engagement_id=f"{engagement_prefix(run_tag)}{uuid.uuid4().hex[:12]}",
-        partner=Party(id="partner-42", name="Contoso Consulting"),
-        customer=Party(id="customer-7", name="Fabrikam BV"),
-        workshop="Cloud adoption workshop",
-        consent_at=consent_at or datetime.now(UTC),
-        partner_contacts=[
-            Contact(name="Anna Admin", email="anna@partner.example", locale="en"),
-            Contact(name="Joost de Vries", email="joost@partner.example", locale="nl"),
-        ],
-        customer_contact=Contact(name="Carla Customer", email="carla@customer.example"),
-        actor=PARTNER_ADMIN,
     )
 
 
-def attachment(kind: DocumentKind) -> AttachDocument:
+def proof_document(kind: DocumentKind) -> Document:
+    """A document of a realistic size, as the portal's blob store would describe it."""
     digest = hashlib.sha256(kind.encode()).hexdigest()
-    document = Document(
+    return Document(
         filename=f"{kind}.pdf",
         content_type="application/pdf",
         size_bytes=182_000,
         sha256=digest,
         uri=f"s3://claims-proof/{digest}",
     )
-    return AttachDocument(kind=kind, document=document, actor=PARTNER_USER)
+
+
+def attachment(kind: DocumentKind) -> AttachDocument:
+    return AttachDocument(kind=kind, document=proof_document(kind), actor=PARTNER_USER)
 
 
 def payment(engagement_id: str) -> PaymentIssued:
@@ -95,27 +89,27 @@ def payment(engagement_id: str) -> PaymentIssued:
 
 
 async def claim_lifecycle(claims: ClaimsClient, rtt: RoundTrips, run_tag: str) -> str:
-    """Drive a new claim from start to paid; returns its workflow id."""
+    """Drive a new claim from start to paid with the claim factory, each message timed;
+    returns its workflow id."""
+    factory = ClaimFactory(claims, WallClock(), timed=rtt.timed)
     claim = new_claim(run_tag)
     eid = claim.engagement_id
-    await rtt.timed("start_claim", claims.start_claim(claim))
+    await factory.start(claim)
     for document_kind in DOCUMENT_KINDS:
-        await rtt.timed("attach_document", claims.attach_document(eid, attachment(document_kind)))
+        await factory.attach(
+            eid, document_kind, actor=PARTNER_USER, proof=proof_document(document_kind)
+        )
     for survey_kind in SURVEY_KINDS:
-        survey = SendSurvey(kind=survey_kind, actor=PARTNER_ADMIN)
-        await rtt.timed("send_survey", claims.send_survey(eid, survey))
-        token = claims.links.token_from_url(await claims.survey_link(eid, survey_kind))
-        await rtt.timed("complete_survey", claims.complete_survey(token, RESPONDENT, ANSWERS))
-    comment = AddComment(text="Delivered on site to twelve people.", actor=PARTNER_USER)
-    await rtt.timed("add_comment", claims.add_comment(eid, comment))
-    await rtt.timed("submit", claims.submit(eid, Submit(actor=PARTNER_ADMIN)))
-    await rtt.timed("approve", claims.approve(eid, Approve(actor=REVIEWER)))
-    await rtt.timed("payment_issued", claims.payment_issued(eid, payment(eid)))
-    handle = claims.handle(eid)
-    final = await handle.result()
+        await factory.send_survey(eid, survey_kind)
+        await factory.complete_survey(eid, survey_kind, respondent=RESPONDENT, answers=ANSWERS)
+    await factory.comment(eid, COMMENT, actor=PARTNER_USER)
+    await factory.submit(eid)
+    await factory.approve(eid)
+    await factory.pay(eid, reference=f"PAY-{eid}")
+    final = await factory.result(eid)
     if final.status != "paid":
         raise RuntimeError(f"claim {eid} ended {final.status}, expected paid")
-    return handle.id
+    return claims.handle(eid).id
 
 
 async def baseline_lifecycle(client: Client, task_queue: str, rtt: RoundTrips, run_tag: str) -> str:
@@ -150,7 +144,7 @@ async def baseline_lifecycle(client: Client, task_queue: str, rtt: RoundTrips, r
             await handle.query(BaselineWorkflow.get_claim)  # the claim read back
 
         await rtt.timed("complete_survey", complete())
-    comment = AddComment(text="Delivered on site to twelve people.", actor=PARTNER_USER)
+    comment = AddComment(text=COMMENT, actor=PARTNER_USER)
     await rtt.timed("add_comment", handle.execute_update(BaselineWorkflow.add_comment, comment))
     await rtt.timed(
         "submit", handle.execute_update(BaselineWorkflow.submit, Submit(actor=PARTNER_ADMIN))

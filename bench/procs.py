@@ -1,19 +1,16 @@
-"""Child processes in their own process group, and their CPU time and memory from /proc.
+"""CPU time and memory of the measured processes, from /proc.
 
-The server and the workers run as separate processes so that their CPU seconds
-and resident memory can be read from /proc/<pid>/stat and /proc/<pid>/status
-(no psutil needed), and so that a whole process group can be killed at exit
-even if a child started children of its own.
+The server and the workers run as separate processes (started by the project's
+harness, claims_testing.processes) so that their CPU seconds and resident memory
+can be read from /proc/<pid>/stat and /proc/<pid>/status (no psutil needed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,48 +18,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MACHINE = "machine"
 """The key of the whole machine's busy CPU seconds in a `CpuSnapshot`."""
 MIB = 1024 * 1024
-
-
-def spawn(
-    command: Sequence[str], *, env: Mapping[str, str], log: Path, cwd: Path | None = None
-) -> subprocess.Popen[bytes]:
-    """Start `command` as the leader of a new process group (killed whole by `stop`),
-    its output going to `log` so a failure can be shown afterwards.
-
-    It stays in this process's session, so in its scheduler autogroup too: a niceness
-    given to the run (`set_niceness`) then holds for the server and workers as well."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            list(command),
-            env=dict(env),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            process_group=0,
-        )
-
-
-def stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL it if it is still there after `grace` s."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(grace)
-    # Children the leader left behind go too, whatever the leader did.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(5)
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    """The end of a child's log, for error messages."""
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def cpu_seconds(pid: int) -> float:

@@ -9,20 +9,22 @@ child process is killed in `finally`, whatever happened.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import Client
 
 from activities.links import SurveyLinks
-from bench import procs, servers
+from bench import procs
 from bench.drivers import baseline_lifecycle, claim_lifecycle
 from bench.histories import HistoryFigures, fetch_figures
 from bench.latency import RoundTrips
@@ -32,39 +34,50 @@ from bench.model import Options, Phase
 from bench.open_claims import OpenClaims, open_claims
 from bench.profile import sampling, summarise
 from bench.report import build_report
-from bench.workers import (
-    WorkerKind,
-    WorkerProcess,
-    start_worker,
-    wait_until_polling,
-    worker_environment,
-)
+from bench.worker_process import CACHE_VARIABLE
+from claims_testing.processes import DevServerProcess, WorkerProcess, worker_environ
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from starter.converter import claims_data_converter
 
 PUBLIC_URL = "http://claims.bench.example"
+MAIL_FROM = "Workshop claims <claims@bench.example>"
+WORKER_STOP_GRACE = 35.0
+"""Seconds a worker gets after SIGTERM (it lets activities finish for 30)."""
 Log = Callable[[str], None]
+WorkerKind = Literal["claims", "baseline"]
 
 
 class Stack:
-    """The server, mail sink and workers of one run; `close` kills whatever was started."""
+    """The server, mail sink and workers of one run; `close` kills whatever was started.
+
+    The processes come from the project's one harness (claims_testing.processes). They
+    stay in this session (`new_session=False`), so the niceness a run sets holds for
+    them too; the dev server keeps its state in memory and its UI off, so neither
+    costs the measured machine anything."""
 
     def __init__(self, workdir: Path, options: Options) -> None:
         self.workdir = workdir
         self.options = options
         self.run_tag = uuid.uuid4().hex[:6]
         self.secret_key = secrets.token_urlsafe(48)
-        self._server: servers.DevServer | None = None
+        self._server: DevServerProcess | None = None
         self._mail: MailCatcher | None = None
         self.workers: list[WorkerProcess] = []
 
     def start(self) -> None:
-        self._server = servers.start_dev_server(self.workdir)
+        self._server = DevServerProcess(
+            self.workdir,
+            log_level="warn",
+            environ={"PATH": os.environ.get("PATH", ""), "HOME": str(self.workdir)},
+            name="temporal-server",
+            numbered_logs=False,
+            new_session=False,
+        )
+        self._server.start()
         self._mail = MailCatcher().start()
 
     @property
-    def server(self) -> servers.DevServer:
+    def server(self) -> DevServerProcess:
         assert self._server is not None, "Stack.start() first"
         return self._server
 
@@ -75,7 +88,7 @@ class Stack:
 
     async def start_worker(self, client: Client, kind: WorkerKind) -> WorkerProcess:
         task_queue = f"bench-{kind}-{self.run_tag}"
-        env = worker_environment(
+        env = worker_environ(
             temporal_address=self.server.address,
             namespace=client.namespace,
             task_queue=task_queue,
@@ -83,12 +96,22 @@ class Stack:
             smtp_host=self.mail.host,
             smtp_port=self.mail.port,
             secret_key=self.secret_key,
-            cache_bound=self.options.cache_bound,
+            mail_from=MAIL_FROM,
             public_url=PUBLIC_URL,
+            extra={CACHE_VARIABLE: str(self.options.cache_bound)},
         )
-        worker = start_worker(kind, env, task_queue, self.workdir)
+        worker = WorkerProcess(
+            kind,
+            env,
+            self.workdir,
+            client,
+            command=[sys.executable, "-m", "bench.worker_process", kind],
+            numbered_logs=False,
+            new_session=False,
+        )
         self.workers.append(worker)
-        await wait_until_polling(client, worker)
+        worker.start()
+        await worker.wait_ready(within=60.0)
         return worker
 
     def pids(self, worker: WorkerProcess) -> dict[str, int]:
@@ -96,9 +119,9 @@ class Stack:
 
     def close(self) -> None:
         for worker in self.workers:
-            worker.stop()
+            worker.stop(grace=WORKER_STOP_GRACE)
         if self._server is not None:
-            self._server.stop()
+            self._server.stop(grace=15.0)
         if self._mail is not None:
             self._mail.stop()
 
@@ -141,7 +164,7 @@ async def run_benchmark(options: Options, log: Log = print) -> dict[str, Any]:
         stack = Stack(Path(tmp), options)
         try:
             stack.start()
-            client = await servers.connect(stack.server, claims_data_converter)
+            client = await stack.server.connect()
             log(f"dev server on {stack.server.address} (pid {stack.server.pid})")
 
             baseline_worker = await stack.start_worker(client, "baseline")
@@ -155,7 +178,7 @@ async def run_benchmark(options: Options, log: Log = print) -> dict[str, Any]:
                 stack.pids(baseline_worker),
             )
             log(f"baseline: {baseline.load.per_second:.1f} runs/s")
-            baseline_worker.stop()
+            baseline_worker.stop(grace=WORKER_STOP_GRACE)
 
             claims_worker = await stack.start_worker(client, "claims")
             claims = ClaimsClient(

@@ -19,6 +19,10 @@ from workflows.messages import (
     Party,
 )
 
+MAIL_FROM = "Workshop claims <claims@claims.test>"
+PUBLIC_URL = "http://claims.test"
+"""Survey links in captured mails start with this (no server answers there)."""
+
 PARTNER_ADMIN = Actor(user="anna.admin@partner.example", role="incentives_admin")
 PARTNER_USER = Actor(user="piet.user@partner.example", role="incentives_user")
 REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")

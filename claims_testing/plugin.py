@@ -26,20 +26,19 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.environment import ClaimFactory, ClaimsEnvironment, Mailbox, VirtualClock
-from claims_testing.servers import start_dev_server, start_time_skipping_server
+from claims_testing.data import MAIL_FROM, PUBLIC_URL
+from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
+from claims_testing.factory import ClaimFactory
+from claims_testing.servers import RegisteredServer, start_dev_server, start_time_skipping_server
 from starter.client import ClaimsClient
 from worker import create_worker
-
-MAIL_FROM = "Workshop claims <claims@claims.test>"
-PUBLIC_URL = "http://claims.test"
-"""Survey links in captured mails start with this (no server answers there)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,7 +54,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "claims_server(kind): run this test's claims fixtures on 'time-skipping' or 'dev'",
+        "claims_server(kind): run this test's claims fixtures on 'time-skipping', 'dev', or "
+        "'shared' (one time-skipping server for the session, for tests that never move time)",
     )
 
 
@@ -66,10 +66,52 @@ def _server_kind(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--claims-server"))
 
 
+class _SharedServer:
+    """The session's one time-skipping server, started on first use only."""
+
+    def __init__(self) -> None:
+        self._server: RegisteredServer | None = None
+        self._environment: WorkflowEnvironment | None = None
+
+    async def get(self) -> WorkflowEnvironment:
+        if self._environment is None:
+            self._server = await start_time_skipping_server()
+            self._environment = await self._server.__aenter__()
+        return self._environment
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.__aexit__(None, None, None)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def claims_shared_server() -> AsyncIterator[_SharedServer]:
+    """The holder of the shared server (nothing starts unless a test asks for it). Its loop
+    is the session's whatever the project's default loop scope, so that it can be set up
+    under every test; a test that uses the shared server needs session-scoped loops too."""
+    shared = _SharedServer()
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
 @pytest.fixture
-async def claims_server(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh Temporal server per test, so one stuck workflow can't freeze the others."""
-    start = start_dev_server if _server_kind(request) == "dev" else start_time_skipping_server
+async def claims_server(
+    request: pytest.FixtureRequest, claims_shared_server: _SharedServer
+) -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh Temporal server per test, so one stuck workflow can't freeze the others.
+
+    Tests marked `claims_server("shared")` share one time-skipping server instead
+    (each still with its own task queue, worker, mailbox and database): only for
+    tests that never move time (no `claims_clock.advance`, no awaited workflow
+    result), since a claim left waiting by an earlier test would fire its timers
+    then, with no worker, and freeze time for everyone."""
+    kind = _server_kind(request)
+    if kind == "shared":
+        yield await claims_shared_server.get()
+        return
+    start = start_dev_server if kind == "dev" else start_time_skipping_server
     async with await start() as environment:
         yield environment
 

@@ -12,7 +12,7 @@ from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
 
 
-class _Registering:
+class RegisteredServer:
     """Awaitable that starts a server and registers the claims' search attributes."""
 
     def __init__(self, environment: WorkflowEnvironment) -> None:
@@ -26,16 +26,16 @@ class _Registering:
         await self._environment.shutdown()
 
 
-async def start_time_skipping_server() -> _Registering:
+async def start_time_skipping_server() -> RegisteredServer:
     """The time-skipping test server: virtual time that jumps when all is waiting."""
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
         data_converter=claims_data_converter,
     )
-    return _Registering(environment)
+    return RegisteredServer(environment)
 
 
-async def start_dev_server(extra_args: Sequence[str] = ()) -> _Registering:
+async def start_dev_server(extra_args: Sequence[str] = ()) -> RegisteredServer:
     """The real dev server (in memory): visibility and schedules; real time."""
     environment = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
@@ -43,4 +43,4 @@ async def start_dev_server(extra_args: Sequence[str] = ()) -> _Registering:
         dev_server_log_level="error",
         dev_server_extra_args=list(extra_args),
     )
-    return _Registering(environment)
+    return RegisteredServer(environment)

@@ -26,30 +26,38 @@ import os
 import secrets
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from activities.links import SurveyLinks
-from devstack.binaries import temporal_cli
+from claims_testing.processes import (
+    ChildProcess,
+    DevServerPorts,
+    DevServerProcess,
+    MailCatcherProcess,
+    ProcessExited,
+    WorkerProcess,
+    port_open,
+    wait_listening,
+)
 from devstack.demo import Seeder
 from devstack.mailview import MailView
 from starter.client import ClaimsClient
 from starter.process import exit_now
 from starter.settings import Settings, SettingsError, load_settings
-from starter.temporal import connect, ensure_search_attributes
+from starter.temporal import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 STOP_GRACE = 40.0
 """Seconds a part gets to stop after SIGTERM (the worker lets activities finish for 30)."""
 PARTS = 5
+T = TypeVar("T")
 
 
 class StackError(RuntimeError):
@@ -84,18 +92,6 @@ def progress(text: str) -> None:
         print(text, flush=True)
 
 
-async def port_open(port: int) -> bool:
-    """True when something accepts connections on the loopback port."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), 1)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
 def _secret_key(data: Path) -> str:
     path = data / "secret_key"
     if not path.exists():
@@ -112,13 +108,6 @@ def api_unavailable() -> str | None:
     return None
 
 
-@dataclass
-class Child:
-    name: str
-    process: asyncio.subprocess.Process
-    log: Path
-
-
 class Stack:
     """Starts the parts in order and stops whatever was started in reverse order."""
 
@@ -126,7 +115,7 @@ class Stack:
         self.data = data.resolve()
         self.ports = ports
         self.demo = demo
-        self.children: list[Child] = []
+        self.children: list[ChildProcess] = []
         self._stoppers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._lock: IO[str] | None = None
         self.hurry = asyncio.Event()
@@ -134,56 +123,27 @@ class Stack:
 
     # --- starting ---------------------------------------------------------------------------
 
-    async def _spawn(self, name: str, *argv: str, env: dict[str, str] | None = None) -> Child:
-        log = self.data / f"{name}.log"
-        with log.open("ab") as handle:  # the child writes to its own copy of the descriptor
-            # Its own session: Ctrl-C in the terminal reaches only this launcher, which
-            # then stops the parts in order instead of all of them at once.
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=ROOT,
-                env=env,
-                stdout=handle,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
-        child = Child(name, process, log)
+    def _spawn(self, child: ChildProcess) -> ChildProcess:
+        """Start a part (in a session of its own: Ctrl-C in the terminal reaches only this
+        launcher, which then stops the parts in order instead of all of them at once)."""
+        child.start()
         self.children.append(child)
-        self._stoppers.append((name, lambda: self._stop_child(child)))
+        self._stoppers.append((child.name, lambda: child.stop_async(STOP_GRACE, self.hurry)))
         return child
 
-    async def _wait_for_port(self, child: Child, port: int, within: float) -> None:
-        deadline = time.monotonic() + within
-        while not await port_open(port):
-            self._check(child)
-            if time.monotonic() > deadline:
-                raise StackError(
-                    f"{child.name}: nothing listens on port {port} after {within:.0f}s; "
-                    f"see {child.log}"
-                )
-            await asyncio.sleep(0.1)
-
-    async def _wait_for_log(self, child: Child, offset: int, text: str, within: float) -> None:
-        """Wait for a line the child logs once it works (past `offset`: the log is appended)."""
-        deadline = time.monotonic() + within
-        while True:
-            self._check(child)
-            with child.log.open("rb") as handle:
-                handle.seek(offset)
-                if text.encode() in handle.read():
-                    return
-            if time.monotonic() > deadline:
-                raise StackError(f"{child.name}: not ready after {within:.0f}s; see {child.log}")
-            await asyncio.sleep(0.2)
-
-    def _check(self, child: Child) -> None:
-        code = child.process.returncode
-        if code is not None:
-            raise StackError(f"{child.name} exited with code {code}; see {child.log}")
+    async def _ready(self, waiting: Awaitable[T]) -> T:
+        """Await a part's readiness, its failure told as a StackError."""
+        try:
+            return await waiting
+        except (ProcessExited, TimeoutError) as err:
+            raise StackError(str(err)) from None
 
     def check_alive(self) -> None:
         for child in self.children:
-            self._check(child)
+            try:
+                child.check_alive()
+            except ProcessExited as err:
+                raise StackError(str(err)) from None
 
     async def _ports_free(self, api: bool) -> None:
         """Fail before starting anything if a port is taken (another stack still running?)."""
@@ -198,45 +158,25 @@ class Stack:
 
     async def _temporal(self, settings: Settings) -> Client:
         progress(f"[1/{PARTS}] Temporal dev server ...")
-        server = await self._spawn(
-            "temporal",
-            temporal_cli(),
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(self.data / "temporal.db"),
-            "--ip",
-            HOST,
-            "--port",
-            str(self.ports.temporal),
-            "--ui-port",
-            str(self.ports.ui),
-            "--http-port",
-            str(self.ports.http),
-            "--metrics-port",
-            str(self.ports.metrics),
-            "--log-level",
-            "warn",
+        server = DevServerProcess(
+            self.data,
+            db_file=self.data / "temporal.db",
+            ports=DevServerPorts(
+                self.ports.temporal, self.ports.http, self.ports.metrics, ui=self.ports.ui
+            ),
+            headless=False,
+            log_level="warn",
+            numbered_logs=False,
         )
-        await self._wait_for_port(server, self.ports.temporal, 60)
-        # The frontend listens a moment before the namespace answers: retry, bounded.
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                # The worker's own way to connect: the claims data converter (with the
-                # payload codec too when CLAIMS_ENCRYPTION_KEYS is set), so what the demo
-                # writes the worker reads.
-                client = await connect(settings)
-                added = await ensure_search_attributes(client)
-                break
-            except (RuntimeError, RPCError):  # not reachable yet / namespace not ready yet
-                self._check(server)
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        self._spawn(server)
+        # The worker's own way to connect: the claims data converter (with the payload
+        # codec too when CLAIMS_ENCRYPTION_KEYS is set), so what the demo writes the
+        # worker reads.
+        client = await self._ready(server.connect(60, connect=lambda: connect(settings)))
+        added = server.search_attributes_added
         registered = f"registered {', '.join(added)}" if added else "already registered"
         progress(
-            f"      temporal {HOST}:{self.ports.temporal} (pid {server.process.pid}, "
+            f"      temporal {HOST}:{self.ports.temporal} (pid {server.pid}, "
             f"state in {self.data / 'temporal.db'}); search attributes {registered}"
         )
         progress(f"      Temporal UI: http://{HOST}:{self.ports.ui}")
@@ -245,20 +185,11 @@ class Stack:
     async def _mail(self) -> None:
         progress(f"[2/{PARTS}] mail catcher ...")
         folder = self.data / "mail"
-        catcher = await self._spawn(
-            "mailcatcher",
-            sys.executable,
-            "-m",
-            "devstack.mailcatcher",
-            "--port",
-            str(self.ports.smtp),
-            "--folder",
-            str(folder),
-        )
-        await self._wait_for_port(catcher, self.ports.smtp, 30)
+        catcher = MailCatcherProcess(self.ports.smtp, folder, self.data)
+        self._spawn(catcher)
+        await self._ready(catcher.wait_ready(30))
         progress(
-            f"      smtp://{HOST}:{self.ports.smtp} (pid {catcher.process.pid}); "
-            f"mails saved in {folder}/"
+            f"      smtp://{HOST}:{self.ports.smtp} (pid {catcher.pid}); mails saved in {folder}/"
         )
 
         progress(f"[3/{PARTS}] mail page ...")
@@ -270,13 +201,20 @@ class Stack:
         self._stoppers.append(("mail page", stop_view))
         progress(f"      caught mails: {view.url}")
 
-    async def _worker(self, env: dict[str, str]) -> None:
+    async def _worker(self, env: dict[str, str], client: Client, task_queue: str) -> None:
         progress(f"[4/{PARTS}] claims worker ...")
-        log = self.data / "worker.log"
-        offset = log.stat().st_size if log.exists() else 0
-        worker = await self._spawn("worker", sys.executable, "worker.py", env=env)
-        await self._wait_for_log(worker, offset, "worker polling task queue", 60)
-        progress(f"      worker polling (pid {worker.process.pid}, log: {worker.log})")
+        worker = WorkerProcess(
+            "worker",
+            env,
+            self.data,
+            client,
+            task_queue=task_queue,
+            log_name="worker",
+            numbered_logs=False,
+        )
+        self._spawn(worker)
+        await self._ready(worker.wait_ready(60))
+        progress(f"      worker polling (pid {worker.pid}, log: {worker.log_path})")
 
     async def _api(self, env: dict[str, str], why_not: str | None) -> None:
         progress(f"[5/{PARTS}] portal API ...")
@@ -289,21 +227,27 @@ class Stack:
             "CLAIMS_API_KEYS_FILE": str(keys),
             "CLAIMS_BLOB_DIR": str(self.data / "blobs"),
         }
-        api = await self._spawn(
+        api = ChildProcess(
             "api",
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "portal.app:app",
-            "--host",
-            HOST,
-            "--port",
-            str(self.ports.api),
-            env=api_env,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "portal.app:app",
+                "--host",
+                HOST,
+                "--port",
+                str(self.ports.api),
+            ],
+            self.data,
+            environ=api_env,
+            cwd=ROOT,
+            numbered_logs=False,
         )
-        await self._wait_for_port(api, self.ports.api, 60)
+        self._spawn(api)
+        await self._ready(wait_listening(api, self.ports.api, 60))
         progress(
-            f"      http://{HOST}:{self.ports.api} (pid {api.process.pid}, log: {api.log}); "
+            f"      http://{HOST}:{self.ports.api} (pid {api.pid}, log: {api.log_path}); "
             f"make an API key with: CLAIMS_API_KEYS_FILE={keys} python -m starter.keys "
             "create --user you@example.com --role reviewer"
         )
@@ -349,7 +293,7 @@ class Stack:
 
         client = await self._temporal(settings)
         await self._mail()
-        await self._worker(env)
+        await self._worker(env, client, settings.task_queue)
         await self._api(env, why_not_api)
 
         if self.demo:
@@ -367,20 +311,6 @@ class Stack:
         )
 
     # --- stopping ---------------------------------------------------------------------------
-
-    async def _stop_child(self, child: Child) -> None:
-        process = child.process
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            exited = asyncio.ensure_future(process.wait())
-            hurry = asyncio.ensure_future(self.hurry.wait())
-            await asyncio.wait({exited, hurry}, timeout=STOP_GRACE, return_when="FIRST_COMPLETED")
-            hurry.cancel()
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-            await exited
 
     async def stop(self) -> None:
         while self._stoppers:

@@ -1,10 +1,11 @@
 """Demo claims for the local stack: `python -m devstack --demo` (or `python -m devstack.demo`).
 
 A newcomer opening the Temporal UI should find claims in every state the
-operations guide talks about. Seeding goes through the real `ClaimsClient`,
-the real worker and the real survey links (the same secret key as the
-worker), so what the UI, the mail page and `python -m starter list` show is
-exactly what real use produces.
+operations guide talks about. Seeding goes through the project's one claim
+driver (claims_testing's ClaimFactory, on the wall clock): the real
+`ClaimsClient`, the real worker and the real survey links (the same secret key
+as the worker), so what the UI, the mail page and `python -m starter list` show
+is exactly what real use produces.
 
 Seeding is idempotent: a demo claim that already runs is moved on only by
 the steps it still lacks (each step looks at the claim's view first), and
@@ -27,22 +28,18 @@ from pathlib import Path
 from typing import Literal, assert_never
 
 from activities.links import SurveyLinks
+from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
 from starter.settings import SettingsError, load_settings
 from starter.temporal import connect
 from workflows.messages import (
     Actor,
-    Approve,
-    AttachDocument,
     ClaimInput,
     ClaimView,
     Contact,
     Document,
     DocumentKind,
     Party,
-    RequestInfo,
-    SendSurvey,
-    Submit,
     SurveyKind,
 )
 
@@ -237,6 +234,8 @@ class Seeder:
     def __init__(self, claims: ClaimsClient, blob_dir: Path | None = None) -> None:
         self.claims = claims
         self.blob_dir = blob_dir
+        self.factory = ClaimFactory(claims, WallClock())
+        """Sends the messages: the project's one claim driver."""
 
     async def _settle(self, eid: str, done: Callable[[ClaimView], bool], what: str) -> ClaimView:
         """Wait until a signal shows in the view (signals return before they take effect)."""
@@ -253,17 +252,15 @@ class Seeder:
         if getattr(view.proof, kind).status == "attached":
             return view
         eid = view.engagement_id
-        document = demo_document(eid, kind, self.blob_dir)
-        actor = ADMINS[view.partner.id]
-        return await self.claims.attach_document(
-            eid, AttachDocument(kind=kind, document=document, actor=actor)
-        )
+        proof = demo_document(eid, kind, self.blob_dir)
+        return await self.factory.attach(eid, kind, actor=ADMINS[view.partner.id], proof=proof)
 
     async def send_survey(self, view: ClaimView, kind: SurveyKind) -> ClaimView:
         if getattr(view.proof, f"{kind}_survey").status in ("sent", "completed"):
             return view
-        actor = ADMINS[view.partner.id]
-        return await self.claims.send_survey(view.engagement_id, SendSurvey(kind=kind, actor=actor))
+        return await self.factory.send_survey(
+            view.engagement_id, kind, actor=ADMINS[view.partner.id]
+        )
 
     async def complete_survey(self, view: ClaimView, kind: SurveyKind) -> ClaimView:
         """Answer the survey through its real link, as the respondent's browser would."""
@@ -271,13 +268,11 @@ class Seeder:
         if getattr(view.proof, f"{kind}_survey").status == "completed":
             return view
         eid = view.engagement_id
-        link = await self.claims.survey_link(eid, kind)
-        token = self.claims.links.token_from_url(link)
         respondent = (
             view.customer_contact.email if kind == "customer" else view.partner_contacts[0].email
         )
-        await self.claims.complete_survey(
-            token, respondent, {"satisfaction": 5, "would_recommend": "yes"}
+        await self.factory.complete_survey(
+            eid, kind, respondent=respondent, answers={"satisfaction": 5, "would_recommend": "yes"}
         )
         return await self._settle(
             eid,
@@ -295,7 +290,7 @@ class Seeder:
         view = await self.complete_proof(view)
         if view.status != "in_progress":
             return view
-        return await self.claims.submit(view.engagement_id, Submit(actor=ADMINS[view.partner.id]))
+        return await self.factory.submit(view.engagement_id, actor=ADMINS[view.partner.id])
 
     async def advance(self, view: ClaimView, target: DemoTarget) -> ClaimView:
         """The steps of each target; every step skips itself if already done."""
@@ -316,16 +311,13 @@ class Seeder:
             if view.status != "submitted":
                 return view
             question = "Please add the attendance list of the second session."
-            return await self.claims.request_info(
-                view.engagement_id, RequestInfo(question=question, actor=REVIEWER)
-            )
+            return await self.factory.request_info(view.engagement_id, question, actor=REVIEWER)
         if target == "approved":
             view = await self.submit(view)
             if view.status != "submitted":
                 return view
-            return await self.claims.approve(
-                view.engagement_id, Approve(note="Demo: all proof in order.", actor=REVIEWER)
-            )
+            note = "Demo: all proof in order."
+            return await self.factory.approve(view.engagement_id, note=note, actor=REVIEWER)
         if target == "auto_rejected":  # the deadline passed before the start: nothing to do
             return await self._settle(
                 view.engagement_id, lambda v: v.status == "auto_rejected", "auto-rejection"
@@ -335,7 +327,7 @@ class Seeder:
     async def seed_one(self, demo: DemoClaim, now: datetime) -> Seeded:
         partner = demo.partner.name
         try:
-            started = await self.claims.start_claim(claim_input(demo, now))
+            started = await self.factory.start(claim_input(demo, now))
         except ClaimAlreadyFinished as finished:
             status = finished.view.status if finished.view else "finished"
             deadline = finished.view.deadline_at if finished.view else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,17 @@ import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
-import claims_testing.plugin
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
+from claims_testing.data import PUBLIC_URL
 from claims_testing.servers import start_dev_server
 from portal.app import create_app
-from portal.auth import ApiKeys
 from starter.client import ClaimsClient
-from starter.keys import make_entry, new_key
+from starter.keys import new_key
+from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
 from worker import create_worker
 from workflows.messages import Role
-
-PUBLIC_URL = claims_testing.plugin.PUBLIC_URL
-MAIL_FROM = claims_testing.plugin.MAIL_FROM
 
 # The environment comes from the test kit (claims_testing.plugin, loaded through its
 # pytest11 entry point), the same fixtures portal teams use. The short names below
@@ -136,41 +132,6 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 # --- the portal API (portal.app) around the fixtures above -------------------------------
-
-PARTNER_ID = "partner-42"
-"""The partner of tests.builders.claim_input; the partner keys below act for it."""
-OTHER_PARTNER_ID = "partner-99"
-
-
-@dataclass(frozen=True)
-class ApiKeyHolder:
-    """A key made for one test, and who holds it."""
-
-    key: str
-    user: str
-    role: Role
-    partner_id: str | None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-@dataclass(frozen=True)
-class ApiKeyring:
-    admin: ApiKeyHolder
-    user: ApiKeyHolder
-    reviewer: ApiKeyHolder
-    other: ApiKeyHolder
-    """An incentives_admin of another partner."""
-
-    def api_keys(self) -> ApiKeys:
-        return ApiKeys(
-            [
-                make_entry(holder.key, holder.user, holder.role, holder.partner_id)
-                for holder in (self.admin, self.user, self.reviewer, self.other)
-            ]
-        )
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Shared machinery of the fault tests (tests/test_fault_*.py, docs/reliability.md).
 
 Faults are made for real: `python worker.py` and the Temporal dev server run as
-subprocesses in their own process groups, so that SIGKILL takes them down as a
-crash would, and every process started here is killed on the way out of its
+subprocesses in their own process groups (the harness in claims_testing.processes,
+which the benchmark and the local stack use too), so that SIGKILL takes them down
+as a crash would, and every process started there is killed on the way out of its
 `with` block, whatever the test did. Claims are driven through the public
 client exactly as a portal would, and the figures are read back from where the
 truth lives: the mail sink (Message-IDs), the database and Temporal histories.
@@ -11,34 +12,25 @@ truth lives: the mail sink (Message-IDs), the database and Temporal histories.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import ClaimStore, mail_ledger
-from devstack.binaries import temporal_cli
-from devstack.mailcatcher import MailCatcher, free_port
+from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from starter.converter import claims_data_converter
-from starter.temporal import ensure_search_attributes
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (
@@ -53,290 +45,6 @@ from workflows.messages import (
     Submit,
     SurveyCompleted,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
-MAIL_DOMAIN = "claims.test"
-MAIL_FROM = f"Workshop claims <claims@{MAIL_DOMAIN}>"
-PUBLIC_URL = "http://claims.test"
-READY_LINE = "worker polling task queue"
-
-T = TypeVar("T")
-
-
-async def poll_until(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    *,
-    within: float,
-    every: float = 0.05,
-    what: str = "condition",
-) -> float:
-    """Wait (real time) until `check()` is true; returns the seconds it took.
-
-    Raises TimeoutError naming `what` after `within` seconds: every wait in the
-    fault tests has a bound, so a stuck system fails the test instead of hanging it.
-    """
-    began = time.monotonic()
-    while True:
-        outcome = check()
-        if not isinstance(outcome, bool):
-            outcome = await outcome
-        if outcome:
-            return time.monotonic() - began
-        if time.monotonic() - began > within:
-            raise TimeoutError(f"{what}: not reached within {within:.0f} s")
-        await asyncio.sleep(every)
-
-
-# --- processes --------------------------------------------------------------------------
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    """Signal the process's whole group (it leads its own session)."""
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-
-
-def _log_tail(path: Path | None, lines: int = 30) -> str:
-    if path is None or not path.exists():
-        return "(no log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def worker_environ(
-    *,
-    temporal_address: str,
-    namespace: str,
-    task_queue: str,
-    database_url: str,
-    smtp_host: str,
-    smtp_port: int,
-    secret_key: str,
-) -> dict[str, str]:
-    """The environment of `python worker.py`: only what an operator would set."""
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "TEMPORAL_ADDRESS": temporal_address,
-        "TEMPORAL_NAMESPACE": namespace,
-        "CLAIMS_TASK_QUEUE": task_queue,
-        "CLAIMS_DATABASE_URL": database_url,
-        "CLAIMS_SMTP_HOST": smtp_host,
-        "CLAIMS_SMTP_PORT": str(smtp_port),
-        "CLAIMS_MAIL_FROM": MAIL_FROM,
-        "CLAIMS_PUBLIC_URL": PUBLIC_URL,
-        "CLAIMS_SECRET_KEY": secret_key,
-    }
-
-
-class WorkerProcess:
-    """One `python worker.py`, started, killed and restarted by a test.
-
-    Each start writes its own log file, which is how readiness is seen (the
-    worker logs READY_LINE once it polls) and what a failure message shows.
-    """
-
-    def __init__(self, name: str, environ: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.environ = environ
-        self.log_dir = log_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path: Path | None = None
-        self.starts = 0
-        self.kills = 0
-        self.startup_seconds: list[float] = []
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None, f"worker {self.name} was never started"
-        return self.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def start(self) -> None:
-        assert not self.running, f"worker {self.name} is already running"
-        self.starts += 1
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.log_dir / f"worker-{self.name}-{self.starts}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "worker.py"],
-                cwd=ROOT,
-                env=self.environ,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._started_at = time.monotonic()
-
-    async def wait_ready(self, within: float = 90.0) -> float:
-        """Until this start of the worker polls its task queue; returns seconds since start."""
-        assert self.process is not None
-        assert self.log_path is not None
-        log_path, process = self.log_path, self.process
-
-        def ready() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"worker {self.name} exited with {process.returncode} before polling:\n"
-                    + _log_tail(log_path)
-                )
-            return READY_LINE in log_path.read_text(errors="replace")
-
-        await poll_until(ready, within=within, every=0.05, what=f"worker {self.name} ready")
-        seconds = time.monotonic() - self._started_at
-        self.startup_seconds.append(seconds)
-        return seconds
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, no goodbye to Temporal, nothing flushed."""
-        assert self.process is not None
-        _kill_group(self.process, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.kills += 1
-
-    def terminate(self, within: float = 40.0) -> int:
-        """SIGTERM (graceful, as operators stop it); SIGKILL if it takes longer than `within`."""
-        assert self.process is not None
-        _kill_group(self.process, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.process, signal.SIGKILL)
-            return self.process.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        if self.process is not None:
-            _kill_group(self.process, signal.SIGKILL)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-
-
-@contextmanager
-def worker_processes(environ: dict[str, str], log_dir: Path) -> Iterator[WorkerFactory]:
-    """Make worker processes; every one of them is killed when the block ends."""
-    made: list[WorkerProcess] = []
-
-    def make(name: str, **changes: str) -> WorkerProcess:
-        worker = WorkerProcess(name, environ | changes, log_dir)
-        made.append(worker)
-        return worker
-
-    try:
-        yield make
-    finally:
-        for worker in made:
-            worker.cleanup()
-
-
-WorkerFactory = Callable[..., WorkerProcess]
-
-
-class DevServerProcess:
-    """The Temporal dev server as a subprocess with a persistent SQLite file.
-
-    All its ports are fixed at construction, so a restart comes back at the
-    same address on the same state, as a real cluster's frontend would.
-    """
-
-    def __init__(self, db_file: Path, log_dir: Path) -> None:
-        self.db_file = db_file
-        self.log_dir = log_dir
-        self.port = free_port()
-        self.http_port = free_port()
-        self.metrics_port = free_port()
-        self.ui_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path: Path | None = None
-        self.starts = 0
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.starts += 1
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.log_dir / f"temporal-{self.starts}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    temporal_cli(),
-                    "server",
-                    "start-dev",
-                    "--db-filename",
-                    str(self.db_file),
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--ui-port",
-                    str(self.ui_port),
-                    "--http-port",
-                    str(self.http_port),
-                    "--metrics-port",
-                    str(self.metrics_port),
-                    "--headless",
-                    "--log-level",
-                    "error",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    async def connect(self, within: float = 60.0) -> Client:
-        """A client once the frontend answers (search attributes made sure of)."""
-        client: Client | None = None
-
-        async def answers() -> bool:
-            nonlocal client
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"dev server exited with {self.process.returncode}:\n"
-                    + _log_tail(self.log_path)
-                )
-            try:
-                client = await asyncio.wait_for(
-                    Client.connect(self.address, data_converter=claims_data_converter), 5
-                )
-                await ensure_search_attributes(client)
-            except (RPCError, RuntimeError, TimeoutError, OSError):
-                return False
-            return True
-
-        await poll_until(answers, within=within, every=0.2, what="dev server answering")
-        assert client is not None
-        return client
-
-    def stop(self, within: float = 30.0) -> int:
-        """SIGTERM, as an orderly restart does; SIGKILL if it does not exit in time."""
-        assert self.process is not None
-        _kill_group(self.process, signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=within)
-        except subprocess.TimeoutExpired:
-            _kill_group(self.process, signal.SIGKILL)
-            return self.process.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        if self.process is not None:
-            _kill_group(self.process, signal.SIGKILL)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-
-
-@contextmanager
-def dev_server_process(db_file: Path, log_dir: Path) -> Iterator[DevServerProcess]:
-    """A dev server subprocess that is killed when the block ends, however it ends."""
-    server = DevServerProcess(db_file, log_dir)
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
 
 # --- driving claims -----------------------------------------------------------------------
 

@@ -1,4 +1,6 @@
-"""Assertions shared by the workflow tests: the read model and the Temporal history."""
+"""Helpers shared by the test modules: driving a claim's proof, clients, and assertions on
+the read model and the Temporal history. Test modules import from here (or use fixtures),
+never from one another."""
 
 from __future__ import annotations
 
@@ -7,10 +9,15 @@ import time
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
+from temporalio.converter import DataConverter
 
 from activities.store import ClaimStore
-from workflows.messages import ClaimView
+from claims_testing.factory import ClaimFactory, WallClock
+from starter.client import ClaimsClient
+from workflows.messages import ClaimView, SurveyKind
+
+SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -59,3 +66,23 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
             return events
         previous = events
         await asyncio.sleep(0.1)
+
+
+async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
+    """Attach both documents and complete both surveys through their links (documents
+    first, then the surveys: the order the deadline, budget and replay tests count on)."""
+    factory = ClaimFactory(claims, WallClock())  # the steps used here never read the clock
+    await factory.attach(eid, "results_and_recommendations")
+    await factory.attach(eid, "invoice")
+    for kind in SURVEY_KINDS:
+        await factory.send_survey(eid, kind)
+        await factory.complete_survey(eid, kind, respondent="someone@example.com")
+    return await claims.get_claim(eid)
+
+
+def plain_json_client(client: Client) -> Client:
+    """A second client on the same connection with the SDK's default JSON converter,
+    as a non-Python portal backend would send plain JSON by message name."""
+    return Client(
+        client.service_client, namespace=client.namespace, data_converter=DataConverter.default
+    )

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore, InvalidCursor
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, survey_link
 from portal.app import app as portal_app
 from portal.auth import ApiKeyFile
@@ -39,8 +40,8 @@ from portal.schemas import (
 )
 from starter.client import ClaimsClient
 from starter.keys import create_key
+from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.conftest import OTHER_PARTNER_ID, PUBLIC_URL, ApiKeyHolder, ApiKeyring
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -52,7 +53,7 @@ from workflows.messages import (
     UpdateContacts,
 )
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
@@ -404,6 +405,7 @@ async def test_another_partners_engagement_answers_409_without_showing_the_claim
     assert "history" not in problem
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_deadline_passed(
     api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
 ) -> None:
@@ -786,6 +788,7 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     assert (await api.get(f"{V1}/claims", headers=keyring.other.headers)).json()["items"] == []
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
     api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
 ) -> None:

@@ -36,11 +36,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from temporalio.testing import WorkflowEnvironment
 
+from claims_testing.data import PUBLIC_URL
 from starter.client import ClaimsClient
+from tests.api_keys import ApiKeyring
 from tests.builders import claim_input
-from tests.conftest import PUBLIC_URL, ApiKeyring
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CHECKS = [
     not_a_server_error,

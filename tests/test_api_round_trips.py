@@ -24,10 +24,11 @@ from temporalio.client import (
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore
+from claims_testing.data import PUBLIC_URL
 from portal.app import create_app
 from starter.client import ClaimsClient
+from tests.api_keys import ApiKeyring
 from tests.builders import claim_input
-from tests.conftest import PUBLIC_URL, ApiKeyring
 
 V1 = "/api/v1"
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.bench]
+
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS, CONCURRENCY, OPEN_CLAIMS, CACHE_BOUND = 4, 2, 50, 200
 RUN_TIMEOUT = 240

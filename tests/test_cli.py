@@ -23,12 +23,14 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinkRef, SurveyLinks
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import free_port
 from starter.__main__ import MESSAGE_COMMANDS, main
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.conftest import PUBLIC_URL
 from workflows.messages import ClaimView, SendSurvey
+
+pytestmark = pytest.mark.claims_server("shared")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLI_TIMEOUT = 60.0
@@ -140,6 +142,7 @@ async def test_start_reads_stdin_and_a_second_start_returns_the_running_claim(
     assert claim.engagement_id in line
 
 
+@pytest.mark.slow  # many command-line subprocesses (~9 s)
 async def test_show_and_updates_take_json_from_an_option_or_a_file(
     env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -185,6 +188,7 @@ async def test_show_of_an_unknown_engagement_says_there_is_no_claim(
     assert result.error_line() == "error: no claim for engagement eng-never-started"
 
 
+@pytest.mark.slow  # many command-line subprocesses (~8 s)
 async def test_survey_link_and_complete_survey_complete_the_partner_survey(
     env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str], links: SurveyLinks
 ) -> None:

@@ -12,22 +12,11 @@ from activities.store import ClaimStore
 from devstack.mailcatcher import MailCatcher, body_text
 from starter.client import ClaimRefused, ClaimsClient
 from tests.builders import PARTNER_ADMIN, PARTNER_CONTACTS, attach, claim_input
-from tests.helpers import assert_stored
-from workflows.messages import AddComment, ClaimView, SendSurvey, Submit
+from tests.helpers import assert_stored, complete_proof
+from workflows.messages import AddComment, Submit
 from workflows.rules import AUTO_REJECT_REASON
 
 DAY = timedelta(days=1)
-
-
-async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
-    """Attach both documents and complete both surveys through their links."""
-    await claims.attach_document(eid, attach("results_and_recommendations"))
-    await claims.attach_document(eid, attach("invoice"))
-    for kind in ("partner", "customer"):
-        await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
-        token = claims.links.token_from_url(await claims.survey_link(eid, kind))
-        await claims.complete_survey(token, "someone@example.com", {"q1": 5})
-    return await claims.get_claim(eid)
 
 
 async def test_claim_not_submitted_in_90_days_is_rejected_mailed_and_ended(

@@ -57,8 +57,7 @@ from starter.codec import (
 from starter.converter import claims_data_converter, data_converter, encrypted_data_converter
 from starter.settings import SettingsError, load_encryption_keys, load_settings
 from tests.builders import REVIEWER, attach, claim_input
-from tests.helpers import settled
-from tests.test_refusals import plain_json_client
+from tests.helpers import plain_json_client, settled
 from worker import create_worker
 from workflows.messages import (
     Actor,

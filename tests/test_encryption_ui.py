@@ -29,10 +29,12 @@ from codec_server.app import token_sha256 as sha256_of
 from devstack.binaries import temporal_cli
 from starter.codec import EncryptionCodec, EncryptionKey
 from starter.converter import claims_data_converter, encrypted_data_converter
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, require_browser
 from tests.builders import CUSTOMER_CONTACT, claim_input
-from tests.test_temporal_ui import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, browser_missing
 from workflows import operator_text
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def free_port() -> int:
@@ -44,11 +46,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def browser_or_skip() -> None:
-    reason = browser_missing()
-    if reason is not None:
-        if os.environ.get("CLAIMS_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason} (CLAIMS_REQUIRE_BROWSER=1 makes this a failure)")
-        pytest.skip(reason)
+    require_browser()
 
 
 @pytest.fixture

@@ -26,17 +26,17 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore, claim_events
+from claims_testing.data import MAIL_FROM
+from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import claim_input
 from tests.faults import (
-    MAIL_FROM,
     Portal,
     drive_to_submitted,
     expected_mails,
     final_views,
     percentiles,
-    poll_until,
     record_arrivals,
     review_and_pay,
     tally,
@@ -45,6 +45,8 @@ from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
 from workflows.messages import StoreClaim
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 CLAIMS = 10
 OUTAGE = 12.0

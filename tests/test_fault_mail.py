@@ -25,18 +25,18 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
+from claims_testing.data import MAIL_FROM
+from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_CONTACTS, claim_input
 from tests.faults import (
-    MAIL_FROM,
     Portal,
     drive_to_submitted,
     expected_mails,
     final_views,
     history_figures,
     percentiles,
-    poll_until,
     record_arrivals,
     review_and_pay,
     tally,
@@ -44,6 +44,8 @@ from tests.faults import (
 from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 CLAIMS = 8
 OUTAGE = 12.0

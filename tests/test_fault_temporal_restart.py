@@ -20,14 +20,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
+from claims_testing.processes import dev_server_process, poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
 from tests.faults import (
     Portal,
-    dev_server_process,
     drive_to_submitted,
-    poll_until,
     record_arrivals,
     review_and_pay,
 )
@@ -36,6 +35,8 @@ from tests.report import report
 from worker import create_worker
 from workflows.messages import AddComment, ClaimView
 from workflows.rules import SUBMISSION_WINDOW
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 DAY = timedelta(days=1)
 TOLERANCE = timedelta(seconds=5)

@@ -32,33 +32,35 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from devstack.binaries import temporal_cli
+from claims_testing.data import PUBLIC_URL
+from claims_testing.processes import (
+    WorkerProcess,
+    poll_until,
+    worker_environ,
+    worker_processes,
+)
+from claims_testing.servers import start_dev_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from starter.converter import claims_data_converter
-from starter.temporal import ensure_search_attributes
 from tests.builders import claim_input
 from tests.faults import (
-    PUBLIC_URL,
     Portal,
-    WorkerProcess,
     drive_to_paid,
     expected_mails,
     final_views,
     history_figures,
     ledger_times,
     percentiles,
-    poll_until,
     record_arrivals,
     start_claims,
     tally,
     think_time,
-    worker_environ,
-    worker_processes,
     workflow_task_trouble,
 )
 from tests.helpers import assert_stored
 from tests.report import report
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
 
 CLAIMS = 50
 KILLS = 10
@@ -81,16 +83,8 @@ compresses time, as the long-history test lowers the continue-as-new threshold."
 @pytest.fixture(scope="module")
 async def crash_env() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of this module's own, with the workflow-task retry backoff capped."""
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(),
-        data_converter=claims_data_converter,
-        dev_server_log_level="error",
-        dev_server_extra_args=[
-            "--dynamic-config-value",
-            f'history.workflowTaskRetryMaxInterval="{WORKFLOW_TASK_RETRY_CAP}"',
-        ],
-    ) as environment:
-        await ensure_search_attributes(environment.client)
+    retry_cap = f'history.workflowTaskRetryMaxInterval="{WORKFLOW_TASK_RETRY_CAP}"'
+    async with await start_dev_server(["--dynamic-config-value", retry_cap]) as environment:
         yield environment
 
 
@@ -146,7 +140,9 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
     began = time.monotonic()
     try:
         with worker_processes(
-            environ_for(crash_env, mailbox, task_queue, url, secret), tmp_path / "logs"
+            crash_env.client,
+            environ_for(crash_env, mailbox, task_queue, url, secret),
+            tmp_path / "logs",
         ) as make:
             worker = make("solo")
             worker.start()
@@ -311,7 +307,9 @@ async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_kil
     store = ClaimStore.from_url(database_url)
     try:
         with worker_processes(
-            environ_for(crash_env, mailbox, task_queue, database_url, secret), tmp_path / "logs"
+            crash_env.client,
+            environ_for(crash_env, mailbox, task_queue, database_url, secret),
+            tmp_path / "logs",
         ) as make:
             workers = [make("a"), make("b")]
             for worker in workers:

@@ -41,9 +41,11 @@ from temporalio.testing import WorkflowEnvironment
 from starter.client import ClaimsClient, workflow_id
 from starter.converter import ClaimsJSONPayloadConverter
 from tests.builders import claim_input
-from tests.test_refusals import plain_json_client
+from tests.helpers import plain_json_client
 from workflows import messages
 from workflows.messages import MAX_DOCUMENT_BYTES, Inbound
+
+pytestmark = pytest.mark.claims_server("shared")
 
 PURE = settings(max_examples=200, deadline=None, database=None, derandomize=True)
 

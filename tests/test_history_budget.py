@@ -13,8 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, REVIEWER, claim_input
-from tests.helpers import history_event_types
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof, history_event_types
 from workflows.messages import AddComment, Approve, PaymentIssued, Submit
 
 EVENT_BUDGET = 100

@@ -14,7 +14,7 @@ from typing import get_args
 import pytest
 
 from claims_testing import ClaimFactory, Mailbox, VirtualClock
-from claims_testing.environment import ClaimState
+from claims_testing.factory import ClaimState
 from starter.client import ClaimsClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,7 @@ def _listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+@pytest.mark.slow  # a pytest run in a subprocess (~8 s)
 def test_fixtures_clean_up_servers_and_ports_even_when_a_test_fails(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:

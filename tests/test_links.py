@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
-from tests.conftest import PUBLIC_URL
+from claims_testing.data import PUBLIC_URL
 
 REF = SurveyLinkRef("eng-x", "partner", 1)
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

@@ -24,6 +24,8 @@ from tests.report import report
 from worker import create_worker
 from workflows.messages import AddComment, SendSurvey
 
+pytestmark = [pytest.mark.slow]
+
 SUGGEST_AT = 30
 """History length at which this test's dev server suggests continuing as new."""
 MESSAGES = 1000

@@ -12,8 +12,8 @@ from activities.links import SurveyLinkRef, SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig, message_id
 from activities.payments import RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
+from claims_testing.data import MAIL_FROM
 from devstack.mailcatcher import MailCatcher, body_html, body_text, free_port, survey_link
-from tests.conftest import MAIL_FROM
 from workflows.messages import (
     Contact,
     DeliveryReport,

@@ -12,12 +12,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient, ClaimSummary
 from starter.queries import claims_query
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from workflows.messages import RequestInfo, Submit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +179,7 @@ async def cli(dev_env: WorkflowEnvironment, task_queue: str, *args: str) -> tupl
     return process.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow  # the operator command line in subprocesses (~10 s)
 async def test_cli_setup_list_and_show_for_operators(
     dev_env: WorkflowEnvironment, dev_claims: ClaimsClient, task_queue: str
 ) -> None:

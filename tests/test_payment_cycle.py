@@ -55,7 +55,7 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from worker import create_worker
 from workflows import rules
 from workflows.messages import (
@@ -611,6 +611,7 @@ async def dev_paying(
         await delete_schedule(dev_env.client)
 
 
+@pytest.mark.slow  # the operator command line in subprocesses (~9 s)
 async def test_setup_creates_the_payment_schedule_and_running_it_again_changes_nothing(
     dev_env: WorkflowEnvironment, dev_paying: ClaimsClient, store: ClaimStore, task_queue: str
 ) -> None:
@@ -667,6 +668,7 @@ async def test_setup_creates_the_payment_schedule_and_running_it_again_changes_n
     assert not (await handle.describe()).schedule.state.paused
 
 
+@pytest.mark.slow  # a schedule on the dev server, in real time (~10 s)
 async def test_triggering_the_schedule_starts_a_cycle_that_pays_an_approved_claim(
     dev_env: WorkflowEnvironment,
     dev_paying: ClaimsClient,

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.converter import DataConverter
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,7 +25,7 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from tests.helpers import history_event_types, settled
+from tests.helpers import history_event_types, plain_json_client, settled
 from workflows.messages import (
     AddComment,
     Approve,
@@ -37,6 +36,8 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
+
+pytestmark = pytest.mark.claims_server("shared")
 
 Step = Callable[[ClaimsClient, str], Awaitable[object]]
 
@@ -193,6 +194,7 @@ async def test_incomplete_refusal_details_list_the_missing_items_in_order(
     ]
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_deadline_passed_refusal_while_the_claim_is_still_in_progress(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
@@ -203,14 +205,6 @@ async def test_deadline_passed_refusal_while_the_claim_is_still_in_progress(
     with pytest.raises(ClaimRefused) as refused:
         await claims.add_comment(eid, AddComment(text="too late", actor=PARTNER_ADMIN))
     assert refused.value.type == "DeadlinePassed"
-
-
-def plain_json_client(client: Client) -> Client:
-    """A second client on the same connection with the SDK's default JSON converter,
-    as a non-Python portal backend would send plain JSON by message name."""
-    return Client(
-        client.service_client, namespace=client.namespace, data_converter=DataConverter.default
-    )
 
 
 @pytest.mark.parametrize(

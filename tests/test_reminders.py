@@ -9,7 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 from devstack.mailcatcher import MailCatcher, body_text
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from workflows.messages import Submit
 
 DAY = timedelta(days=1)

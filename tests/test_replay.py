@@ -16,8 +16,8 @@ from temporalio.workflow import NondeterminismError
 from starter.client import ClaimsClient, workflow_id
 from starter.converter import claims_data_converter
 from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
+from tests.helpers import complete_proof
 from tests.scenarios import SCENARIOS
-from tests.test_deadline import complete_proof
 from tests.workflow_variants import PatchedChangeWorkflow, UnpatchedChangeWorkflow
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (

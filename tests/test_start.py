@@ -17,7 +17,7 @@ from starter.client import (
     workflow_id,
 )
 from tests.builders import REVIEWER, claim_input
-from tests.test_refusals import plain_json_client
+from tests.helpers import plain_json_client
 
 
 async def test_starting_a_running_engagement_again_returns_the_same_claim(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
-from tests.test_deadline import complete_proof
+from tests.helpers import complete_proof
 from workflows.messages import Submit
+
+pytestmark = pytest.mark.claims_server("shared")
 
 
 async def test_submit_signal_while_incomplete_is_recorded_and_changes_nothing_else(

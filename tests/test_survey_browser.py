@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,36 +28,17 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
+from claims_testing.data import MAIL_FROM
 from devstack.mailcatcher import MailCatcher, survey_link
 from portal.app import create_app
 from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
+from tests.api_keys import ApiKeyring
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
-from tests.conftest import MAIL_FROM, ApiKeyring
 from worker import create_worker
 
-pytestmark = pytest.mark.timeout(120)
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing (install it with: apt-get install -y chromium)"
-    if os.environ.get("CLAIMS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}; CLAIMS_REQUIRE_BROWSER=1 makes this a failure")
-    pytest.skip(reason)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]
 
 
 class _Server(uvicorn.Server):
@@ -120,10 +100,10 @@ async def served(
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
+    require_browser()
     async with async_playwright() as playwright:
         chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000
+            executable_path=str(CHROMIUM), args=["--headless", *CHROMIUM_ARGS], timeout=30_000
         )
         try:
             yield chromium

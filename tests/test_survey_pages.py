@@ -13,16 +13,16 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, survey_link
 from portal.pages.render import PAGE_CSS
 from portal.pages.survey_texts import QUESTIONS
 from portal.pages.surveys import form_token
 from starter.client import ClaimsClient
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
-from tests.conftest import PUBLIC_URL
 from workflows.messages import ClaimView, Contact, SendSurvey, SurveyKind, UpdateContacts
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 
 DUTCH_CUSTOMER = Contact(name="Klaas Klant", email="klaas@klant.example", locale="nl")
 CUSTOMER_ANSWERS = {
@@ -358,6 +358,7 @@ async def test_an_oversized_or_non_form_post_is_refused_and_sends_nothing(
     assert CUSTOMER_CONTACT.email not in huge.text
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_link_of_a_claim_rejected_at_its_deadline_shows_410_closed(
     api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:

@@ -11,6 +11,8 @@ from starter.client import ClaimsClient, SurveyLinkExpired
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_USER, claim_input
 from workflows.messages import Contact, SendSurvey, SurveyCompleted, UpdateContacts
 
+pytestmark = pytest.mark.claims_server("shared")
+
 NEW_CUSTOMER = Contact(name="Nina Nieuw", email="nina@customer.example", locale="nl")
 
 

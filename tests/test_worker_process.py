@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
 import sys
@@ -13,36 +12,34 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
+from claims_testing.processes import ROOT as PROJECT_ROOT
+from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.messages import SendSurvey
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def worker_env(
     env: WorkflowEnvironment, mailbox: MailCatcher, tmp_path: Path, task_queue: str, key: str
 ) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": env.client.namespace,
-        "CLAIMS_TASK_QUEUE": task_queue,
-        "CLAIMS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
-        "CLAIMS_SMTP_HOST": mailbox.host,
-        "CLAIMS_SMTP_PORT": str(mailbox.port),
-        "CLAIMS_MAIL_FROM": "Claims <claims@claims.test>",
-        "CLAIMS_PUBLIC_URL": "http://claims.test",
-        "CLAIMS_SECRET_KEY": key,
-    }
+    return worker_environ(
+        temporal_address=env.client.service_client.config.target_host,
+        namespace=env.client.namespace,
+        task_queue=task_queue,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        secret_key=key,
+        mail_from="Claims <claims@claims.test>",
+    )
 
 
 async def run_worker(environ: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "worker.py",
-        cwd=ROOT,
+        cwd=PROJECT_ROOT,
         env=environ,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

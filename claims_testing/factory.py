@@ -1,0 +1,215 @@
+"""The one claim driver: brings claims to named states through the real messages.
+
+Tests (the `claim_factory` fixture), the replay corpus's scenarios, the benchmark's
+claim lifecycle and the demo seeder all drive claims with it, so there is one place
+that knows which messages make a claim `submitted`, `approved` or `paid`. It never
+writes state: every step is the message a portal or a reviewer would send.
+
+`ClaimFactory(client, clock)("approved")` is the short way; the step methods
+(`start`, `attach`, `send_survey`, `complete_survey`, `comment`, `submit`,
+`request_info`, `approve`, `reject`, `pay`, `result`) are the long way, for a
+caller that needs its own order, actors or documents. `timed` wraps every message
+(the benchmark passes its round-trip recorder there); by default it only awaits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
+
+from claims_testing.data import PARTNER_ADMIN, REVIEWER, claim_input, document
+from starter.client import ClaimsClient, StartedClaim
+from workflows.messages import (
+    Actor,
+    AddComment,
+    Approve,
+    AttachDocument,
+    ClaimInput,
+    ClaimView,
+    Document,
+    DocumentKind,
+    PaymentIssued,
+    ProofItem,
+    Reject,
+    RequestInfo,
+    SendSurvey,
+    Submit,
+    SurveyChannel,
+    SurveyKind,
+)
+from workflows.rules import PROOF_ITEMS, SUBMISSION_WINDOW
+
+T = TypeVar("T")
+
+ClaimState = Literal[
+    "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
+]
+RESPONDENT = "respondent@example.com"
+ANSWERS: Mapping[str, str | int | float] = {"q1": 5}
+QUESTION = "Please add the attendance list."
+
+
+class Clock(Protocol):
+    """Where "now" comes from: the test server's virtual time or the wall clock."""
+
+    async def now(self) -> datetime: ...
+
+
+class WallClock:
+    """Real time, for a driver on the dev server or a real stack (bench, demo)."""
+
+    async def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Timer(Protocol):
+    """Wraps one message's round trip, by message name (e.g. bench's `RoundTrips.timed`)."""
+
+    def __call__(self, name: str, call: Awaitable[T]) -> Awaitable[T]: ...
+
+
+async def untimed(name: str, call: Awaitable[T]) -> T:
+    """The default timer: just the message."""
+    return await call
+
+
+@dataclass
+class ClaimFactory:
+    """Brings a new claim to a named state through the real messages, never by writing state."""
+
+    client: ClaimsClient
+    clock: Clock
+    timed: Timer = untimed
+
+    async def __call__(
+        self, state: ClaimState = "in_progress", *, items: Iterable[ProofItem] = (), **fields: Any
+    ) -> ClaimView:
+        """Start a claim (fields override the defaults of `claims_testing.data.claim_input`)
+        and drive it to `state`; `items` are the proof items done for `in_progress`."""
+        if state == "auto_rejected":
+            now = await self.clock.now()
+            fields.setdefault("consent_at", now - SUBMISSION_WINDOW - timedelta(days=1))
+        claim = await self.new_claim(**fields)
+        eid = claim.engagement_id
+        await self.start(claim)
+        if state == "auto_rejected":
+            return await self.result(eid)
+        done = set(items) if state == "in_progress" else set(PROOF_ITEMS)
+        await self.provide(eid, done)
+        if state == "in_progress":
+            return await self.client.get_claim(eid)
+        view = await self.submit(eid)
+        if state == "submitted":
+            return view
+        if state == "info_requested":
+            return await self.request_info(eid)
+        if state == "rejected":
+            return await self.reject(eid)
+        view = await self.approve(eid)
+        if state == "approved":
+            return view
+        await self.pay(eid)
+        return await self.result(eid)
+
+    async def provide(self, eid: str, items: set[ProofItem]) -> None:
+        """Attach documents and complete surveys (through their links) for these items."""
+        for item in PROOF_ITEMS:
+            if item not in items:
+                continue
+            if item in ("results_and_recommendations", "invoice"):
+                await self.attach(eid, item)
+                continue
+            kind: SurveyKind = "partner" if item == "partner_survey" else "customer"
+            await self.send_survey(eid, kind)
+            await self.complete_survey(eid, kind)
+
+    # --- the steps: one message each ----------------------------------------------------------
+
+    async def new_claim(self, **fields: Any) -> ClaimInput:
+        """A valid start input; consent now (the clock's) unless `consent_at` is given."""
+        consent_at = fields.pop("consent_at", None) or await self.clock.now()
+        return claim_input(consent_at, **fields)
+
+    async def start(self, claim: ClaimInput) -> StartedClaim:
+        return await self.timed("start_claim", self.client.start_claim(claim))
+
+    async def attach(
+        self,
+        eid: str,
+        kind: DocumentKind,
+        *,
+        actor: Actor = PARTNER_ADMIN,
+        name: str = "proof",
+        proof: Document | None = None,
+    ) -> ClaimView:
+        """Attach a document of `kind` (`proof`, or a made-up one called `name`)."""
+        msg = AttachDocument(kind=kind, document=proof or document(kind, name), actor=actor)
+        return await self.timed("attach_document", self.client.attach_document(eid, msg))
+
+    async def send_survey(
+        self,
+        eid: str,
+        kind: SurveyKind,
+        *,
+        actor: Actor = PARTNER_ADMIN,
+        channel: SurveyChannel = "email",
+    ) -> ClaimView:
+        msg = SendSurvey(kind=kind, channel=channel, actor=actor)
+        return await self.timed("send_survey", self.client.send_survey(eid, msg))
+
+    async def complete_survey(
+        self,
+        eid: str,
+        kind: SurveyKind,
+        *,
+        respondent: str = RESPONDENT,
+        answers: Mapping[str, str | int | float] = ANSWERS,
+    ) -> ClaimView:
+        """Answer a sent survey through its current link, as the respondent's browser would."""
+        token = self.client.links.token_from_url(await self.client.survey_link(eid, kind))
+        return await self.timed(
+            "complete_survey", self.client.complete_survey(token, respondent, answers)
+        )
+
+    async def comment(self, eid: str, text: str, *, actor: Actor = PARTNER_ADMIN) -> ClaimView:
+        msg = AddComment(text=text, actor=actor)
+        return await self.timed("add_comment", self.client.add_comment(eid, msg))
+
+    async def submit(self, eid: str, *, actor: Actor = PARTNER_ADMIN) -> ClaimView:
+        return await self.timed("submit", self.client.submit(eid, Submit(actor=actor)))
+
+    async def request_info(
+        self, eid: str, question: str = QUESTION, *, actor: Actor = REVIEWER
+    ) -> ClaimView:
+        msg = RequestInfo(question=question, actor=actor)
+        return await self.timed("request_info", self.client.request_info(eid, msg))
+
+    async def approve(
+        self, eid: str, *, note: str | None = None, actor: Actor = REVIEWER
+    ) -> ClaimView:
+        msg = Approve(note=note, actor=actor)
+        return await self.timed("approve", self.client.approve(eid, msg))
+
+    async def reject(
+        self, eid: str, reason: str = "Not eligible.", *, actor: Actor = REVIEWER
+    ) -> ClaimView:
+        """Reject the submitted claim; returns its final view (the workflow ends)."""
+        msg = Reject(reason=reason, actor=actor)
+        await self.timed("reject", self.client.reject(eid, msg))
+        return await self.result(eid)
+
+    async def pay(self, eid: str, *, reference: str | None = None, amount: str = "1500.00") -> None:
+        """The payment signal of an approved claim (paid now, by the clock)."""
+        payment = PaymentIssued(
+            reference=reference or f"TEST-{eid}",
+            amount=amount,
+            currency="EUR",
+            paid_at=await self.clock.now(),
+        )
+        await self.timed("payment_issued", self.client.payment_issued(eid, payment))
+
+    async def result(self, eid: str) -> ClaimView:
+        """The claim's final view, once its workflow has ended."""
+        return await self.client.handle(eid).result()
