@@ -80,6 +80,10 @@ class BaselineWorkflow:
     def approve(self, msg: Approve) -> int:
         return self._count()
 
+    @workflow.update
+    def complete_survey(self, msg: SurveyCompleted) -> int:
+        return self._count()
+
     @workflow.signal
     def survey_completed(self, msg: SurveyCompleted) -> None:
         self._count()

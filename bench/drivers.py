@@ -4,10 +4,10 @@ Both functions send the same messages in the same order and ask the same
 queries, which is what makes the baseline a baseline:
 
   start (+1 query), attach_document x2 (updates), then per survey kind:
-  send_survey (update), the survey link (query), opening it (query),
-  survey_completed (signal), reading the claim back (query); then
-  add_comment, submit, approve (updates), payment_issued (signal), and the
-  workflow's result (the claim is paid and the workflow has completed).
+  send_survey (update), the survey link (query), the answers (the
+  complete_survey update); then add_comment, submit, approve (updates),
+  payment_issued (signal), and the workflow's result (the claim is paid and
+  the workflow has completed).
 
 The claim is driven by the project's one claim driver (claims_testing's
 ClaimFactory, each message wrapped in the round-trip recorder) through
@@ -135,15 +135,12 @@ async def baseline_lifecycle(client: Client, task_queue: str, rtt: RoundTrips, r
         await rtt.timed("send_survey", handle.execute_update(BaselineWorkflow.send_survey, survey))
         await handle.query(BaselineWorkflow.get_claim)  # the survey link
 
-        async def complete(kind: SurveyKind = survey_kind) -> None:
-            await handle.query(BaselineWorkflow.get_claim)  # opening the link
-            answers = SurveyCompleted(
-                kind=kind, link_version=1, respondent_email=RESPONDENT, answers=ANSWERS
-            )
-            await handle.signal(BaselineWorkflow.survey_completed, answers)
-            await handle.query(BaselineWorkflow.get_claim)  # the claim read back
-
-        await rtt.timed("complete_survey", complete())
+        answers = SurveyCompleted(
+            kind=survey_kind, link_version=1, respondent_email=RESPONDENT, answers=ANSWERS
+        )
+        await rtt.timed(
+            "complete_survey", handle.execute_update(BaselineWorkflow.complete_survey, answers)
+        )
     comment = AddComment(text=COMMENT, actor=PARTNER_USER)
     await rtt.timed("add_comment", handle.execute_update(BaselineWorkflow.add_comment, comment))
     await rtt.timed(
