@@ -3,8 +3,8 @@
 Starts the embedded dev server, a mail sink, a SQLite read model and the
 worker processes, measures the claim lifecycle against the baseline and the
 memory of M open claims, writes the JSON report to FILE and prints a short
-table. The defaults finish in a few minutes on a 2-core machine; issue 6's
-memory figure is for `--open-claims 10000`.
+table. The defaults finish in a few minutes on a 2-core machine; the memory
+target of docs/performance.md is for `--open-claims 10000`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from bench.cli import not_negative, positive, run_until_terminated
 from bench.model import Options
 from bench.procs import set_niceness, wait_until_quiet
 from bench.report import table
@@ -25,20 +24,6 @@ from bench.run import run_benchmark
 
 DEFAULTS = Options()
 T = TypeVar("T")
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def not_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -106,19 +91,6 @@ def parser() -> argparse.ArgumentParser:
 
 def log(line: str) -> None:
     print(f"bench: {line}", flush=True)
-
-
-async def run_until_terminated(run: Coroutine[Any, Any, T]) -> T:
-    """Run `run`, cancelling it on SIGTERM as Ctrl-C does, so that its `finally` kills
-    the server and workers (they are in process groups of their own, which a signal
-    to this process alone would not reach)."""
-    task = asyncio.ensure_future(run)
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        return await task
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:

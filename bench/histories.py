@@ -115,8 +115,8 @@ class HistoryFigures:
         figures = cls(events=len(events))
         scheduled: dict[int, str] = {}
         updates: dict[int, str] = {}
+        # What happened since the last workflow task: the next one's triggers.
         pending: list[str] = []
-        """What happened since the last workflow task: the next one's triggers."""
         tasks: list[_WorkflowTask] = []
         for event in events:
             kind = event.event_type

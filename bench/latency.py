@@ -33,8 +33,8 @@ class RoundTrips:
 
     def __init__(self) -> None:
         self.samples: defaultdict[str, list[float]] = defaultdict(list)
+        # Off during warm-up, so only the measured load is reported.
         self.enabled = True
-        """Off during warm-up, so only the measured load is reported."""
 
     async def timed(self, name: str, call: Awaitable[T]) -> T:
         started = time.perf_counter()

@@ -1,6 +1,6 @@
 """The benchmark's JSON report and the short table printed at the end of a run.
 
-The JSON keys named in issue 6 are at the top level; everything else that
+The JSON keys that docs/performance.md names are at the top level; everything else that
 helps read them (the baseline's own figures, CPU by process, what each
 history event pays for, the targets and whether they were met) sits beside.
 """

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import positive, run_until_terminated
+from bench.cli import positive, run_until_terminated
 from bench.model import Options
 from bench.plot import plot_sweep
 from bench.procs import set_niceness, wait_until_quiet

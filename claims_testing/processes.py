@@ -435,8 +435,8 @@ class WorkerProcess(ChildProcess):
         self.client = client
         self.task_queue = task_queue or environ["CLAIMS_TASK_QUEUE"]
         self.kills = 0
+        # Seconds from each start to ready.
         self.startup_seconds: list[float] = []
-        """Seconds from each start to ready."""
 
     def kill(self) -> None:
         super().kill()

@@ -118,8 +118,8 @@ class Stack:
         self.children: list[ChildProcess] = []
         self._stoppers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._lock: IO[str] | None = None
+        # Set by a second Ctrl-C: kill instead of waiting for a graceful stop.
         self.hurry = asyncio.Event()
-        """Set by a second Ctrl-C: kill instead of waiting for a graceful stop."""
 
     # --- starting ---------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from workflows.messages import (
     Party,
     SurveyKind,
 )
+from workflows.rules import SUBMISSION_WINDOW_DAYS
 
 CONTOSO = Party(id="P-100", name="Contoso Consulting")
 NORTHWIND = Party(id="P-200", name="Northwind Advisory")
@@ -151,7 +152,7 @@ DEMO_CLAIMS: tuple[DemoClaim, ...] = (
         "Analytics in a day",
         100,
         "auto_rejected",
-        "not submitted in 90 days",
+        f"not submitted in {SUBMISSION_WINDOW_DAYS} days",
     ),
 )
 """Seven claims, two partners, every state an operator searches for."""
@@ -234,8 +235,8 @@ class Seeder:
     def __init__(self, claims: ClaimsClient, blob_dir: Path | None = None) -> None:
         self.claims = claims
         self.blob_dir = blob_dir
+        # Sends the messages: the project's one claim driver.
         self.factory = ClaimFactory(claims, WallClock())
-        """Sends the messages: the project's one claim driver."""
 
     async def _settle(self, eid: str, done: Callable[[ClaimView], bool], what: str) -> ClaimView:
         """Wait until a signal shows in the view (signals return before they take effect)."""

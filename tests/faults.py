@@ -85,8 +85,8 @@ class Portal:
         self.claims = claims
         self.patience = patience
         self.retries: Counter[str] = Counter()
+        # (wall-clock start, seconds taken) of every update that succeeded.
         self.updates: list[tuple[float, float]] = []
-        """(wall-clock start, seconds taken) of every update that succeeded."""
 
     async def _update(self, eid: str, update: Any, msg: Any) -> ClaimView:
         update_id = f"portal-{uuid.uuid4()}"

@@ -1,7 +1,7 @@
 """Claim scenarios that leave a workflow in a named state, for the replay corpus.
 
 `scripts/record_histories.py` runs each scenario against the time-skipping
-server and saves its history in tests/histories/; tests/test_history_corpus.py
+server and saves its history in tests/histories/; tests/test_replay.py
 replays the saved histories against the current workflow code on every run.
 The messages are sent by the one claim driver, claims_testing's ClaimFactory.
 """

@@ -264,8 +264,8 @@ async def kill_repeatedly(
     since the last kill that found it (then the same retry covers both): those
     fresh finds, summed over the kills, bound the duplicates.
     """
+    # Message-ID -> copies at the sink when a kill last found it accepted but unrecorded.
     found: dict[str, int] = {}
-    """Message-ID -> copies at the sink when a kill last found it accepted but unrecorded."""
     for number in range(KILLS):
         await worker.wait_ready()
         await asyncio.sleep(rng.uniform(2.0, 5.0))
