@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
@@ -17,7 +18,11 @@ from starter.client import (
 from workflows.messages import (
     IDENTIFIER_PATTERN,
     ClaimView,
+    Inbound,
 )
+from workflows.rules import check_role
+
+M = TypeVar("M", bound=Inbound)
 
 # --- who is calling --------------------------------------------------------------------------
 
@@ -72,3 +77,14 @@ EngagementId = Annotated[
     str,
     PathParam(pattern=IDENTIFIER_PATTERN, description="the claim's engagement id"),
 ]
+
+
+def caller_message(
+    action: str, caller: Caller, message: type[M], body: BaseModel | None = None, **fields: Any
+) -> M:
+    """The message a portal change sends: the body's fields (and `fields`), the caller as
+    its actor, once the rules allow the caller's role `action` (403 before anything is
+    sent; the claim itself checks the partner and the state)."""
+    check_role(action, caller.role)
+    values = body.model_dump() if body is not None else {}
+    return message.model_validate({**values, **fields, "actor": caller.actor})

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from workflows.messages import (
+    ClaimView,
     ProofItem,
 )
 from workflows.rules import SUBMISSION_WINDOW_DAYS
@@ -169,3 +170,13 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410)
+
+
+def claim_change(tag: str, summary: str) -> dict[str, Any]:
+    """The route options of a change to a claim: it answers the claim view, or a problem."""
+    return {
+        "response_model": ClaimView,
+        "tags": [tag],
+        "summary": summary,
+        "responses": CLAIM_ACTION_PROBLEMS,
+    }

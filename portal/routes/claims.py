@@ -10,8 +10,8 @@ from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, visible_claim
-from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
+from portal.deps import CallerDep, EngagementId, caller_message, visible_claim
+from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
     ClaimList,
@@ -34,7 +34,6 @@ from workflows.messages import (
     Submit,
     UpdateContacts,
 )
-from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -60,8 +59,7 @@ async def start_claim(
 
     A partner starts claims only for its own `partner.id`; a finished claim's
     engagement can't be claimed again (409)."""
-    check_role("start", caller.role)
-    claim_input = ClaimInput.model_validate({**body.model_dump(), "actor": caller.actor})
+    claim_input = caller_message("start", caller, ClaimInput, body)
     taken = ProblemError(
         409, "WrongState", f"engagement {body.engagement_id} is already claimed by another partner"
     )
@@ -138,48 +136,26 @@ async def get_history(
 
 @router.put(
     "/claims/{engagement_id}/contacts",
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="Change the partner contacts and/or the customer contact",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **claim_change("claims", "Change the partner contacts and/or the customer contact"),
 )
 async def update_contacts(
-    engagement_id: EngagementId,
-    body: UpdateContactsBody,
-    caller: CallerDep,
-    portal: PortalDep,
+    engagement_id: EngagementId, body: UpdateContactsBody, caller: CallerDep, portal: PortalDep
 ) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
-    check_role("update_contacts", caller.role)
-    msg = UpdateContacts.model_validate({**body.model_dump(), "actor": caller.actor})
+    msg = caller_message("update_contacts", caller, UpdateContacts, body)
     return await portal.claims.update_contacts(engagement_id, msg)
 
 
-@router.post(
-    "/claims/{engagement_id}/comments",
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="Add a comment",
-    responses=CLAIM_ACTION_PROBLEMS,
-)
+@router.post("/claims/{engagement_id}/comments", **claim_change("claims", "Add a comment"))
 async def add_comment(
-    engagement_id: EngagementId,
-    body: CommentBody,
-    caller: CallerDep,
-    portal: PortalDep,
+    engagement_id: EngagementId, body: CommentBody, caller: CallerDep, portal: PortalDep
 ) -> ClaimView:
-    check_role("add_comment", caller.role)
-    return await portal.claims.add_comment(
-        engagement_id, AddComment(text=body.text, actor=caller.actor)
-    )
+    msg = caller_message("add_comment", caller, AddComment, body)
+    return await portal.claims.add_comment(engagement_id, msg)
 
 
 @router.post(
-    "/claims/{engagement_id}/submit",
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="Submit the claim for review",
-    responses=CLAIM_ACTION_PROBLEMS,
+    "/claims/{engagement_id}/submit", **claim_change("claims", "Submit the claim for review")
 )
 async def submit(
     engagement_id: EngagementId,
@@ -188,5 +164,4 @@ async def submit(
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
-    check_role("submit", caller.role)
-    return await portal.claims.submit(engagement_id, Submit(actor=caller.actor))
+    return await portal.claims.submit(engagement_id, caller_message("submit", caller, Submit))

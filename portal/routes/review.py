@@ -8,8 +8,8 @@ from fastapi import Body
 from fastapi.routing import APIRouter
 
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId
-from portal.problems import CLAIM_ACTION_PROBLEMS
+from portal.deps import CallerDep, EngagementId, caller_message
+from portal.problems import claim_change
 from portal.routes import API_PREFIX
 from portal.schemas import (
     ApproveBody,
@@ -22,36 +22,24 @@ from workflows.messages import (
     Reject,
     RequestInfo,
 )
-from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
 
 @router.post(
     "/claims/{engagement_id}/review/request-info",
-    response_model=ClaimView,
-    tags=["review"],
-    summary="Ask the partner a question (reviewer)",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **claim_change("review", "Ask the partner a question (reviewer)"),
 )
 async def request_info(
-    engagement_id: EngagementId,
-    body: RequestInfoBody,
-    caller: CallerDep,
-    portal: PortalDep,
+    engagement_id: EngagementId, body: RequestInfoBody, caller: CallerDep, portal: PortalDep
 ) -> ClaimView:
-    check_role("request_info", caller.role)
-    return await portal.claims.request_info(
-        engagement_id, RequestInfo(question=body.question, actor=caller.actor)
-    )
+    msg = caller_message("request_info", caller, RequestInfo, body)
+    return await portal.claims.request_info(engagement_id, msg)
 
 
 @router.post(
     "/claims/{engagement_id}/review/approve",
-    response_model=ClaimView,
-    tags=["review"],
-    summary="Approve the claim (reviewer)",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **claim_change("review", "Approve the claim (reviewer)"),
 )
 async def approve(
     engagement_id: EngagementId,
@@ -59,23 +47,15 @@ async def approve(
     portal: PortalDep,
     body: Annotated[ApproveBody | None, Body()] = None,
 ) -> ClaimView:
-    check_role("approve", caller.role)
-    note = body.note if body is not None else None
-    return await portal.claims.approve(engagement_id, Approve(note=note, actor=caller.actor))
+    msg = caller_message("approve", caller, Approve, body)
+    return await portal.claims.approve(engagement_id, msg)
 
 
 @router.post(
     "/claims/{engagement_id}/review/reject",
-    response_model=ClaimView,
-    tags=["review"],
-    summary="Reject the claim (reviewer)",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **claim_change("review", "Reject the claim (reviewer)"),
 )
 async def reject(
-    engagement_id: EngagementId,
-    body: RejectBody,
-    caller: CallerDep,
-    portal: PortalDep,
+    engagement_id: EngagementId, body: RejectBody, caller: CallerDep, portal: PortalDep
 ) -> ClaimView:
-    check_role("reject", caller.role)
-    return await portal.claims.reject(engagement_id, Reject(reason=body.reason, actor=caller.actor))
+    return await portal.claims.reject(engagement_id, caller_message("reject", caller, Reject, body))

@@ -9,8 +9,8 @@ from fastapi.routing import APIRouter
 
 from activities.links import SurveyLinkRef
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId
-from portal.problems import CLAIM_ACTION_PROBLEMS
+from portal.deps import CallerDep, EngagementId, caller_message
+from portal.problems import claim_change
 from portal.routes import API_PREFIX
 from portal.schemas import (
     EmptyBody,
@@ -21,17 +21,13 @@ from workflows.messages import (
     SendSurvey,
     SurveyKind,
 )
-from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
 
 @router.post(
     "/claims/{engagement_id}/surveys/{kind}/send",
-    response_model=ClaimView,
-    tags=["surveys"],
-    summary="E-mail a survey (first send or re-send)",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **claim_change("surveys", "E-mail a survey (first send or re-send)"),
 )
 async def send_survey(
     engagement_id: EngagementId,
@@ -42,18 +38,16 @@ async def send_survey(
 ) -> ClaimView:
     """Mails the survey link: the partner survey to every partner contact, the customer
     survey to the customer contact. A re-send carries the same link."""
-    check_role("send_survey", caller.role)
-    return await portal.claims.send_survey(
-        engagement_id, SendSurvey(kind=kind, channel="email", actor=caller.actor)
-    )
+    msg = caller_message("send_survey", caller, SendSurvey, kind=kind, channel="email")
+    return await portal.claims.send_survey(engagement_id, msg)
 
 
 @router.post(
     "/claims/{engagement_id}/surveys/partner/link",
-    response_model=SurveyLinkOut,
-    tags=["surveys"],
-    summary="Open the partner survey directly (no e-mail)",
-    responses=CLAIM_ACTION_PROBLEMS,
+    **{
+        **claim_change("surveys", "Open the partner survey directly (no e-mail)"),
+        "response_model": SurveyLinkOut,
+    },
 )
 async def partner_survey_link(
     engagement_id: EngagementId,
@@ -63,9 +57,7 @@ async def partner_survey_link(
 ) -> SurveyLinkOut:
     """Issues the partner survey (`send_survey` with `channel: "direct"`, nothing mailed)
     and answers its link, the same one the e-mail would carry."""
-    check_role("send_survey", caller.role)
-    view = await portal.claims.send_survey(
-        engagement_id, SendSurvey(kind="partner", channel="direct", actor=caller.actor)
-    )
+    msg = caller_message("send_survey", caller, SendSurvey, kind="partner", channel="direct")
+    view = await portal.claims.send_survey(engagement_id, msg)
     ref = SurveyLinkRef(engagement_id, "partner", view.proof.partner_survey.link_version)
     return SurveyLinkOut(url=portal.links.url(ref))
