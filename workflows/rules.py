@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
 from workflows.messages import (
     Actor,
     AddComment,
@@ -34,10 +32,8 @@ from workflows.messages import (
     HistoryEntry,
     Notification,
     NotificationKind,
-    Party,
     Payment,
     PaymentIssued,
-    Proof,
     ProofItem,
     Question,
     RefusalType,
@@ -52,6 +48,7 @@ from workflows.messages import (
     SurveyProof,
     UpdateContacts,
 )
+from workflows.state import ClaimState as ClaimState
 from workflows.texts import action_words, item_label, status_words
 
 # --- the numbers of the process -----------------------------------------------------------
@@ -92,35 +89,7 @@ class Refusal(Exception):
         self.details: list[str] = details or []
 
 
-# --- the claim's state ---------------------------------------------------------------------
-
-
-class ClaimState(BaseModel):
-    """Everything a claim knows. Serialisable, so it can move to a new run as is."""
-
-    engagement_id: str
-    partner: Party
-    customer: Party
-    workshop: str
-    consent_at: datetime
-    started_by: Actor
-    status: ClaimStatus = "in_progress"
-    status_reason: str | None = None
-    status_since: datetime | None = None
-    """When the claim entered its status (None: since it started)."""
-    proof: Proof = Field(default_factory=Proof)
-    partner_contacts: list[Contact]
-    customer_contact: Contact
-    comments: list[Comment] = Field(default_factory=list)
-    questions: list[Question] = Field(default_factory=list)
-    history: list[HistoryEntry] = Field(default_factory=list)
-    submitted_at: datetime | None = None
-    decided_at: datetime | None = None
-    paid_at: datetime | None = None
-    payment: Payment | None = None
-    outbox: list[Notification] = Field(default_factory=list)
-    """Notifications decided but not yet handed to the mail server."""
-    notifications_made: int = 0
+# --- the claim's state (the model: workflows/state.py) ------------------------------------
 
 
 def _move_to(claim: ClaimState, status: ClaimStatus, reason: str | None, now: datetime) -> None:

@@ -1,0 +1,52 @@
+"""The claim's state: everything a claim knows, as one serialisable model.
+
+The rules (workflows/rules.py) read and change it; the workflow keeps one and
+carries it across continue-as-new. Plain pydantic, no Temporal import.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from workflows.messages import (
+    Actor,
+    ClaimStatus,
+    Comment,
+    Contact,
+    HistoryEntry,
+    Notification,
+    Party,
+    Payment,
+    Proof,
+    Question,
+)
+
+
+class ClaimState(BaseModel):
+    """Everything a claim knows. Serialisable, so it can move to a new run as is."""
+
+    engagement_id: str
+    partner: Party
+    customer: Party
+    workshop: str
+    consent_at: datetime
+    started_by: Actor
+    status: ClaimStatus = "in_progress"
+    status_reason: str | None = None
+    status_since: datetime | None = None
+    """When the claim entered its status (None: since it started)."""
+    proof: Proof = Field(default_factory=Proof)
+    partner_contacts: list[Contact]
+    customer_contact: Contact
+    comments: list[Comment] = Field(default_factory=list)
+    questions: list[Question] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    submitted_at: datetime | None = None
+    decided_at: datetime | None = None
+    paid_at: datetime | None = None
+    payment: Payment | None = None
+    outbox: list[Notification] = Field(default_factory=list)
+    """Notifications decided but not yet handed to the mail server."""
+    notifications_made: int = 0
