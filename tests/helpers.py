@@ -5,7 +5,11 @@ never from one another."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -86,3 +90,53 @@ def plain_json_client(client: Client) -> Client:
     return Client(
         client.service_client, namespace=client.namespace, data_converter=DataConverter.default
     )
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What `python -m starter ...` did: exit code, output, errors."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def view(self) -> ClaimView:
+        assert self.code == 0, self.stderr
+        return ClaimView.model_validate_json(self.stdout)
+
+    def error_line(self) -> str:
+        """The one line on stderr, with no traceback and nothing on stdout."""
+        assert "Traceback" not in self.stderr, self.stderr
+        lines = self.stderr.splitlines()
+        assert len(lines) == 1, self.stderr
+        assert self.stdout == ""
+        return lines[0]
+
+
+async def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> CliResult:
+    """Run the command line in a subprocess with exactly `env`, without blocking the loop."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "starter",
+        *args,
+        cwd=ROOT,
+        env=dict(env),
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(
+            process.communicate(stdin.encode() if stdin is not None else None), CLI_TIMEOUT
+        )
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return CliResult(process.returncode, stdout.decode(), stderr.decode())

@@ -9,14 +9,11 @@ printable key that the worker's links and the subprocess both use.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
-import sys
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,12 +25,12 @@ from devstack.mailcatcher import free_port
 from starter.__main__ import MESSAGE_COMMANDS, main
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, attach, claim_input
-from workflows.messages import ClaimView, SendSurvey
+from tests.helpers import run_cli
+from workflows.messages import SendSurvey
 
 pytestmark = pytest.mark.claims_server("shared")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CLI_TIMEOUT = 60.0
 ACTOR = PARTNER_ADMIN.model_dump(mode="json")
 
 
@@ -43,25 +40,6 @@ def claims_secret_key() -> bytes:
     return secrets.token_urlsafe(48).encode()
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def view(self) -> ClaimView:
-        assert self.code == 0, self.stderr
-        return ClaimView.model_validate_json(self.stdout)
-
-    def error_line(self) -> str:
-        """The one line on stderr, with no traceback and nothing on stdout."""
-        assert "Traceback" not in self.stderr, self.stderr
-        lines = self.stderr.splitlines()
-        assert len(lines) == 1, self.stderr
-        assert self.stdout == ""
-        return lines[0]
-
-
 def _clean_environment() -> dict[str, str]:
     """This process's environment without any Temporal or claims setting of the caller's."""
     return {
@@ -69,30 +47,6 @@ def _clean_environment() -> dict[str, str]:
         for name, value in os.environ.items()
         if not name.startswith(("TEMPORAL_", "CLAIMS_"))
     }
-
-
-async def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) -> Result:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter",
-        *args,
-        cwd=REPO_ROOT,
-        env=dict(env),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(
-            process.communicate(stdin.encode() if stdin is not None else None), CLI_TIMEOUT
-        )
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
-    assert process.returncode is not None
-    return Result(process.returncode, stdout.decode(), stderr.decode())
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from starter.client import ClaimsClient, ClaimSummary
 from starter.queries import claims_query
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
-from tests.helpers import complete_proof
+from tests.helpers import complete_proof, run_cli
 from workflows.messages import RequestInfo, Submit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,19 +163,8 @@ async def cli(dev_env: WorkflowEnvironment, task_queue: str, *args: str) -> tupl
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "CLAIMS_TASK_QUEUE": task_queue,
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    done = await run_cli(*args, env=environ)
+    return done.code, done.stdout, done.stderr
 
 
 @pytest.mark.slow  # the operator command line in subprocesses (~10 s)

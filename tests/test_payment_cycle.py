@@ -14,7 +14,6 @@ import contextlib
 import csv
 import io
 import os
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -55,7 +54,7 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from tests.helpers import complete_proof
+from tests.helpers import complete_proof, run_cli
 from worker import create_worker
 from workflows import rules
 from workflows.messages import (
@@ -566,19 +565,8 @@ async def cli(
         "CLAIMS_DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
         **env,
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "starter",
-        *args,
-        cwd=ROOT,
-        env=environ,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    done = await run_cli(*args, env=environ)
+    return done.code, done.stdout, done.stderr
 
 
 def decoded(dev_env: WorkflowEnvironment, value: Any) -> Any:
