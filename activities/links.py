@@ -22,6 +22,12 @@ SurveyKindName = Literal["partner", "customer"]
 _ENGAGEMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+MALFORMED = (
+    "survey link token is malformed: pass the survey link (the URL in the mail) or its "
+    "token (the part after /surveys/, e.g. mailbox.survey_token(mail))"
+)
+
+
 class InvalidSurveyLink(ValueError):
     """The token was not made by us (tampered, truncated, foreign key)."""
 
@@ -70,13 +76,13 @@ class SurveyLinks:
             body_part, sig_part = token.split(".")
             body, sig = _unb64(body_part), _unb64(sig_part)
         except ValueError:
-            raise InvalidSurveyLink("survey link token is malformed") from None
+            raise InvalidSurveyLink(MALFORMED) from None
         if not hmac.compare_digest(sig, self._sign(body)):
             raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
         try:
             engagement_id, kind, version = json.loads(body)
         except (ValueError, TypeError):
-            raise InvalidSurveyLink("survey link token is malformed") from None
+            raise InvalidSurveyLink(MALFORMED) from None
         if (
             not isinstance(engagement_id, str)
             or not _ENGAGEMENT.fullmatch(engagement_id)
@@ -84,7 +90,7 @@ class SurveyLinks:
             or not isinstance(version, int)
             or version < 1
         ):
-            raise InvalidSurveyLink("survey link token is malformed")
+            raise InvalidSurveyLink(MALFORMED)
         ref = SurveyLinkRef(engagement_id, cast(SurveyKindName, kind), version)
         if not hmac.compare_digest(token.encode(), self.token(ref).encode()):
             # Only the canonical spelling is valid: base64 decoding forgives padding
@@ -92,9 +98,18 @@ class SurveyLinks:
             raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
         return ref
 
+    def token_of(self, link_or_token: str) -> str:
+        """The token of a survey link given whole (the URL in the mail) or as its token."""
+        return self.token_from_url(link_or_token) if "/" in link_or_token else link_or_token
+
     def token_from_url(self, url: str) -> str:
         """The token part of a link, for a caller that holds the whole URL."""
-        marker = "/surveys/"
-        if marker not in url:
-            raise InvalidSurveyLink("not a survey link")
-        return url.rsplit(marker, 1)[1].split("?", 1)[0].split("#", 1)[0]
+        return token_in(url)
+
+
+def token_in(url: str) -> str:
+    """The token part of a survey link (what follows /surveys/, without query or fragment)."""
+    marker = "/surveys/"
+    if marker not in url:
+        raise InvalidSurveyLink(f"not a survey link (no /surveys/ in it): {MALFORMED}")
+    return url.rsplit(marker, 1)[1].split("?", 1)[0].split("#", 1)[0]

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.links import SurveyLinks
+from activities.links import SurveyLinks, token_in
 from activities.store import ClaimStore
 from claims_testing.factory import ClaimFactory
 from claims_testing.factory import ClaimState as ClaimState  # where it was first published
@@ -24,6 +24,11 @@ class Mailbox(MailCatcher):
     def survey_link(self, message: EmailMessage) -> str:
         """The survey link a mail carries."""
         return _survey_link(message)
+
+    def survey_token(self, message: EmailMessage) -> str:
+        """The token of the survey link a mail carries (`claims.complete_survey` takes the
+        link or this token)."""
+        return token_in(_survey_link(message))
 
     def text(self, message: EmailMessage) -> str:
         """A mail's plain-text body."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from claims_testing.data import PARTNER_ADMIN, REVIEWER, claim_input, document
 from starter.client import ClaimsClient, StartedClaim
@@ -46,6 +46,8 @@ T = TypeVar("T")
 ClaimState = Literal[
     "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
 ]
+CLAIM_STATES: tuple[ClaimState, ...] = get_args(ClaimState)
+"""Every state the factory drives a claim to."""
 RESPONDENT = "respondent@example.com"
 ANSWERS: Mapping[str, str | int | float] = {"q1": 5}
 QUESTION = "Please add the attendance list."
@@ -75,6 +77,27 @@ async def untimed(name: str, call: Awaitable[T]) -> T:
     return await call
 
 
+def _checked(state: str, items: Iterable[str]) -> set[ProofItem]:
+    """The proof items a claim driven to `state` has done, or a ValueError saying why not."""
+    if state not in CLAIM_STATES:
+        raise ValueError(f"unknown claim state {state!r}: use one of {', '.join(CLAIM_STATES)}")
+    given = list(items)
+    unknown = [item for item in given if item not in PROOF_ITEMS]
+    if unknown:
+        raise ValueError(
+            f"unknown proof item(s) {', '.join(map(repr, unknown))}: "
+            f"use any of {', '.join(PROOF_ITEMS)}"
+        )
+    if state == "in_progress":
+        return {item for item in PROOF_ITEMS if item in given}
+    if given:
+        raise ValueError(
+            f"items are for 'in_progress' only: a claim that is {state!r} "
+            + ("has none done" if state == "auto_rejected" else "has all four done")
+        )
+    return set() if state == "auto_rejected" else set(PROOF_ITEMS)
+
+
 @dataclass
 class ClaimFactory:
     """Brings a new claim to a named state through the real messages, never by writing state."""
@@ -87,7 +110,12 @@ class ClaimFactory:
         self, state: ClaimState = "in_progress", *, items: Iterable[ProofItem] = (), **fields: Any
     ) -> ClaimView:
         """Start a claim (fields override the defaults of `claims_testing.data.claim_input`)
-        and drive it to `state`; `items` are the proof items done for `in_progress`."""
+        and drive it to `state`; `items` are the proof items done for `in_progress`.
+
+        A state or item it does not know is a `ValueError` naming the valid ones, never
+        a claim in some other state (a typo must fail the test, not pass it).
+        """
+        done_items = _checked(state, items)
         if state == "auto_rejected":
             now = await self.clock.now()
             fields.setdefault("consent_at", now - SUBMISSION_WINDOW - timedelta(days=1))
@@ -96,8 +124,7 @@ class ClaimFactory:
         await self.start(claim)
         if state == "auto_rejected":
             return await self.result(eid)
-        done = set(items) if state == "in_progress" else set(PROOF_ITEMS)
-        await self.provide(eid, done)
+        await self.provide(eid, done_items)
         if state == "in_progress":
             return await self.client.get_claim(eid)
         view = await self.submit(eid)

@@ -24,21 +24,24 @@ import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
-from temporalio.testing import WorkflowEnvironment
 
-from activities.claim_activities import ClaimActivities
-from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
-from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM, PUBLIC_URL
-from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
-from claims_testing.factory import ClaimFactory
-from claims_testing.servers import RegisteredServer, start_dev_server, start_time_skipping_server
-from starter.client import ClaimsClient
-from worker import create_worker
+# Nothing of the project is imported when pytest loads the plugin, only when a fixture
+# runs: a portal project that never uses the fixtures is untouched by them, and one that
+# does gets a clear error from the fixture, not a plugin that fails to load.
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
+    from activities.claim_activities import ClaimActivities
+    from activities.links import SurveyLinks
+    from activities.store import ClaimStore
+    from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
+    from claims_testing.factory import ClaimFactory
+    from claims_testing.servers import RegisteredServer
+    from starter.client import ClaimsClient
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +77,8 @@ class _SharedServer:
         self._environment: WorkflowEnvironment | None = None
 
     async def get(self) -> WorkflowEnvironment:
+        from claims_testing.servers import start_time_skipping_server
+
         if self._environment is None:
             self._server = await start_time_skipping_server()
             self._environment = await self._server.__aenter__()
@@ -96,7 +101,7 @@ async def claims_shared_server() -> AsyncIterator[_SharedServer]:
         await shared.close()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def claims_server(
     request: pytest.FixtureRequest, claims_shared_server: _SharedServer
 ) -> AsyncIterator[WorkflowEnvironment]:
@@ -107,6 +112,8 @@ async def claims_server(
     tests that never move time (no `claims_clock.advance`, no awaited workflow
     result), since a claim left waiting by an earlier test would fire its timers
     then, with no worker, and freeze time for everyone."""
+    from claims_testing.servers import start_dev_server, start_time_skipping_server
+
     kind = _server_kind(request)
     if kind == "shared":
         yield await claims_shared_server.get()
@@ -124,12 +131,17 @@ def claims_secret_key() -> bytes:
 
 @pytest.fixture
 def claims_links(claims_secret_key: bytes) -> SurveyLinks:
+    from activities.links import SurveyLinks
+    from claims_testing.data import PUBLIC_URL
+
     return SurveyLinks(claims_secret_key, PUBLIC_URL)
 
 
 @pytest.fixture
 def mailbox() -> Iterator[Mailbox]:
     """A real SMTP server on loopback, capturing every mail the claims send."""
+    from claims_testing.environment import Mailbox
+
     box = Mailbox().start()
     try:
         yield box
@@ -137,9 +149,11 @@ def mailbox() -> Iterator[Mailbox]:
         box.stop()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def claims_store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
     """The read model in a temporary SQLite file, schema migrated."""
+    from activities.store import ClaimStore
+
     store = ClaimStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
     await store.migrate()
     try:
@@ -152,6 +166,10 @@ async def claims_store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
 def claims_activities(
     claims_store: ClaimStore, mailbox: Mailbox, claims_links: SurveyLinks
 ) -> ClaimActivities:
+    from activities.claim_activities import ClaimActivities
+    from activities.mail import Mailer, MailRenderer, SmtpConfig
+    from claims_testing.data import MAIL_FROM
+
     smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
     return ClaimActivities(claims_store, Mailer(smtp, MailRenderer(claims_links)))
 
@@ -162,7 +180,7 @@ def claims_task_queue() -> str:
     return f"claims-test-{uuid.uuid4()}"
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def claims_env(
     claims_server: WorkflowEnvironment,
     claims_activities: ClaimActivities,
@@ -172,6 +190,10 @@ async def claims_env(
     mailbox: Mailbox,
 ) -> AsyncIterator[ClaimsEnvironment]:
     """The whole environment, with the claims worker running for the test's duration."""
+    from claims_testing.environment import ClaimsEnvironment
+    from starter.client import ClaimsClient
+    from worker import create_worker
+
     async with create_worker(claims_server.client, claims_task_queue, claims_activities):
         client = ClaimsClient(
             claims_server.client, task_queue=claims_task_queue, links=claims_links

@@ -3,13 +3,29 @@ claims' data converter and search attributes registered."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.binaries import temporal_cli, temporal_test_server
 from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
+
+QUIET_TARGETS = ("temporalio_sdk_core::worker=ERROR",)
+"""Core log targets silenced for the kit's servers: the worker's warning that the test
+server does not advertise capabilities of newer servers says nothing about the claims,
+and would stand in every failing test's output."""
+
+
+@functools.cache
+def kit_runtime() -> Runtime:
+    """The SDK runtime of the kit's servers: the SDK's default logging, less QUIET_TARGETS.
+    One per process (a runtime owns threads)."""
+    default = TelemetryFilter(core_level="WARN", other_level="ERROR").formatted()
+    quiet = ",".join((default, *QUIET_TARGETS))
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=quiet)))
 
 
 class RegisteredServer:
@@ -31,6 +47,7 @@ async def start_time_skipping_server() -> RegisteredServer:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
         data_converter=claims_data_converter,
+        runtime=kit_runtime(),
     )
     return RegisteredServer(environment)
 
@@ -42,5 +59,6 @@ async def start_dev_server(extra_args: Sequence[str] = ()) -> RegisteredServer:
         data_converter=claims_data_converter,
         dev_server_log_level="error",
         dev_server_extra_args=list(extra_args),
+        runtime=kit_runtime(),
     )
     return RegisteredServer(environment)

@@ -18,9 +18,14 @@ import time
 from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, get_args
 
 from aiosmtpd.controller import Controller
+
+from workflows.messages import NotificationKind
+
+MAIL_KINDS: tuple[str, ...] = (*get_args(NotificationKind), "remittance")
+"""What `X-Claim-Notification` can say: every notification kind, and the remittance."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -97,10 +102,13 @@ class MailCatcher:
         kind: str | None = None,
         engagement_id: str | None = None,
     ) -> list[EmailMessage]:
-        """Mails received so far, filtered by recipient, notification kind and engagement."""
+        """Mails received so far, filtered by recipient (the exact address, any case),
+        notification kind and engagement. An unknown `kind` is a ValueError at once."""
+        if kind is not None and kind not in MAIL_KINDS:
+            raise ValueError(f"unknown mail kind {kind!r}: use one of {', '.join(MAIL_KINDS)}")
         found = []
         for message in self.messages:
-            if to is not None and to.lower() not in str(message["To"]).lower():
+            if to is not None and to.lower() not in _recipients(message):
                 continue
             if kind is not None and message["X-Claim-Notification"] != kind:
                 continue
@@ -117,18 +125,49 @@ class MailCatcher:
         within: float = 15.0,
         **filters: str,
     ) -> list[EmailMessage]:
-        """Wait (real time) until `count` mails match the filters, and return them."""
+        """Wait (real time) until `count` mails match the filters (or `predicate` holds for
+        the matching mails), and return them; on timeout, fail listing what did arrive."""
         deadline = time.monotonic() + within
         while True:
             found = self.find(**filters)
-            if (predicate(found) if predicate else len(found) >= count) or (
-                time.monotonic() > deadline
-            ):
-                break
+            if predicate(found) if predicate else len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                wanted = "the predicate to hold" if predicate else f"{count} mail(s)"
+                raise TimeoutError(
+                    f"waited {within:g}s for {wanted} matching {filters or 'anything'}, "
+                    f"found {len(found)}; arrived: {self.arrived()}"
+                )
             await asyncio.sleep(0.05)
-        if predicate is None and len(found) < count:
-            raise TimeoutError(f"expected {count} mail(s) matching {filters}, got {len(found)}")
-        return found
+
+    def assert_no_mail(self, **filters: str) -> None:
+        """Fail if any mail received so far matches the filters, listing what arrived.
+
+        Mails leave a claim in order, so call it once a later mail of the same claim
+        has arrived (`wait_for`), or the claim is over: then an unwanted mail would
+        already be here."""
+        found = self.find(**filters)
+        if found:
+            raise AssertionError(
+                f"expected no mail matching {filters or 'anything'}, got {len(found)}; "
+                f"arrived: {self.arrived()}"
+            )
+
+    def arrived(self) -> str:
+        """Every mail received so far, one short line each (for failure messages)."""
+        lines = [
+            f"{message['X-Claim-Notification'] or '?'} to {', '.join(sorted(_recipients(message)))}"
+            f" ({message['X-Claim-Engagement'] or '-'})"
+            for message in self.messages
+        ]
+        return "; ".join(lines) or "nothing"
+
+
+def _recipients(message: EmailMessage) -> set[str]:
+    """The exact addresses a mail is to, lower-cased."""
+    header = message["To"]
+    addresses = getattr(header, "addresses", ())
+    return {address.addr_spec.lower() for address in addresses}
 
 
 def body_text(message: EmailMessage) -> str:

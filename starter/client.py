@@ -308,7 +308,7 @@ class ClaimsClient:
         Raises :class:`InvalidSurveyLink` for a token we did not make and
         :class:`SurveyLinkExpired` for a genuine link that no longer works.
         """
-        ref = self.links.verify(token)
+        ref = self.links.verify(self.links.token_of(token))
         try:
             view = await self.get_claim(ref.engagement_id)
         except ClaimNotFound:
@@ -326,9 +326,10 @@ class ClaimsClient:
         return ref, view
 
     async def complete_survey(
-        self, token: str, respondent_email: str, answers: Mapping[str, str | int | float]
+        self, link: str, respondent_email: str, answers: Mapping[str, str | int | float]
     ) -> ClaimView:
-        """Record a respondent's answers through their survey link (the `complete_survey`
+        """Record a respondent's answers through their survey link, given whole (the URL
+        in the mail) or as its token (the `complete_survey`
         update: one round trip); returns the claim view once they are recorded.
 
         Raises :class:`InvalidSurveyLink` for a token we did not make or that names
@@ -337,7 +338,7 @@ class ClaimsClient:
         that are not valid, and :class:`SurveyAnswersQueued` when the claim did not
         answer within `survey_answer_wait` (the answers then went by signal).
         """
-        ref = self.links.verify(token)
+        ref = self.links.verify(self.links.token_of(link))
         msg = parse_message(
             SurveyCompleted,
             {

@@ -1,8 +1,12 @@
 """What a portal team proves against the real claim workflows, in virtual time."""
 
+import pytest
+
 from claims_testing import ClaimFactory, Mailbox, VirtualClock
 from starter.client import ClaimsClient
 from workflows.messages import RequestInfo, SendSurvey
+
+pytestmark = pytest.mark.asyncio
 
 
 async def test_a_claim_not_submitted_by_day_90_is_rejected(
