@@ -2,7 +2,9 @@
 
 Runs every scenario of tests/scenarios.py against a fresh time-skipping server
 with the current workflow code, a real mail catcher and a temporary SQLite
-read model, and writes each workflow's history to tests/histories/<name>.json.
+read model, and writes each workflow's history to tests/histories/<name>.json
+(with `--release R`, to <name>@R.json beside the older files: claims of every
+release still running must replay).
 Run it when a scenario is added, and commit the new files; never regenerate
 the files of scenarios that already exist to "fix" a failing replay: a failing
 replay means the change needs `workflow.patched` (docs/versioning.md).
@@ -21,24 +23,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from activities.claim_activities import ClaimActivities  # noqa: E402
 from activities.links import SurveyLinks  # noqa: E402
 from activities.mail import Mailer, MailRenderer, SmtpConfig  # noqa: E402
 from activities.store import ClaimStore  # noqa: E402
-from devstack.binaries import temporal_test_server  # noqa: E402
+from claims_testing.servers import start_time_skipping_server  # noqa: E402
 from devstack.mailcatcher import MailCatcher  # noqa: E402
 from starter.client import ClaimsClient  # noqa: E402
-from starter.converter import claims_data_converter  # noqa: E402
-from starter.temporal import ensure_search_attributes  # noqa: E402
 from tests.scenarios import SCENARIOS  # noqa: E402
 from worker import create_worker  # noqa: E402
 
 CORPUS = ROOT / "tests" / "histories"
 
 
-async def record(names: list[str], only_missing: bool) -> None:
+async def record(names: list[str], only_missing: bool, release: str | None) -> None:
     CORPUS.mkdir(exist_ok=True)
     links = SurveyLinks(secrets.token_bytes(32), "http://claims.test")
     mailbox = MailCatcher().start()
@@ -49,14 +48,10 @@ async def record(names: list[str], only_missing: bool) -> None:
         activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
         try:
             for name in names:
-                target = CORPUS / f"{name}.json"
+                target = CORPUS / (f"{name}@{release}.json" if release else f"{name}.json")
                 if only_missing and target.exists():
                     continue
-                async with await WorkflowEnvironment.start_time_skipping(
-                    test_server_existing_path=temporal_test_server(),
-                    data_converter=claims_data_converter,
-                ) as env:
-                    await ensure_search_attributes(env.client)
+                async with await start_time_skipping_server() as env:
                     queue = f"record-{uuid.uuid4()}"
                     async with create_worker(env.client, queue, activities):
                         claims = ClaimsClient(env.client, task_queue=queue, links=links)
@@ -73,8 +68,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", choices=[[], *SCENARIOS], default=[])
     parser.add_argument("--only-missing", action="store_true", help="keep existing files")
+    parser.add_argument(
+        "--release",
+        help="record beside the existing files as <scenario>@<release>.json: a release "
+        "whose claims send different messages adds its histories, keeping the older ones",
+    )
     args = parser.parse_args()
-    asyncio.run(record(args.names or list(SCENARIOS), args.only_missing))
+    asyncio.run(record(args.names or list(SCENARIOS), args.only_missing, args.release))
 
 
 if __name__ == "__main__":
