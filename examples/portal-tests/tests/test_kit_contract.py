@@ -89,8 +89,8 @@ async def test_a_malformed_link_says_what_to_pass(claims: ClaimsClient) -> None:
 async def test_an_unknown_mail_kind_is_refused_at_once(mailbox: Mailbox) -> None:
     began = time.monotonic()
     with pytest.raises(ValueError, match="survey_invitation"):
-        await mailbox.wait_for(kind="survey_invitaton", within=30)
-    assert time.monotonic() - began < 5  # refused, not waited for
+        await mailbox.wait_for(kind="survey_invitaton", within=600)
+    assert time.monotonic() - began < 60  # refused at once, not after the 600 s wait
 
 
 async def test_addresses_match_exactly_and_a_timeout_lists_what_arrived(
