@@ -24,6 +24,7 @@ from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
 from starter.settings import Settings, SettingsError, load_settings
+from starter.telemetry import configure_logging, metrics_runtime
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
@@ -85,7 +86,8 @@ def create_worker(
 async def run(settings: Settings) -> None:
     store = ClaimStore.from_url(settings.database_url)
     await store.migrate()
-    client = await connect(settings)
+    runtime = metrics_runtime(settings.metrics_bind) if settings.metrics_bind else None
+    client = await connect(settings, runtime=runtime)
     try:
         await ensure_search_attributes(client)
     except PermissionError as err:
@@ -106,6 +108,8 @@ async def run(settings: Settings) -> None:
         settings.temporal_address,
         settings.temporal_namespace,
     )
+    if settings.metrics_bind:
+        log.info("metrics served at http://%s/metrics", settings.metrics_bind)
     try:
         async with worker:
             await stop.wait()
@@ -116,14 +120,12 @@ async def run(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings()
     except SettingsError as err:
         print(f"worker: configuration error: {err}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
     asyncio.run(run(settings))
     return 0
 

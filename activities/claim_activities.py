@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -66,7 +67,12 @@ class ClaimActivities:
         """Write the claim's latest view and its new history rows; returns rows inserted.
 
         Run as a local activity (within the workflow task), which does not heartbeat."""
-        return await self._store.save(write)
+        began = time.perf_counter()
+        rows = await self._store.save(write)
+        activity.metric_meter().create_histogram_float(
+            "claims_read_model_write_seconds", "seconds one read-model write took", "s"
+        ).record(time.perf_counter() - began)
+        return rows
 
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> DeliveryReport:
@@ -79,7 +85,22 @@ class ClaimActivities:
             latest[:] = [report]
             activity.heartbeat(report)
 
-        async with heartbeating(lambda: tuple(latest)):
-            return await self._mailer.deliver(
-                notification, resume=resume, on_progress=progress, ledger=self._store
-            )
+        sent = activity.metric_meter().create_counter(
+            "claims_notifications", "mails by notification kind and outcome (sent, refused, failed)"
+        )
+        try:
+            async with heartbeating(lambda: tuple(latest)):
+                report = await self._mailer.deliver(
+                    notification, resume=resume, on_progress=progress, ledger=self._store
+                )
+        except Exception:
+            sent.add(1, {"kind": notification.kind, "outcome": "failed"})
+            raise
+        before = resume or DeliveryReport(key=notification.key, delivered=0)
+        for outcome, count in (
+            ("sent", report.delivered - before.delivered),
+            ("refused", len(report.refused) - len(before.refused)),
+        ):
+            if count > 0:
+                sent.add(count, {"kind": notification.kind, "outcome": outcome})
+        return report

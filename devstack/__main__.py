@@ -73,6 +73,7 @@ class Ports:
     smtp: int = 1025
     mail_ui: int = 8025
     api: int = 8000
+    worker_metrics: int = 9464
 
     def named(self) -> dict[str, int]:
         return {
@@ -83,6 +84,7 @@ class Ports:
             "--smtp-port": self.smtp,
             "--mail-ui-port": self.mail_ui,
             "--api-port": self.api,
+            "--worker-metrics-port": self.worker_metrics,
         }
 
 
@@ -215,6 +217,7 @@ class Stack:
         self._spawn(worker)
         await self._ready(worker.wait_ready(60))
         progress(f"      worker polling (pid {worker.pid}, log: {worker.log_path})")
+        progress(f"      worker metrics: http://{HOST}:{self.ports.worker_metrics}/metrics")
 
     async def _api(self, env: dict[str, str], why_not: str | None) -> None:
         progress(f"[5/{PARTS}] portal API ...")
@@ -264,6 +267,7 @@ class Stack:
             "CLAIMS_SMTP_STARTTLS": "false",
             "CLAIMS_PUBLIC_URL": f"http://{HOST}:{self.ports.api}",
             "CLAIMS_SECRET_KEY": secret_key,
+            "CLAIMS_METRICS_BIND": f"{HOST}:{self.ports.worker_metrics}",
         }
         for name in ("CLAIMS_SMTP_USERNAME", "CLAIMS_SMTP_PASSWORD"):
             env.pop(name, None)  # the mail catcher takes no login
@@ -328,6 +332,7 @@ async def _main(args: argparse.Namespace) -> int:
         smtp=args.smtp_port,
         mail_ui=args.mail_ui_port,
         api=args.api_port,
+        worker_metrics=args.worker_metrics_port,
     )
     stack = Stack(args.data, ports, args.demo)
     stop = asyncio.Event()
@@ -384,6 +389,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--smtp-port", type=int, default=defaults.smtp, help="mail catcher")
     parser.add_argument("--mail-ui-port", type=int, default=defaults.mail_ui, help="mail page")
     parser.add_argument("--api-port", type=int, default=defaults.api, help="portal API")
+    parser.add_argument(
+        "--worker-metrics-port",
+        type=int,
+        default=defaults.worker_metrics,
+        help="the worker's Prometheus metrics",
+    )
     parser.add_argument(
         "--demo", action="store_true", help="seed demo claims in every state once it is up"
     )

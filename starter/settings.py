@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
@@ -34,6 +34,9 @@ DEFAULT_PAYMENT_CALENDAR = "monthly"
 MAX_MIN_DAYS_APPROVED = 3650
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*,/?LW#-]+$")
 _TARIFFS: TypeAdapter[dict[Name, Tariff]] = TypeAdapter(dict[Name, Tariff])
+
+
+LogFormat = Literal["text", "json"]
 
 
 class SettingsError(ValueError):
@@ -61,6 +64,11 @@ class Settings:
     """Workshop name to what one approved claim of it is paid."""
     encryption_keys: tuple[EncryptionKey, ...] = field(default=(), repr=False)
     """CLAIMS_ENCRYPTION_KEYS: the first encrypts payloads, all decrypt; empty: no encryption."""
+    metrics_bind: str | None = None
+    """CLAIMS_METRICS_BIND (`host:port`): where the worker serves Prometheus metrics; unset:
+    none."""
+    log_format: LogFormat = "text"
+    """CLAIMS_LOG_FORMAT: `text` (readable lines) or `json` (one JSON object a line)."""
 
     @property
     def temporal_address(self) -> str:
@@ -85,6 +93,24 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
         raise SettingsError(f"{name} must be a port number from 1 to 65535, got {raw!r}")
     return int(raw)
+
+
+def _bind(env: Mapping[str, str], name: str) -> str | None:
+    """`host:port` to listen on, or None when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise SettingsError(f"{name} must be host:port like 127.0.0.1:9464, got {raw!r}")
+    return raw
+
+
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    raw = env.get("CLAIMS_LOG_FORMAT", "").strip().lower() or "text"
+    if raw not in ("text", "json"):
+        raise SettingsError(f"CLAIMS_LOG_FORMAT must be text or json, got {raw!r}")
+    return cast(LogFormat, raw)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
@@ -212,6 +238,8 @@ def load_settings(
         payment_calendar=_payment_calendar(env),
         payment_min_days_approved=_min_days(env),
         tariffs=_tariffs(env),
+        metrics_bind=_bind(env, "CLAIMS_METRICS_BIND"),
+        log_format=_log_format(env),
     )
 
 

@@ -16,6 +16,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from starter.converter import data_converter
@@ -32,10 +33,11 @@ from workflows.search_attributes import (
 log = logging.getLogger("claims.temporal")
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for the configured server and namespace, with the claims' converter."""
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """A client for the configured server and namespace, with the claims' converter (and
+    `runtime`: the worker's serves its metrics)."""
     return await Client.connect(
-        **settings.temporal_connect, data_converter=data_converter(settings)
+        **settings.temporal_connect, data_converter=data_converter(settings), runtime=runtime
     )
 
 

@@ -32,6 +32,7 @@ PORT_OPTIONS = (
     "--smtp-port",
     "--mail-ui-port",
     "--api-port",
+    "--worker-metrics-port",
 )
 
 

@@ -142,6 +142,20 @@ def test_demo_prints_one_line_per_seeded_claim_in_distinct_states(stack: Running
     }
 
 
+@pytest.mark.timeout(READY_WITHIN + 30)
+def test_the_worker_serves_its_metrics_where_the_stack_says(stack: RunningStack) -> None:
+    url = f"http://127.0.0.1:{stack.ports['--worker-metrics-port']}/metrics"
+    assert f"worker metrics: {url}" in stack.output
+    status, text = http_get(url)
+    assert status == 200
+    # The demo's seven claims each entered in_progress; the SDK's own metrics are there too.
+    entered = re.findall(
+        r'^claims_status_transitions_total\{[^}]*to="in_progress"[^}]*\} (\S+)$', text, re.M
+    )
+    assert sum(float(value) for value in entered) >= 7
+    assert re.search(r"^temporal_\w+", text, re.M)
+
+
 @pytest.mark.timeout(READY_WITHIN + 60)
 def test_mail_page_lists_the_demo_mails_with_clickable_survey_links(stack: RunningStack) -> None:
     mail_page = f"http://127.0.0.1:{stack.ports['--mail-ui-port']}/"

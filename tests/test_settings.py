@@ -37,6 +37,8 @@ def test_a_minimal_environment_gives_the_documented_defaults() -> None:
     assert "@" in settings.mail_from
     assert settings.public_url == "http://localhost:8000"
     assert settings.secret_key == env["CLAIMS_SECRET_KEY"].encode()
+    assert settings.metrics_bind is None
+    assert settings.log_format == "text"
 
 
 def test_temporal_address_and_namespace_come_from_the_sdk_variables() -> None:
@@ -104,6 +106,10 @@ def test_secrets_do_not_appear_in_the_settings_repr() -> None:
         ("CLAIMS_DATABASE_URL", "sqlite:///claims.db"),
         ("CLAIMS_MAIL_FROM", "claims.example.com"),
         ("CLAIMS_SMTP_STARTTLS", "maybe"),
+        ("CLAIMS_METRICS_BIND", "9464"),
+        ("CLAIMS_METRICS_BIND", "127.0.0.1:port"),
+        ("CLAIMS_METRICS_BIND", "127.0.0.1:70000"),
+        ("CLAIMS_LOG_FORMAT", "yaml"),
     ],
     ids=[
         "secret-missing",
@@ -120,6 +126,10 @@ def test_secrets_do_not_appear_in_the_settings_repr() -> None:
         "database-sync-sqlite",
         "mail-from-without-at",
         "starttls-maybe",
+        "metrics-bind-no-host",
+        "metrics-bind-no-port",
+        "metrics-bind-port-too-big",
+        "log-format-yaml",
     ],
 )
 def test_a_missing_or_malformed_setting_is_refused_naming_the_variable(
@@ -163,3 +173,10 @@ def test_smtp_starttls_accepts_the_usual_spellings_of_true_and_false(
 def test_a_port_written_with_a_superscript_digit_is_refused_naming_the_variable() -> None:
     with pytest.raises(SettingsError, match="CLAIMS_SMTP_PORT"):
         load_settings(env=_minimal_env() | {"CLAIMS_SMTP_PORT": "²"})
+
+
+def test_metrics_bind_and_log_format_are_read() -> None:
+    env = _minimal_env() | {"CLAIMS_METRICS_BIND": "0.0.0.0:9464", "CLAIMS_LOG_FORMAT": "JSON"}
+    settings = load_settings(env=env)
+    assert settings.metrics_bind == "0.0.0.0:9464"
+    assert settings.log_format == "json"

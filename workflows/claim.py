@@ -110,6 +110,20 @@ class WorkshopClaimWorkflow:
         # history length.
         self._published: TypedSearchAttributes | None = None
         self._published_version = 0
+        # The business metrics (replay-safe: the SDK's workflow meter records nothing
+        # while replaying), and the status they last counted (a continued run's status
+        # was counted by the run before).
+        meter = workflow.metric_meter()
+        self._transitions = meter.create_counter(
+            "claims_status_transitions", "claims entering a status, by the status entered"
+        )
+        self._refusals = meter.create_counter(
+            "claims_update_refusals", "updates the claim refused, by update and refusal type"
+        )
+        self._decisions = meter.create_histogram_float(
+            "claims_decision_seconds", "seconds from submission to approval or rejection", "s"
+        )
+        self._counted_status = None if carried is None else self._claim.status
 
     # --- the claim's life -------------------------------------------------------------
 
@@ -212,7 +226,18 @@ class WorkshopClaimWorkflow:
             workflow.upsert_search_attributes(updates)
             self._published = attributes
         workflow.set_current_details(operator_text.current_details(claim, now))
+        self._count_status_change()
         self._published_version = len(claim.history)
+
+    def _count_status_change(self) -> None:
+        claim = self._claim
+        if claim.status == self._counted_status:
+            return
+        self._counted_status = claim.status
+        self._transitions.add(1, {"to": claim.status})
+        if claim.status in ("approved", "rejected") and claim.submitted_at and claim.decided_at:
+            waited = claim.decided_at - claim.submitted_at
+            self._decisions.record(waited.total_seconds())
 
     async def _mail_loop(self) -> None:
         """Send queued notifications in order; undeliverable recipients go on the record."""
@@ -244,6 +269,8 @@ class WorkshopClaimWorkflow:
         try:
             check(self._claim, msg, workflow.now())
         except rules.Refusal as refusal:
+            update = check.__name__.removeprefix("check_")
+            self._refusals.add(1, {"update": update, "type": refusal.type})
             raise _refusal_error(refusal) from None
 
     def _apply(self, apply: Callable[[rules.ClaimState, M, datetime], object], msg: M) -> ClaimView:
