@@ -54,7 +54,8 @@ from portal.blobs import (
     BlobStore,
     UploadRefused,
 )
-from portal.context import Portal, portal_from_env
+from portal.context import Portal, metrics_bind_from_env, portal_from_env
+from portal.metrics import PortalMetrics, RequestMetrics
 from portal.pages import surveys as survey_pages
 from portal.pages.render import PAGES, requested_locale
 from portal.problems import (
@@ -183,8 +184,13 @@ def create_app(
     blob_dir: Path | None = None,
     secret_key: bytes | None = None,
     public_url: str | None = None,
+    metrics: PortalMetrics | None = None,
 ) -> FastAPI:
-    """The ASGI app. Give every part (tests) or none (then the lifespan reads the environment)."""
+    """The ASGI app. Give every part (tests) or none (then the lifespan reads the environment).
+
+    `metrics` (a test's own registry, or a new one) counts every request; from the
+    environment, CLAIMS_PORTAL_METRICS_BIND serves them on a bind of their own."""
+    metrics = metrics or PortalMetrics()
     injected: Portal | None = None
     if (
         claims is not None
@@ -212,9 +218,17 @@ def create_app(
         if injected is not None:
             yield
             return
-        async with portal_from_env() as portal:
-            app.state.portal = portal
-            yield
+        bind = metrics_bind_from_env()
+        server = metrics.serve(bind) if bind else None
+        if bind:
+            log.info("portal metrics served at http://%s/metrics", bind)
+        try:
+            async with portal_from_env() as portal:
+                app.state.portal = portal
+                yield
+        finally:
+            if server is not None:
+                server.shutdown()
 
     app = PortalApp(
         title="Workshop claims portal API",
@@ -233,7 +247,9 @@ def create_app(
     )
     if injected is not None:
         app.state.portal = injected
+    app.state.metrics = metrics
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics, metrics=metrics, router=app.router)
     _install_error_handlers(app)
     app.include_router(export.router)  # before claims: /claims/export.csv is not a claim id
     app.include_router(claim_routes.router)

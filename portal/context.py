@@ -24,7 +24,7 @@ from starter.client import (
     ClaimsClient,
 )
 from starter.keys import DEFAULT_KEYS_FILE
-from starter.settings import SettingsError, load_settings
+from starter.settings import SettingsError, bind_setting, load_settings
 
 log = logging.getLogger("claims.api")
 
@@ -79,6 +79,15 @@ async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator
         )
     finally:
         await store.close()
+
+
+def metrics_bind_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """CLAIMS_PORTAL_METRICS_BIND (`host:port`), or None when unset."""
+    try:
+        return bind_setting(os.environ if env is None else env, "CLAIMS_PORTAL_METRICS_BIND")
+    except SettingsError as err:
+        log.error("configuration error: %s", err)
+        raise RuntimeError(f"configuration error: {err}") from None
 
 
 def _portal(request: Request) -> Portal:

@@ -99,6 +99,9 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.problems.labels(title).inc()
     body = Problem(
         type=PROBLEM_TYPE_PREFIX + title,
         title=title,

@@ -95,7 +95,7 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _bind(env: Mapping[str, str], name: str) -> str | None:
+def bind_setting(env: Mapping[str, str], name: str) -> str | None:
     """`host:port` to listen on, or None when unset."""
     raw = env.get(name, "").strip()
     if not raw:
@@ -238,7 +238,7 @@ def load_settings(
         payment_calendar=_payment_calendar(env),
         payment_min_days_approved=_min_days(env),
         tariffs=_tariffs(env),
-        metrics_bind=_bind(env, "CLAIMS_METRICS_BIND"),
+        metrics_bind=bind_setting(env, "CLAIMS_METRICS_BIND"),
         log_format=_log_format(env),
     )
 

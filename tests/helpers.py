@@ -5,6 +5,7 @@ never from one another."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -140,3 +141,40 @@ async def run_cli(*args: str, env: Mapping[str, str], stdin: str | None = None) 
         raise
     assert process.returncode is not None
     return CliResult(process.returncode, stdout.decode(), stderr.decode())
+
+
+# --- Prometheus text, as a scraper reads it ----------------------------------------------
+
+METRIC_SAMPLE = re.compile(
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?'
+    r" (?P<value>\S+)$"
+)
+METRIC_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def parse_metrics(text: str) -> list[Sample]:
+    """Prometheus text format, the samples only."""
+    samples = []
+    for line in text.splitlines():
+        match = METRIC_SAMPLE.match(line)
+        if match is None or line.startswith("#"):
+            continue
+        labels = dict(METRIC_LABEL.findall(match.group("labels") or ""))
+        samples.append(Sample(match.group("name"), labels, float(match.group("value"))))
+    return samples
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    return sum(
+        s.value
+        for s in samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )

@@ -4,7 +4,6 @@ business metrics, each with its labels, counted once however often a claim is re
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,40 +22,9 @@ from starter.converter import claims_data_converter
 from starter.telemetry import metrics_runtime
 from starter.temporal import ensure_search_attributes
 from tests.builders import PARTNER_ADMIN
+from tests.helpers import Sample, parse_metrics, total
 from worker import create_worker
 from workflows.messages import Submit
-
-SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$"
-)
-LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-@dataclass(frozen=True)
-class Sample:
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-def parse(text: str) -> list[Sample]:
-    """Prometheus text format, the samples only."""
-    samples = []
-    for line in text.splitlines():
-        match = SAMPLE.match(line)
-        if match is None or line.startswith("#"):
-            continue
-        labels = dict(LABEL.findall(match.group("labels") or ""))
-        samples.append(Sample(match.group("name"), labels, float(match.group("value"))))
-    return samples
-
-
-def total(samples: list[Sample], name: str, **labels: str) -> float:
-    return sum(
-        s.value
-        for s in samples
-        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
-    )
 
 
 @dataclass(frozen=True)
@@ -94,7 +62,7 @@ async def scrape_until(url: str, done: list[tuple[str, dict[str, str], float]]) 
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(timeout=10) as http:
         while True:
-            samples = parse((await http.get(url)).text)
+            samples = parse_metrics((await http.get(url)).text)
             if all(total(samples, name, **labels) >= least for name, labels, least in done):
                 return samples
             if time.monotonic() > deadline:
