@@ -15,11 +15,13 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore
 from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimsClient
-from workflows.messages import ClaimView, SurveyKind
+from tests.builders import PARTNER_ADMIN, claim_input
+from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
@@ -70,6 +72,18 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
             return events
         previous = events
         await asyncio.sleep(0.1)
+
+
+async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
+    """Start a claim consented at the server's current time; returns its engagement id."""
+    started = await claims.start_claim(claim_input(await env.get_current_time()))
+    return started.view.engagement_id
+
+
+async def sent_survey_token(claims: ClaimsClient, eid: str, kind: SurveyKind) -> str:
+    """Send the `kind` survey by mail (as the partner admin); returns its link's token."""
+    await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+    return claims.links.token_from_url(await claims.survey_link(eid, kind))
 
 
 async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
