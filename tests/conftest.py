@@ -9,6 +9,7 @@ are the project's own.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -66,6 +67,12 @@ def activities(claims_activities: ClaimActivities) -> ClaimActivities:
 @pytest.fixture
 def task_queue(claims_task_queue: str) -> str:
     return claims_task_queue
+
+
+@pytest.fixture
+def secret() -> str:
+    """A printable secret key for a worker process's environment (CLAIMS_SECRET_KEY)."""
+    return secrets.token_urlsafe(48)
 
 
 @pytest.fixture(scope="session")

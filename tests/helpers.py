@@ -18,7 +18,10 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore
+from claims_testing.data import MAIL_FROM
 from claims_testing.factory import ClaimFactory, WallClock
+from claims_testing.processes import worker_environ
+from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.messages import ClaimView, SendSurvey, SurveyKind
@@ -103,6 +106,28 @@ def plain_json_client(client: Client) -> Client:
     as a non-Python portal backend would send plain JSON by message name."""
     return Client(
         client.service_client, namespace=client.namespace, data_converter=DataConverter.default
+    )
+
+
+def worker_process_environ(
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    *,
+    task_queue: str,
+    database_url: str,
+    secret_key: str,
+    mail_from: str = MAIL_FROM,
+) -> dict[str, str]:
+    """The environment of a `python worker.py` process on `env`'s server, mailing to `mailbox`."""
+    return worker_environ(
+        temporal_address=env.client.service_client.config.target_host,
+        namespace=env.client.namespace,
+        task_queue=task_queue,
+        database_url=database_url,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        secret_key=secret_key,
+        mail_from=mail_from,
     )
 
 
