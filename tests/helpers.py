@@ -17,6 +17,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
 from claims_testing.data import MAIL_FROM
 from claims_testing.factory import ClaimFactory, WallClock
@@ -27,6 +30,9 @@ from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
+
+POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
+"""The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -107,6 +113,16 @@ def plain_json_client(client: Client) -> Client:
     return Client(
         client.service_client, namespace=client.namespace, data_converter=DataConverter.default
     )
+
+
+def mailing_activities(
+    store: ClaimStore, links: SurveyLinks, smtp_host: str, smtp_port: int
+) -> ClaimActivities:
+    """The claim activities on `store`, mailing through `smtp_host:smtp_port` with survey
+    links made by `links`: the test kit's `claims_activities`, for a mail server or links
+    of the test's own."""
+    smtp = SmtpConfig(host=smtp_host, port=smtp_port, mail_from=MAIL_FROM, timeout=5)
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
 
 
 def worker_process_environ(

@@ -42,7 +42,6 @@ from claims_testing.processes import (
 from claims_testing.servers import start_dev_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import claim_input
 from tests.faults import (
     Portal,
     drive_to_paid,
@@ -52,7 +51,7 @@ from tests.faults import (
     ledger_times,
     percentiles,
     record_arrivals,
-    start_claims,
+    start_batch,
     tally,
     think_time,
     workflow_task_trouble,
@@ -174,10 +173,7 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
         worker = make("solo")
         worker.start()
         await worker.wait_ready()
-        inputs = [claim_input(datetime.now(UTC)) for _ in range(CLAIMS)]
-        eids = [c.engagement_id for c in inputs]
-        asks = {eid: n % ASK_EVERY == 0 for n, eid in enumerate(eids)}
-        await start_claims(claims, inputs)
+        eids, asks = await start_batch(claims, CLAIMS, ask_every=ASK_EVERY)
 
         slots = asyncio.Semaphore(ACTIVE)
 
@@ -329,10 +325,7 @@ async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_kil
         for worker in workers:
             worker.start()
         await asyncio.gather(*(w.wait_ready() for w in workers))
-        inputs = [claim_input(datetime.now(UTC)) for _ in range(count)]
-        eids = [c.engagement_id for c in inputs]
-        asks = {eid: n % ASK_EVERY == 0 for n, eid in enumerate(eids)}
-        await start_claims(claims, inputs)
+        eids, asks = await start_batch(claims, count, ask_every=ASK_EVERY)
         drivers = asyncio.gather(
             *(
                 drive_to_paid(portal, eid, ask_for_info=asks[eid], pause=think_time(rng, 0.2, 2.0))
