@@ -9,6 +9,7 @@ are the project's own.
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
+from tests.helpers import POSTGRES_ADMIN
 from worker import create_worker
 from workflows.messages import Role
 
@@ -68,6 +70,12 @@ def task_queue(claims_task_queue: str) -> str:
     return claims_task_queue
 
 
+@pytest.fixture
+def secret() -> str:
+    """A printable secret key for a worker process's environment (CLAIMS_SECRET_KEY)."""
+    return secrets.token_urlsafe(48)
+
+
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (with visibility), shared by the tests that need it."""
@@ -82,9 +90,6 @@ async def dev_claims(
     """A ClaimsClient on the dev server with a worker running on its own task queue."""
     async with create_worker(dev_env.client, task_queue, activities):
         yield ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
-
-
-POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 
 
 async def _postgres_admin() -> Any:

@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.store import ClaimStore, mail_ledger
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach
+from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (
     AddComment,
@@ -262,6 +262,18 @@ async def start_claims(
             await claims.start_claim(claim)
 
     await asyncio.gather(*(start(c) for c in inputs))
+
+
+async def start_batch(
+    claims: ClaimsClient, count: int, *, ask_every: int
+) -> tuple[list[str], dict[str, bool]]:
+    """Start `count` claims consented now (see `start_claims`); returns their engagement
+    ids and, for each, whether the reviewer asks a question (every `ask_every`-th claim,
+    the first included) before approving it."""
+    inputs = [claim_input(datetime.now(UTC)) for _ in range(count)]
+    await start_claims(claims, inputs)
+    eids = [c.engagement_id for c in inputs]
+    return eids, {eid: n % ask_every == 0 for n, eid in enumerate(eids)}
 
 
 async def final_views(

@@ -16,13 +16,24 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
+from temporalio.testing import WorkflowEnvironment
 
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
+from claims_testing.data import MAIL_FROM
 from claims_testing.factory import ClaimFactory, WallClock
+from claims_testing.processes import worker_environ
+from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from workflows.messages import ClaimView, SurveyKind
+from tests.builders import PARTNER_ADMIN, claim_input
+from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
+
+POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
+"""The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -73,6 +84,18 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
         await asyncio.sleep(0.1)
 
 
+async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
+    """Start a claim consented at the server's current time; returns its engagement id."""
+    started = await claims.start_claim(claim_input(await env.get_current_time()))
+    return started.view.engagement_id
+
+
+async def sent_survey_token(claims: ClaimsClient, eid: str, kind: SurveyKind) -> str:
+    """Send the `kind` survey by mail (as the partner admin); returns its link's token."""
+    await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+    return claims.links.token_from_url(await claims.survey_link(eid, kind))
+
+
 async def complete_proof(claims: ClaimsClient, eid: str) -> ClaimView:
     """Attach both documents and complete both surveys through their links (documents
     first, then the surveys: the order the deadline, budget and replay tests count on)."""
@@ -90,6 +113,38 @@ def plain_json_client(client: Client) -> Client:
     as a non-Python portal backend would send plain JSON by message name."""
     return Client(
         client.service_client, namespace=client.namespace, data_converter=DataConverter.default
+    )
+
+
+def mailing_activities(
+    store: ClaimStore, links: SurveyLinks, smtp_host: str, smtp_port: int
+) -> ClaimActivities:
+    """The claim activities on `store`, mailing through `smtp_host:smtp_port` with survey
+    links made by `links`: the test kit's `claims_activities`, for a mail server or links
+    of the test's own."""
+    smtp = SmtpConfig(host=smtp_host, port=smtp_port, mail_from=MAIL_FROM, timeout=5)
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+
+
+def worker_process_environ(
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    *,
+    task_queue: str,
+    database_url: str,
+    secret_key: str,
+    mail_from: str = MAIL_FROM,
+) -> dict[str, str]:
+    """The environment of a `python worker.py` process on `env`'s server, mailing to `mailbox`."""
+    return worker_environ(
+        temporal_address=env.client.service_client.config.target_host,
+        namespace=env.client.namespace,
+        task_queue=task_queue,
+        database_url=database_url,
+        smtp_host=mailbox.host,
+        smtp_port=mailbox.port,
+        secret_key=secret_key,
+        mail_from=mail_from,
     )
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +160,18 @@ def kill_leftovers(stack: RunningStack) -> None:
     for pid in set(stack.child_pids) | set(processes_mentioning(str(stack.data))):
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@contextmanager
+def ready_demo_stack(data: Path) -> Iterator[RunningStack]:
+    """`python -m devstack --demo` on `data`, once it printed `Ready.`; killed whole when
+    the block ends, whatever was done to it meanwhile."""
+    stack = start_stack(data, "--demo")
+    try:
+        stack.wait_for_line(r"^Ready\.", READY_WITHIN)
+        yield stack
+    finally:
+        kill_leftovers(stack)
 
 
 def start_stack(data: Path, *extra: str, **taken: int) -> RunningStack:

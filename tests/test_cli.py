@@ -25,7 +25,7 @@ from devstack.mailcatcher import free_port
 from starter.__main__ import MESSAGE_COMMANDS, main
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.helpers import run_cli
+from tests.helpers import run_cli, start_claim_now
 from workflows.messages import SendSurvey
 
 pytestmark = pytest.mark.claims_server("shared")
@@ -100,8 +100,7 @@ async def test_start_reads_stdin_and_a_second_start_returns_the_running_claim(
 async def test_show_and_updates_take_json_from_an_option_or_a_file(
     env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
 
     # Commands that make no survey link need no secret key.
     shown = await run_cli("show", eid, "--json", env=_without_secret_key(cli_env))
@@ -146,8 +145,7 @@ async def test_show_of_an_unknown_engagement_says_there_is_no_claim(
 async def test_survey_link_and_complete_survey_complete_the_partner_survey(
     env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str], links: SurveyLinks
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     send = {"kind": "partner", "channel": "direct", "actor": ACTOR}
     sent = await run_cli("send-survey", eid, "--json", json.dumps(send), env=cli_env)
     assert sent.view().proof.partner_survey.status == "sent"
@@ -184,8 +182,7 @@ async def test_survey_link_and_complete_survey_complete_the_partner_survey(
 async def test_a_refused_submit_signal_exits_0_and_shows_in_the_history(
     env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str]
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="partner", channel="direct", actor=PARTNER_ADMIN))
 
     signalled = await run_cli(

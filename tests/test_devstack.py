@@ -34,6 +34,7 @@ from tests.stack_process import (
     alive,
     kill_leftovers,
     processes_mentioning,
+    ready_demo_stack,
     start_stack,
 )
 
@@ -99,12 +100,8 @@ def test_mail_page_serves_only_files_of_its_folder(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The demo stack, ready; killed whole at the end whatever the tests did to it."""
-    stack = start_stack(tmp_path_factory.mktemp("devstack") / "data", "--demo")
-    try:
-        stack.wait_for_line(r"^Ready\.", READY_WITHIN)
+    with ready_demo_stack(tmp_path_factory.mktemp("devstack") / "data") as stack:
         yield stack
-    finally:
-        kill_leftovers(stack)
 
 
 @pytest.fixture

@@ -22,26 +22,22 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 
-from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore, claim_events
-from claims_testing.data import MAIL_FROM
 from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import claim_input
 from tests.faults import (
     Portal,
-    drive_to_submitted,
+    drive_to_paid,
     expected_mails,
     final_views,
     percentiles,
     record_arrivals,
-    review_and_pay,
+    start_batch,
     tally,
 )
-from tests.helpers import assert_stored
+from tests.helpers import POSTGRES_ADMIN, assert_stored, mailing_activities
 from tests.report import report
 from worker import create_worker
 from workflows.messages import StoreClaim
@@ -56,7 +52,6 @@ UPDATE_BOUND = timedelta(seconds=20)
 local activity, inside the workflow task: while it fails and retries, the worker
 completes the task only at its heartbeat (80% of the 10 s task timeout), so each
 update waits ~8 s (docs/reliability.md); far longer would mean updates hang."""
-POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 
 
 class CountingStore(ClaimStore):
@@ -131,18 +126,13 @@ async def test_database_outage_loses_nothing_and_the_read_model_catches_up(
     store = CountingStore(database_url)
     await store.migrate()
     arrivals = record_arrivals(mailbox)
-    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    activities = mailing_activities(store, links, mailbox.host, mailbox.port)
     refusing = False
     try:
         async with create_worker(dev_env.client, task_queue, activities):
             claims = ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
             portal = Portal(claims)
-            inputs = [claim_input(datetime.now(UTC)) for _ in range(CLAIMS)]
-            eids = [c.engagement_id for c in inputs]
-            asks = {eid: n % 2 == 0 for n, eid in enumerate(eids)}
-            for claim in inputs:
-                await claims.start_claim(claim)
+            eids, asks = await start_batch(claims, CLAIMS, ask_every=2)
             await poll_until(
                 lambda: caught_up(store, dict.fromkeys(eids, 1)),
                 within=30,
@@ -156,11 +146,9 @@ async def test_database_outage_loses_nothing_and_the_read_model_catches_up(
             down_at = datetime.now(UTC).timestamp()
             failures_before = store.failures
 
-            async def drive(eid: str) -> None:
-                await drive_to_submitted(portal, eid)
-                await review_and_pay(portal, eid, ask_for_info=asks[eid])
-
-            drivers = asyncio.gather(*(drive(eid) for eid in eids))
+            drivers = asyncio.gather(
+                *(drive_to_paid(portal, eid, ask_for_info=asks[eid]) for eid in eids)
+            )
             with contextlib.suppress(TimeoutError):  # still driving when the database is back
                 await asyncio.wait_for(asyncio.shield(drivers), OUTAGE)
             failed_during = store.failures - failures_before

@@ -21,17 +21,15 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
-from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM
 from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_CONTACTS, claim_input
 from tests.faults import (
     Portal,
+    drive_to_paid,
     drive_to_submitted,
     expected_mails,
     final_views,
@@ -39,9 +37,10 @@ from tests.faults import (
     percentiles,
     record_arrivals,
     review_and_pay,
+    start_batch,
     tally,
 )
-from tests.helpers import assert_stored
+from tests.helpers import assert_stored, mailing_activities
 from tests.report import report
 from worker import create_worker
 
@@ -99,27 +98,21 @@ async def test_claims_move_on_while_smtp_is_down_and_every_queued_mail_arrives_o
     links: SurveyLinks,
     task_queue: str,
 ) -> None:
-    smtp = SmtpConfig(host="127.0.0.1", port=mail_server.port, mail_from=MAIL_FROM, timeout=5)
-    activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    activities = mailing_activities(store, links, "127.0.0.1", mail_server.port)
     async with create_worker(dev_env.client, task_queue, activities):
         claims = ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
         portal = Portal(claims)
-        inputs = [claim_input(datetime.now(UTC)) for _ in range(CLAIMS)]
-        eids = [c.engagement_id for c in inputs]
-        asks = {eid: n % 2 == 0 for n, eid in enumerate(eids)}
-        for claim in inputs:
-            await claims.start_claim(claim)
+        eids, asks = await start_batch(claims, CLAIMS, ask_every=2)
 
         mail_server.stop()
         down = time.monotonic()
         down_at = datetime.now(UTC)
 
         # SMTP is down: every update still succeeds and every claim reaches paid.
-        async def drive(eid: str) -> None:
-            await drive_to_submitted(portal, eid)
-            await review_and_pay(portal, eid, ask_for_info=asks[eid])
-
-        await asyncio.wait_for(asyncio.gather(*(drive(eid) for eid in eids)), 90)
+        drivers = asyncio.gather(
+            *(drive_to_paid(portal, eid, ask_for_info=asks[eid]) for eid in eids)
+        )
+        await asyncio.wait_for(drivers, 90)
 
         async def all_paid() -> bool:
             return {(await claims.get_claim(e)).status for e in eids} == {"paid"}

@@ -24,6 +24,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,13 +37,11 @@ from claims_testing.data import PUBLIC_URL
 from claims_testing.processes import (
     WorkerProcess,
     poll_until,
-    worker_environ,
     worker_processes,
 )
 from claims_testing.servers import start_dev_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import claim_input
 from tests.faults import (
     Portal,
     drive_to_paid,
@@ -52,15 +51,19 @@ from tests.faults import (
     ledger_times,
     percentiles,
     record_arrivals,
-    start_claims,
+    start_batch,
     tally,
     think_time,
     workflow_task_trouble,
 )
-from tests.helpers import assert_stored
+from tests.helpers import assert_stored, worker_process_environ
 from tests.report import report
 
-pytestmark = [pytest.mark.slow, pytest.mark.faults]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.faults,
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
 
 CLAIMS = 50
 KILLS = 10
@@ -89,39 +92,47 @@ async def crash_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-def secret() -> str:
-    return secrets.token_urlsafe(48)
-
-
-@pytest.fixture
 def seed() -> int:
     """Random but reported, so a failing run can be replayed with CLAIMS_FAULT_SEED."""
     return int(os.environ.get("CLAIMS_FAULT_SEED") or secrets.randbelow(2**31))
 
 
-def environ_for(
-    env: WorkflowEnvironment, mailbox: MailCatcher, task_queue: str, url: str, secret: str
-) -> dict[str, str]:
-    return worker_environ(
-        temporal_address=env.client.service_client.config.target_host,
-        namespace=env.client.namespace,
-        task_queue=task_queue,
-        database_url=url,
-        smtp_host=mailbox.host,
-        smtp_port=mailbox.port,
-        secret_key=secret,
-    )
+@dataclass(frozen=True)
+class CrashRig:
+    """What each crash test runs on: this module's dev server, the mail sink, a task
+    queue, the worker processes' secret key, database (PostgreSQL) and log folder, the
+    read model on that database, and the seed."""
+
+    env: WorkflowEnvironment
+    mailbox: MailCatcher
+    task_queue: str
+    secret: str
+    database_url: str
+    logs: Path
+    store: ClaimStore
+    seed: int
+
+    def environ(self) -> dict[str, str]:
+        """The environment of every worker process of the test."""
+        return worker_process_environ(
+            self.env,
+            self.mailbox,
+            task_queue=self.task_queue,
+            database_url=self.database_url,
+            secret_key=self.secret,
+        )
+
+    def claims_client(self) -> ClaimsClient:
+        """The portal's client, signing survey links with the workers' key."""
+        return ClaimsClient(
+            self.env.client,
+            task_queue=self.task_queue,
+            links=SurveyLinks(self.secret.encode(), PUBLIC_URL),
+        )
 
 
-def claims_client(env: WorkflowEnvironment, task_queue: str, secret: str) -> ClaimsClient:
-    return ClaimsClient(
-        env.client, task_queue=task_queue, links=SurveyLinks(secret.encode(), PUBLIC_URL)
-    )
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-@pytest.mark.timeout(420)
-async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicates_stay_bounded(
+@pytest.fixture
+async def rig(
     crash_env: WorkflowEnvironment,
     mailbox: MailCatcher,
     tmp_path: Path,
@@ -129,114 +140,124 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
     secret: str,
     seed: int,
     database_url: str,
-) -> None:
-    rng = random.Random(seed)
-    url = database_url
-    claims = claims_client(crash_env, task_queue, secret)
-    portal = Portal(claims)
-    store = ClaimStore.from_url(url)
-    kills: list[dict[str, object]] = []
-    arrivals = record_arrivals(mailbox)
-    began = time.monotonic()
+) -> AsyncIterator[CrashRig]:
+    store = ClaimStore.from_url(database_url)
     try:
-        with worker_processes(
-            crash_env.client,
-            environ_for(crash_env, mailbox, task_queue, url, secret),
-            tmp_path / "logs",
-        ) as make:
-            worker = make("solo")
-            worker.start()
-            await worker.wait_ready()
-            inputs = [claim_input(datetime.now(UTC)) for _ in range(CLAIMS)]
-            eids = [c.engagement_id for c in inputs]
-            asks = {eid: n % ASK_EVERY == 0 for n, eid in enumerate(eids)}
-            await start_claims(claims, inputs)
-
-            slots = asyncio.Semaphore(ACTIVE)
-
-            async def drive(eid: str) -> None:
-                async with slots:
-                    await drive_to_paid(
-                        portal, eid, ask_for_info=asks[eid], pause=think_time(rng, 0.2, 1.5)
-                    )
-
-            drivers = asyncio.gather(*(drive(eid) for eid in eids))
-            killer = asyncio.create_task(kill_repeatedly(worker, mailbox, store, rng, kills))
-            try:
-                await asyncio.wait_for(asyncio.shield(killer), 300)
-                killed = time.monotonic() - began
-                await asyncio.wait_for(asyncio.shield(drivers), 240)
-            except Exception:
-                print(await workflow_task_trouble([claims.handle(eid) for eid in eids]))
-                raise
-            finally:
-                killer.cancel()
-                drivers.cancel()
-            driven = time.monotonic() - began
-            final = await final_views(claims, eids, within=180)
-            seconds = time.monotonic() - began
-
-        assert len(kills) >= 10
-        assert {view.status for view in final.values()} == {"paid"}
-        for view in final.values():
-            await assert_stored(store, view)
-
-        mails = tally(mailbox.messages, eids)
-        lost = {
-            eid: expected_mails(asks[eid]) - mails.per_engagement.get(eid, 0)
-            for eid in eids
-            if mails.per_engagement.get(eid, 0) != expected_mails(asks[eid])
-        }
-        assert lost == {}, f"notifications lost (or extra): {lost}"
-        in_window = sum(int(str(k["in_window"])) for k in kills)
-        assert mails.duplicates <= in_window, (
-            f"{mails.duplicates} duplicate mails, but only {in_window} messages were accepted "
-            f"and not yet in the ledger when a kill struck: {mails.repeated}"
-        )
-        ledger = await store.mail_ledger_ids()
-        assert ledger >= {str(m["Message-ID"]) for m in mailbox.messages}, (
-            "an accepted message is missing from the ledger"
-        )
-        history = await history_figures([claims.handle(eid) for eid in eids])
-        written = await ledger_times(store)
-        # The window: from the server's acceptance to the ledger write, for messages sent
-        # once (a duplicate's row is written after its second copy, not its first).
-        ledger_lag = [
-            written[mid] - arrivals[mid]
-            for mid in written
-            if mid in arrivals and mid not in mails.repeated
-        ]
-        report(
-            "worker_crash",
+        yield CrashRig(
+            env=crash_env,
+            mailbox=mailbox,
+            task_queue=task_queue,
+            secret=secret,
+            database_url=database_url,
+            logs=tmp_path / "logs",
+            store=store,
             seed=seed,
-            claims=CLAIMS,
-            claims_with_question=sum(asks.values()),
-            claims_paid=sum(1 for v in final.values() if v.status == "paid"),
-            kills=len(kills),
-            kills_right_after_a_mail=sum(1 for k in kills if k["moment"] == "after_mail"),
-            kills_at_random=sum(1 for k in kills if k["moment"] == "random"),
-            kills_inside_ledger_window=sum(1 for k in kills if int(str(k["in_window"])) > 0),
-            messages_in_ledger_window=in_window,
-            mails_expected=sum(expected_mails(a) for a in asks.values()),
-            mails_received=mails.total,
-            mails_unique=mails.unique,
-            duplicate_mails=mails.duplicates,
-            lost_mails=0,
-            read_model_rows=sum(len(v.history) for v in final.values()),
-            activity_retries=history.activity_retries,
-            activity_retries_by_type=dict(history.retried_by_type),
-            workflow_task_timeouts=history.workflow_task_timeouts,
-            updates_sent_again=dict(portal.retries),
-            ledger_write_after_acceptance_seconds=percentiles(ledger_lag, 50, 95, 99),
-            worker_startup_seconds_mean=round(
-                sum(worker.startup_seconds) / len(worker.startup_seconds), 1
-            ),
-            seconds_killing=round(killed, 1),
-            seconds_driving=round(driven, 1),
-            seconds_total=round(seconds, 1),
         )
     finally:
         await store.close()
+
+
+@pytest.mark.timeout(420)
+async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicates_stay_bounded(
+    rig: CrashRig,
+) -> None:
+    mailbox, seed = rig.mailbox, rig.seed
+    rng = random.Random(seed)
+    claims = rig.claims_client()
+    portal = Portal(claims)
+    store = rig.store
+    kills: list[dict[str, object]] = []
+    arrivals = record_arrivals(mailbox)
+    began = time.monotonic()
+    with worker_processes(rig.env.client, rig.environ(), rig.logs) as make:
+        worker = make("solo")
+        worker.start()
+        await worker.wait_ready()
+        eids, asks = await start_batch(claims, CLAIMS, ask_every=ASK_EVERY)
+
+        slots = asyncio.Semaphore(ACTIVE)
+
+        async def drive(eid: str) -> None:
+            async with slots:
+                await drive_to_paid(
+                    portal, eid, ask_for_info=asks[eid], pause=think_time(rng, 0.2, 1.5)
+                )
+
+        drivers = asyncio.gather(*(drive(eid) for eid in eids))
+        killer = asyncio.create_task(kill_repeatedly(worker, mailbox, store, rng, kills))
+        try:
+            await asyncio.wait_for(asyncio.shield(killer), 300)
+            killed = time.monotonic() - began
+            await asyncio.wait_for(asyncio.shield(drivers), 240)
+        except Exception:
+            print(await workflow_task_trouble([claims.handle(eid) for eid in eids]))
+            raise
+        finally:
+            killer.cancel()
+            drivers.cancel()
+        driven = time.monotonic() - began
+        final = await final_views(claims, eids, within=180)
+        seconds = time.monotonic() - began
+
+    assert len(kills) >= 10
+    assert {view.status for view in final.values()} == {"paid"}
+    for view in final.values():
+        await assert_stored(store, view)
+
+    mails = tally(mailbox.messages, eids)
+    lost = {
+        eid: expected_mails(asks[eid]) - mails.per_engagement.get(eid, 0)
+        for eid in eids
+        if mails.per_engagement.get(eid, 0) != expected_mails(asks[eid])
+    }
+    assert lost == {}, f"notifications lost (or extra): {lost}"
+    in_window = sum(int(str(k["in_window"])) for k in kills)
+    assert mails.duplicates <= in_window, (
+        f"{mails.duplicates} duplicate mails, but only {in_window} messages were accepted "
+        f"and not yet in the ledger when a kill struck: {mails.repeated}"
+    )
+    ledger = await store.mail_ledger_ids()
+    assert ledger >= {str(m["Message-ID"]) for m in mailbox.messages}, (
+        "an accepted message is missing from the ledger"
+    )
+    history = await history_figures([claims.handle(eid) for eid in eids])
+    written = await ledger_times(store)
+    # The window: from the server's acceptance to the ledger write, for messages sent
+    # once (a duplicate's row is written after its second copy, not its first).
+    ledger_lag = [
+        written[mid] - arrivals[mid]
+        for mid in written
+        if mid in arrivals and mid not in mails.repeated
+    ]
+    report(
+        "worker_crash",
+        seed=seed,
+        claims=CLAIMS,
+        claims_with_question=sum(asks.values()),
+        claims_paid=sum(1 for v in final.values() if v.status == "paid"),
+        kills=len(kills),
+        kills_right_after_a_mail=sum(1 for k in kills if k["moment"] == "after_mail"),
+        kills_at_random=sum(1 for k in kills if k["moment"] == "random"),
+        kills_inside_ledger_window=sum(1 for k in kills if int(str(k["in_window"])) > 0),
+        messages_in_ledger_window=in_window,
+        mails_expected=sum(expected_mails(a) for a in asks.values()),
+        mails_received=mails.total,
+        mails_unique=mails.unique,
+        duplicate_mails=mails.duplicates,
+        lost_mails=0,
+        read_model_rows=sum(len(v.history) for v in final.values()),
+        activity_retries=history.activity_retries,
+        activity_retries_by_type=dict(history.retried_by_type),
+        workflow_task_timeouts=history.workflow_task_timeouts,
+        updates_sent_again=dict(portal.retries),
+        ledger_write_after_acceptance_seconds=percentiles(ledger_lag, 50, 95, 99),
+        worker_startup_seconds_mean=round(
+            sum(worker.startup_seconds) / len(worker.startup_seconds), 1
+        ),
+        seconds_killing=round(killed, 1),
+        seconds_driving=round(driven, 1),
+        seconds_total=round(seconds, 1),
+    )
 
 
 def mail_after(mailbox: MailCatcher, seen: int) -> Callable[[], bool]:
@@ -289,91 +310,73 @@ async def kill_repeatedly(
     await worker.wait_ready()
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.timeout(300)
 async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_killed(
-    crash_env: WorkflowEnvironment,
-    mailbox: MailCatcher,
-    tmp_path: Path,
-    task_queue: str,
-    secret: str,
-    seed: int,
-    database_url: str,
+    rig: CrashRig,
 ) -> None:
+    mailbox, seed = rig.mailbox, rig.seed
     rng = random.Random(seed)
     count = 20
-    claims = claims_client(crash_env, task_queue, secret)
+    claims = rig.claims_client()
     portal = Portal(claims)
-    store = ClaimStore.from_url(database_url)
-    try:
-        with worker_processes(
-            crash_env.client,
-            environ_for(crash_env, mailbox, task_queue, database_url, secret),
-            tmp_path / "logs",
-        ) as make:
-            workers = [make("a"), make("b")]
-            for worker in workers:
-                worker.start()
-            await asyncio.gather(*(w.wait_ready() for w in workers))
-            inputs = [claim_input(datetime.now(UTC)) for _ in range(count)]
-            eids = [c.engagement_id for c in inputs]
-            asks = {eid: n % ASK_EVERY == 0 for n, eid in enumerate(eids)}
-            await start_claims(claims, inputs)
-            drivers = asyncio.gather(
-                *(
-                    drive_to_paid(
-                        portal, eid, ask_for_info=asks[eid], pause=think_time(rng, 0.2, 2.0)
-                    )
-                    for eid in eids
-                )
+    store = rig.store
+    with worker_processes(rig.env.client, rig.environ(), rig.logs) as make:
+        workers = [make("a"), make("b")]
+        for worker in workers:
+            worker.start()
+        await asyncio.gather(*(w.wait_ready() for w in workers))
+        eids, asks = await start_batch(claims, count, ask_every=ASK_EVERY)
+        drivers = asyncio.gather(
+            *(
+                drive_to_paid(portal, eid, ask_for_info=asks[eid], pause=think_time(rng, 0.2, 2.0))
+                for eid in eids
             )
-            try:
-                # Mid-run: a third of the claims' mails are out, the rest still to come.
-                third = sum(expected_mails(a) for a in asks.values()) // 3
-                await poll_until(
-                    lambda: len(mailbox.messages) >= third, within=120, what="a third of the mails"
-                )
-                victim, survivor = rng.sample(workers, 2)
-                victim.kill()
-                killed_at = datetime.now(UTC)
-                after_kill = time.monotonic()
-                await asyncio.wait_for(asyncio.shield(drivers), 180)
-            finally:
-                drivers.cancel()
-            final = await final_views(claims, eids, within=120)
-            carried = time.monotonic() - after_kill
-            assert survivor.running
-
-        assert {view.status for view in final.values()} == {"paid"}
-        for view in final.values():
-            await assert_stored(store, view)
-        mails = tally(mailbox.messages, eids)
-        assert all(mails.per_engagement.get(e) == expected_mails(asks[e]) for e in eids)
-        history = await history_figures([claims.handle(eid) for eid in eids], killed_at)
-        host = socket.gethostname()
-        victim_id, survivor_id = f"{victim.pid}@{host}", f"{survivor.pid}@{host}"
-        assert history.identities_before[victim_id] > 0, "the killed worker had done nothing"
-        assert history.identities_before[survivor_id] > 0, "the survivor had done nothing"
-        assert victim_id not in history.identities_after
-        assert history.identities_after[survivor_id] > 0
-        report(
-            "two_workers_one_killed",
-            seed=seed,
-            claims=count,
-            claims_paid=sum(1 for v in final.values() if v.status == "paid"),
-            tasks_before_kill={
-                "killed": history.identities_before[victim_id],
-                "survivor": history.identities_before[survivor_id],
-            },
-            tasks_after_kill_by_survivor=history.identities_after[survivor_id],
-            tasks_after_kill_by_killed=history.identities_after[victim_id],
-            seconds_from_kill_to_all_paid=round(carried, 1),
-            activity_retries=history.activity_retries,
-            workflow_task_timeouts=history.workflow_task_timeouts,
-            updates_sent_again=dict(portal.retries),
-            mails_unique=mails.unique,
-            duplicate_mails=mails.duplicates,
-            lost_mails=0,
         )
-    finally:
-        await store.close()
+        try:
+            # Mid-run: a third of the claims' mails are out, the rest still to come.
+            third = sum(expected_mails(a) for a in asks.values()) // 3
+            await poll_until(
+                lambda: len(mailbox.messages) >= third, within=120, what="a third of the mails"
+            )
+            victim, survivor = rng.sample(workers, 2)
+            victim.kill()
+            killed_at = datetime.now(UTC)
+            after_kill = time.monotonic()
+            await asyncio.wait_for(asyncio.shield(drivers), 180)
+        finally:
+            drivers.cancel()
+        final = await final_views(claims, eids, within=120)
+        carried = time.monotonic() - after_kill
+        assert survivor.running
+
+    assert {view.status for view in final.values()} == {"paid"}
+    for view in final.values():
+        await assert_stored(store, view)
+    mails = tally(mailbox.messages, eids)
+    assert all(mails.per_engagement.get(e) == expected_mails(asks[e]) for e in eids)
+    history = await history_figures([claims.handle(eid) for eid in eids], killed_at)
+    host = socket.gethostname()
+    victim_id, survivor_id = f"{victim.pid}@{host}", f"{survivor.pid}@{host}"
+    assert history.identities_before[victim_id] > 0, "the killed worker had done nothing"
+    assert history.identities_before[survivor_id] > 0, "the survivor had done nothing"
+    assert victim_id not in history.identities_after
+    assert history.identities_after[survivor_id] > 0
+    report(
+        "two_workers_one_killed",
+        seed=seed,
+        claims=count,
+        claims_paid=sum(1 for v in final.values() if v.status == "paid"),
+        tasks_before_kill={
+            "killed": history.identities_before[victim_id],
+            "survivor": history.identities_before[survivor_id],
+        },
+        tasks_after_kill_by_survivor=history.identities_after[survivor_id],
+        tasks_after_kill_by_killed=history.identities_after[victim_id],
+        seconds_from_kill_to_all_paid=round(carried, 1),
+        activity_retries=history.activity_retries,
+        workflow_task_timeouts=history.workflow_task_timeouts,
+        updates_sent_again=dict(portal.retries),
+        mails_unique=mails.unique,
+        duplicate_mails=mails.duplicates,
+        lost_mails=0,
+    )

@@ -8,8 +8,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailcatcher import MailCatcher, body_text
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.helpers import complete_proof
+from tests.builders import PARTNER_ADMIN, attach
+from tests.helpers import complete_proof, start_claim_now
 from workflows.messages import Submit
 
 DAY = timedelta(days=1)
@@ -18,9 +18,7 @@ DAY = timedelta(days=1)
 async def test_partner_contacts_are_reminded_30_7_and_1_days_before_with_missing_items(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
-    consent_at = await env.get_current_time()
-    started = await claims.start_claim(claim_input(consent_at))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     await claims.attach_document(eid, attach("invoice"))
 
     await env.sleep(60 * DAY + timedelta(minutes=1))
@@ -55,9 +53,7 @@ async def test_partner_contacts_are_reminded_30_7_and_1_days_before_with_missing
 async def test_no_reminder_is_sent_after_submission(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
-    consent_at = await env.get_current_time()
-    started = await claims.start_claim(claim_input(consent_at))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     await complete_proof(claims, eid)
     await claims.submit(eid, Submit(actor=PARTNER_ADMIN))
 

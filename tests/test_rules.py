@@ -52,6 +52,8 @@ LATER = NOW + timedelta(days=1)
 
 NEW_PARTNER_CONTACTS = [Contact(name="Nina Nieuw", email="nina@partner.example", locale="nl")]
 NEW_CUSTOMER_CONTACT = Contact(name="Chris Customer", email="chris@customer.example")
+OTHER_PARTNERS_ADMIN = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
+"""An admin acting for another partner than the claims' own (partner-42)."""
 
 M = TypeVar("M")
 Check = Callable[[ClaimState, M, datetime], None]
@@ -862,18 +864,16 @@ def test_notification_summary_has_no_personal_data() -> None:
 
 def test_a_partners_user_sees_only_their_partners_claims_reviewers_and_trusted_see_all() -> None:
     ours = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-42"})
-    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
     assert rules.sees_claim(ours, "partner-42")
-    assert not rules.sees_claim(theirs, "partner-42")
+    assert not rules.sees_claim(OTHER_PARTNERS_ADMIN, "partner-42")
     assert rules.sees_claim(PARTNER_ADMIN, "partner-42")  # trusted caller: no partner named
     assert rules.sees_claim(REVIEWER, "partner-42")
 
 
 def test_another_partners_action_is_refused_as_not_found_after_the_role() -> None:
     claim = rules.open_claim(claim_input(CONSENT), NOW)
-    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
     with pytest.raises(Refusal) as not_found:
-        rules.check_add_comment(claim, AddComment(text="hi", actor=theirs), NOW)
+        rules.check_add_comment(claim, AddComment(text="hi", actor=OTHER_PARTNERS_ADMIN), NOW)
     assert not_found.value.type == "NotFound"
     assert not_found.value.message == f"there is no claim for engagement {claim.engagement_id}"
     reviewer_of_theirs = REVIEWER.model_copy(update={"partner_id": "partner-99"})
@@ -921,12 +921,13 @@ def test_a_closed_claims_refusal_says_why(
 
 
 def test_a_start_names_the_partner_its_actor_acts_for() -> None:
-    theirs = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-99"})
     with pytest.raises(Refusal) as refused:
-        rules.check_start(claim_input(CONSENT, actor=theirs))
+        rules.check_start(claim_input(CONSENT, actor=OTHER_PARTNERS_ADMIN))
     assert refused.value.type == "NotAllowed"
     assert refused.value.message.startswith("partner.id:")
-    rules.check_start(claim_input(CONSENT, actor=theirs.model_copy(update={"partner_id": None})))
+    rules.check_start(
+        claim_input(CONSENT, actor=OTHER_PARTNERS_ADMIN.model_copy(update={"partner_id": None}))
+    )
 
 
 def test_every_status_and_item_has_words_in_every_locale() -> None:

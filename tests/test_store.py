@@ -75,6 +75,12 @@ def work_on(claim: ClaimState, now: datetime) -> datetime:
     return now
 
 
+def worked_on_view() -> ClaimView:
+    """The view of a claim opened at NOW and then worked on (`work_on`)."""
+    claim = opened()
+    return rules.view(claim, work_on(claim, NOW))
+
+
 def complete(claim: ClaimState, now: datetime) -> datetime:
     """All proof (surveys completed by their respondents, system events) and a submission."""
     rules.attach_document(claim, attach("invoice"), now := now + STEP)
@@ -189,9 +195,7 @@ async def test_two_stores_migrating_concurrently_both_succeed(database_url: str)
 async def test_save_writes_one_claim_row_and_one_event_row_per_history_entry(
     claim_store: ClaimStore,
 ) -> None:
-    claim = opened()
-    now = work_on(claim, NOW)
-    view = rules.view(claim, now)
+    view = worked_on_view()
     assert [entry.actor is None for entry in view.history] == [False, False, False, False, True]
 
     assert await claim_store.save(StoreClaim(view=view)) == len(view.history)
@@ -226,9 +230,7 @@ async def test_save_writes_one_claim_row_and_one_event_row_per_history_entry(
 
 
 async def test_a_retried_store_activity_writes_nothing_twice(claim_store: ClaimStore) -> None:
-    claim = opened()
-    now = work_on(claim, NOW)
-    view = rules.view(claim, now)
+    view = worked_on_view()
     mailer = Mailer(
         SmtpConfig(host="127.0.0.1", port=9, mail_from="claims@claims.test"),
         MailRenderer(SurveyLinks(secrets.token_bytes(32), "http://claims.test")),
@@ -273,9 +275,7 @@ async def test_since_seq_writes_only_the_newer_rows(claim_store: ClaimStore) -> 
     assert_claim_row(await claim_store.claim_row(second.engagement_id), second)
 
     # Rows before since_seq are not written, even when they are missing.
-    other = opened()
-    now = work_on(other, NOW)
-    view = rules.view(other, now)
+    view = worked_on_view()  # another claim
     assert await claim_store.save(StoreClaim(view=view, since_seq=3)) == len(view.history) - 3
     assert [e["seq"] for e in await claim_store.events(view.engagement_id)] == list(
         range(3, len(view.history))

@@ -6,8 +6,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
-from tests.helpers import complete_proof
+from tests.builders import PARTNER_ADMIN, REVIEWER, attach
+from tests.helpers import complete_proof, start_claim_now
 from workflows.messages import Submit
 
 pytestmark = pytest.mark.claims_server("shared")
@@ -16,8 +16,7 @@ pytestmark = pytest.mark.claims_server("shared")
 async def test_submit_signal_while_incomplete_is_recorded_and_changes_nothing_else(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     before = await claims.attach_document(eid, attach("invoice"))
 
     await claims.submit_signal(eid, Submit(actor=PARTNER_ADMIN))
@@ -40,8 +39,7 @@ async def test_submit_signal_while_incomplete_is_recorded_and_changes_nothing_el
 async def test_submit_signal_by_a_reviewer_is_recorded_as_not_allowed(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     await claims.submit_signal(eid, Submit(actor=REVIEWER))
     view = await claims.get_claim(eid)
     assert view.status == "in_progress"
@@ -51,8 +49,7 @@ async def test_submit_signal_by_a_reviewer_is_recorded_as_not_allowed(
 async def test_submit_signal_once_complete_submits_the_claim(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    eid = started.view.engagement_id
+    eid = await start_claim_now(env, claims)
     await complete_proof(claims, eid)
 
     await claims.submit_signal(eid, Submit(actor=PARTNER_ADMIN))

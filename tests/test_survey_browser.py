@@ -24,11 +24,8 @@ import uvicorn
 from playwright.async_api import Browser, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
-from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM
 from devstack.mailcatcher import MailCatcher, survey_link
 from portal.app import create_app
 from portal.pages.survey_texts import QUESTIONS
@@ -36,6 +33,7 @@ from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
+from tests.helpers import mailing_activities
 from worker import create_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]
@@ -70,8 +68,7 @@ async def served(
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     links = SurveyLinks(secret_key, url)
-    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    activities = mailing_activities(store, links, mailbox.host, mailbox.port)
     async with create_worker(env.client, task_queue, activities):
         claims = ClaimsClient(env.client, task_queue=task_queue, links=links)
         app = create_app(

@@ -62,6 +62,11 @@ def csrf_of(page: httpx.Response) -> str:
     return match.group(1)
 
 
+async def answered_form(api: httpx.AsyncClient, path: str) -> dict[str, str]:
+    """The customer's answers, with the form token of the survey page at `path` (fetched now)."""
+    return {"csrf_token": csrf_of(await api.get(path)), **CUSTOMER_ANSWERS}
+
+
 async def post_form(
     api: httpx.AsyncClient, path: str, form: dict[str, str], origin: str | None = PUBLIC_URL
 ) -> httpx.Response:
@@ -258,7 +263,7 @@ async def test_a_post_from_another_origin_is_refused_and_sends_nothing(
 ) -> None:
     eid, path = await open_survey(env, claims, mailbox)
     before = await history_events(claims, eid)
-    form = {"csrf_token": csrf_of(await api.get(path)), **CUSTOMER_ANSWERS}
+    form = await answered_form(api, path)
     for origin in ("http://evil.example", "https://claims.test", "null"):
         assert_page(await post_form(api, path, form, origin=origin), 403, "en")
     assert await history_events(claims, eid) == before
@@ -272,7 +277,7 @@ async def test_a_post_without_origin_header_is_accepted_with_its_form_token(
     api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
     eid, path = await open_survey(env, claims, mailbox)
-    form = {"csrf_token": csrf_of(await api.get(path)), **CUSTOMER_ANSWERS}
+    form = await answered_form(api, path)
     assert_page(await post_form(api, path, form, origin=None), 200, "en")
     assert (await claims.get_claim(eid)).proof.customer_survey.status == "completed"
 
@@ -303,7 +308,7 @@ async def test_a_link_invalidated_by_a_contact_change_shows_410_and_a_post_sends
     api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
     eid, path = await open_survey(env, claims, mailbox)
-    form = {"csrf_token": csrf_of(await api.get(path)), **CUSTOMER_ANSWERS}
+    form = await answered_form(api, path)
     await claims.update_contacts(
         eid, UpdateContacts(customer_contact=DUTCH_CUSTOMER, actor=PARTNER_ADMIN)
     )
@@ -364,7 +369,7 @@ async def test_a_link_of_a_claim_rejected_at_its_deadline_shows_410_closed(
 ) -> None:
     almost_due = await env.get_current_time() - timedelta(days=90) + timedelta(minutes=5)
     eid, path = await open_survey(env, claims, mailbox, consent_at=almost_due)
-    form = {"csrf_token": csrf_of(await api.get(path)), **CUSTOMER_ANSWERS}
+    form = await answered_form(api, path)
     await env.sleep(timedelta(minutes=10))  # virtual time passes the deadline
     await claims.handle(eid).result()  # auto-rejected, the workflow is over
     before = await history_events(claims, eid)

@@ -8,7 +8,8 @@ from temporalio.testing import WorkflowEnvironment
 from activities.links import InvalidSurveyLink
 from devstack.mailcatcher import MailCatcher, survey_link
 from starter.client import ClaimsClient, SurveyLinkExpired
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_USER, claim_input
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_USER
+from tests.helpers import sent_survey_token, start_claim_now
 from workflows.messages import Contact, SendSurvey, SurveyCompleted, UpdateContacts
 
 pytestmark = pytest.mark.claims_server("shared")
@@ -16,15 +17,10 @@ pytestmark = pytest.mark.claims_server("shared")
 NEW_CUSTOMER = Contact(name="Nina Nieuw", email="nina@customer.example", locale="nl")
 
 
-async def start(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
-    started = await claims.start_claim(claim_input(await env.get_current_time()))
-    return started.view.engagement_id
-
-
 async def test_partner_survey_issued_directly_mails_nothing_is_sent_and_completes(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
-    eid = await start(env, claims)
+    eid = await start_claim_now(env, claims)
     view = await claims.send_survey(
         eid, SendSurvey(kind="partner", channel="direct", actor=PARTNER_USER)
     )
@@ -51,7 +47,7 @@ async def test_partner_survey_issued_directly_mails_nothing_is_sent_and_complete
 async def test_resend_mails_the_same_link_again(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
-    eid = await start(env, claims)
+    eid = await start_claim_now(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
     view = await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_USER))
     assert view.proof.customer_survey.sent_count == 2
@@ -64,7 +60,7 @@ async def test_resend_mails_the_same_link_again(
 async def test_contact_change_invalidates_the_link_until_the_survey_is_sent_again(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
-    eid = await start(env, claims)
+    eid = await start_claim_now(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
     [first] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation")
     old_token = claims.links.token_from_url(survey_link(first))
@@ -114,7 +110,7 @@ async def test_contact_change_invalidates_the_link_until_the_survey_is_sent_agai
 async def test_changing_partner_contacts_leaves_the_customer_link_alone(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
-    eid = await start(env, claims)
+    eid = await start_claim_now(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
     await claims.send_survey(eid, SendSurvey(kind="partner", actor=PARTNER_ADMIN))
     view = await claims.update_contacts(
@@ -132,9 +128,8 @@ async def test_changing_partner_contacts_leaves_the_customer_link_alone(
 async def test_tampered_or_foreign_survey_token_is_refused(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
-    eid = await start(env, claims)
-    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
-    token = claims.links.token_from_url(await claims.survey_link(eid, "customer"))
+    eid = await start_claim_now(env, claims)
+    token = await sent_survey_token(claims, eid, "customer")
     body, signature = token.split(".")
     tampered = f"{body}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
     with pytest.raises(InvalidSurveyLink):

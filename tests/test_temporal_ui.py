@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, require_browser
-from tests.stack_process import READY_WITHIN, RunningStack, kill_leftovers, start_stack
+from tests.stack_process import READY_WITHIN, RunningStack, ready_demo_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -31,12 +31,8 @@ IN_PROGRESS_WORKFLOW = "workshop-claim-DEMO-1003"
 def demo_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """The demo stack of `python -m devstack --demo`, for the browser to look at."""
     require_browser()
-    stack = start_stack(tmp_path_factory.mktemp("devstack-ui") / "data", "--demo")
-    try:
-        stack.wait_for_line(r"^Ready\.", READY_WITHIN)
+    with ready_demo_stack(tmp_path_factory.mktemp("devstack-ui") / "data") as stack:
         yield stack
-    finally:
-        kill_leftovers(stack)
 
 
 @pytest.mark.timeout(READY_WITHIN + 90)

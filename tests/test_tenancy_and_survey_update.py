@@ -24,6 +24,7 @@ from starter.client import (
     SurveyLinkExpired,
 )
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
+from tests.helpers import sent_survey_token
 from worker import create_worker
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import (
@@ -135,8 +136,7 @@ async def test_stale_survey_answers_by_update_are_refused_and_record_nothing(
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
     eid = await start(env, claims)
-    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
-    old_token = claims.links.token_from_url(await claims.survey_link(eid, "customer"))
+    old_token = await sent_survey_token(claims, eid, "customer")
     new_contact = CUSTOMER_CONTACT.model_copy(update={"email": "nieuw@customer.example"})
     await claims.update_contacts(
         eid, UpdateContacts(customer_contact=new_contact, actor=PARTNER_ADMIN)
@@ -176,8 +176,7 @@ async def test_survey_answers_go_by_signal_when_no_worker_answers_and_are_record
     )
     async with create_worker(dev_env.client, task_queue, activities):
         eid = await start(dev_env, claims)
-        await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
-        token = claims.links.token_from_url(await claims.survey_link(eid, "customer"))
+        token = await sent_survey_token(claims, eid, "customer")
 
     # The worker is down: the respondent is not kept waiting, the answers are queued.
     with pytest.raises(SurveyAnswersQueued):

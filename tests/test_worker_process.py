@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -13,23 +12,21 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
 from claims_testing.processes import ROOT as PROJECT_ROOT
-from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
+from tests.helpers import worker_process_environ
 from workflows.messages import SendSurvey
 
 
 def worker_env(
     env: WorkflowEnvironment, mailbox: MailCatcher, tmp_path: Path, task_queue: str, key: str
 ) -> dict[str, str]:
-    return worker_environ(
-        temporal_address=env.client.service_client.config.target_host,
-        namespace=env.client.namespace,
+    return worker_process_environ(
+        env,
+        mailbox,
         task_queue=task_queue,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}",
-        smtp_host=mailbox.host,
-        smtp_port=mailbox.port,
         secret_key=key,
         mail_from="Claims <claims@claims.test>",
     )
@@ -44,11 +41,6 @@ async def run_worker(environ: dict[str, str]) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-
-
-@pytest.fixture
-def secret() -> str:
-    return secrets.token_urlsafe(48)
 
 
 async def test_worker_process_runs_claims_and_stops_cleanly_on_sigterm(
