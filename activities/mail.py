@@ -171,6 +171,10 @@ class SmtpConfig:
     timeout: float = 30.0
 
 
+class MailDeferred(Exception):
+    """The mail server refused a recipient for now (4xx): the activity is retried."""
+
+
 @dataclass(frozen=True)
 class Outgoing:
     """One mail for several recipients, one message each: what `MailSender` sends."""
@@ -268,7 +272,13 @@ class MailSender:
             await smtp.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as err:
             if any(r.code < 500 for r in err.recipients):
-                raise
+                codes = ", ".join(sorted({str(r.code) for r in err.recipients}))
+                # Raised without the server's words, which name the recipient: the
+                # SDK logs every failed attempt, and log lines carry no addresses.
+                raise MailDeferred(
+                    f"the mail server deferred {len(err.recipients)} recipient(s) ({codes}); "
+                    "the send is retried"
+                ) from None
             report.refused.extend(
                 RefusedRecipient(email=r.recipient, reason=f"{r.code} {r.message}")
                 for r in err.recipients

@@ -41,6 +41,7 @@ class MailSink:
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder
         self.refused: set[str] = set()
+        self.deferred: set[str] = set()
         self._messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         if folder is not None:
@@ -56,6 +57,8 @@ class MailSink:
     ) -> str:
         if address.lower() in self.refused:
             return "550 5.1.1 mailbox unavailable"
+        if address.lower() in self.deferred:
+            return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -94,6 +97,13 @@ class MailCatcher:
     def refuse(self, addresses: Iterable[str]) -> None:
         """Answer RCPT for these addresses with 550 from now on."""
         self.sink.refused.update(a.lower() for a in addresses)
+
+    def defer(self, addresses: Iterable[str]) -> None:
+        """Answer RCPT for these addresses with 451 (try again later) until `undefer`."""
+        self.sink.deferred.update(a.lower() for a in addresses)
+
+    def undefer(self) -> None:
+        self.sink.deferred.clear()
 
     def find(
         self,

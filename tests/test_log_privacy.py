@@ -1,0 +1,55 @@
+"""No log line carries personal data: a claim's contacts, their addresses and the actors
+stay out of every line, also when a mail fails and the SDK logs the failed attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from claims_testing.environment import Mailbox
+from starter.client import ClaimsClient
+from starter.telemetry import JsonLogFormatter
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS
+from tests.helpers import start_claim_now
+from workflows.messages import SendSurvey
+
+
+def logged(record: logging.LogRecord) -> str:
+    return JsonLogFormatter().format(record)
+
+
+async def test_a_deferred_mail_is_retried_and_no_log_line_names_a_person(
+    env: WorkflowEnvironment,
+    claims: ClaimsClient,
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The level the worker and portal log at (DEBUG is for a developer's machine: some
+    # libraries, aiosqlite among them, write their SQL parameters there).
+    caplog.set_level(logging.INFO)
+    eid = await start_claim_now(env, claims)
+    mailbox.defer([CUSTOMER_CONTACT.email])
+    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+
+    deadline = time.monotonic() + 60
+    while not any(
+        "deferred" in record.getMessage() + str(record.exc_info) for record in caplog.records
+    ):
+        assert time.monotonic() < deadline, "the deferred send was never logged"
+        await asyncio.sleep(0.05)
+    mailbox.undefer()
+    await env.sleep(timedelta(minutes=1))  # past the retry's backoff
+    await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation", within=60)
+
+    personal = [CUSTOMER_CONTACT.name, CUSTOMER_CONTACT.email, PARTNER_ADMIN.user]
+    personal += [c.name for c in PARTNER_CONTACTS] + [c.email for c in PARTNER_CONTACTS]
+    # aiosmtpd's "mail.log" is the test's mail server talking, not the claims system.
+    lines = [logged(record) for record in caplog.records if record.name != "mail.log"]
+    assert lines, "nothing was logged"
+    leaks = [(line, p) for line in lines for p in personal if p in line]
+    assert leaks == []
