@@ -28,6 +28,7 @@ from starter.telemetry import configure_logging, metrics_runtime
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
+from workflows.tracing import UpdateTraceInterceptor
 
 log = logging.getLogger("claims.worker")
 
@@ -79,6 +80,9 @@ def create_worker(
             *(payments.all if payments else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        # A request's trace reaches the mail it leads to (workflows/tracing.py); with
+        # tracing on, the client's OpenTelemetry interceptor traces the rest.
+        interceptors=[UpdateTraceInterceptor()],
         max_cached_workflows=int(os.environ.get("CLAIMS_MAX_CACHED_WORKFLOWS", "1000")),
     )
 

@@ -30,6 +30,7 @@ from typing import Any, Protocol, TypeVar
 
 import aiosmtplib
 import jinja2
+from opentelemetry import trace
 
 from activities.links import SurveyLinkRef, SurveyLinks
 from workflows.messages import (
@@ -248,7 +249,7 @@ class MailSender:
             for index in remaining:
                 if ids[index] in already:
                     report.delivered += 1
-                elif await self._send_one(smtp, mail.build(index), report):
+                elif await self._traced_send(smtp, mail, index, report):
                     report.delivered += 1
                     if ledger is not None:
                         noted, _ = await _within_timeout(
@@ -262,6 +263,17 @@ class MailSender:
                 if on_progress is not None:
                     on_progress(report)
         return report
+
+    async def _traced_send(
+        self, smtp: aiosmtplib.SMTP, mail: Outgoing, index: int, report: DeliveryReport
+    ) -> bool:
+        """One recipient's message, as a span of the request that led to it (no address in
+        it: the Message-ID names the mail)."""
+        with trace.get_tracer("workshop_claims").start_as_current_span(
+            "smtp send", kind=trace.SpanKind.CLIENT
+        ) as span:
+            span.set_attribute("messaging.message.id", self.message_id(mail.key, index))
+            return await self._send_one(smtp, mail.build(index), report)
 
     async def _send_one(
         self, smtp: aiosmtplib.SMTP, message: EmailMessage, report: DeliveryReport

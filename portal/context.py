@@ -25,6 +25,7 @@ from starter.client import (
 )
 from starter.keys import DEFAULT_KEYS_FILE
 from starter.settings import SettingsError, bind_setting, load_settings
+from starter.telemetry import configure_logging
 
 log = logging.getLogger("claims.api")
 
@@ -61,6 +62,7 @@ async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator
     except SettingsError as err:
         log.error("configuration error: %s", err)
         raise RuntimeError(f"configuration error: {err}") from None
+    configure_logging(settings.log_format)
     keys_file = Path(env.get("CLAIMS_API_KEYS_FILE", "").strip() or DEFAULT_KEYS_FILE)
     blob_dir = Path(env.get("CLAIMS_BLOB_DIR", "").strip() or DEFAULT_BLOB_DIR)
     await asyncio.to_thread(blob_dir.mkdir, parents=True, exist_ok=True)

@@ -15,9 +15,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from starter.telemetry import current_route, tracer
 
 UNMATCHED = "unmatched"
 """The route label of a request no route took (a 404 of the router)."""
@@ -81,7 +84,8 @@ def route_template(router: Router, scope: Scope) -> str:
 
 
 class RequestMetrics:
-    """ASGI middleware: counts every HTTP request by its route template and status."""
+    """ASGI middleware: counts every HTTP request by its route template and status, and
+    traces it as a server span (a no-op until tracing is on, see starter/telemetry.py)."""
 
     def __init__(self, app: ASGIApp, metrics: PortalMetrics, router: Router) -> None:
         self.app = app
@@ -105,7 +109,14 @@ class RequestMetrics:
                 )
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+        route_token = current_route.set(route)
+        name = f"{scope['method']} {route}"
+        with tracer().start_as_current_span(name, kind=trace.SpanKind.SERVER) as span:
+            span.set_attribute("http.request.method", scope["method"])
+            span.set_attribute("http.route", route)
+            try:
+                await self.app(scope, receive, send_noting_status)
+            finally:
+                span.set_attribute("http.response.status_code", status)
+                self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+                current_route.reset(route_token)

@@ -12,12 +12,18 @@ more: log lines never carry personal data (see docs/operations.md).
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
 from temporalio import activity
+from temporalio.client import Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from starter.client import WORKFLOW_ID_PREFIX
@@ -33,6 +39,46 @@ def metrics_runtime(bind: str) -> Runtime:
         bind_address=bind, counters_total_suffix=True, durations_as_seconds=True
     )
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+OTLP_ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+current_route: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_route", default=None
+)
+"""The route template of the portal request being answered (set by the portal's request
+middleware), so its log lines say which route they concern."""
+
+
+def tracing_interceptors(env: dict[str, str] | None = None) -> list[Interceptor]:
+    """With OTEL_EXPORTER_OTLP_ENDPOINT set, spans are exported there (the standard
+    OTEL_* variables apply) and clients trace every call (the SDK's interceptor, which
+    a worker picks up from its client); without it, nothing is traced."""
+    env = dict(os.environ) if env is None else env
+    if not env.get(OTLP_ENDPOINT_VARIABLE, "").strip():
+        return []
+    _export_spans_over_otlp()
+    return [TracingInterceptor()]
+
+
+@functools.cache
+def _export_spans_over_otlp() -> None:
+    """The process's tracer provider, exporting in batches over OTLP (once per process)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "claims")})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def tracer() -> trace.Tracer:
+    """The tracer of our own spans (portal requests, SMTP sends): a no-op until tracing
+    is on."""
+    return trace.get_tracer("workshop_claims")
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -64,7 +110,7 @@ def _claim_context(record: logging.LogRecord) -> dict[str, str]:
         context["workflow_id"] = info.workflow_id or ""
         context["run_id"] = info.workflow_run_id or ""
         context["activity"] = info.activity_type
-    route = getattr(record, "route", None)
+    route = getattr(record, "route", None) or current_route.get()
     if route:
         context["route"] = str(route)
     workflow_id = context.get("workflow_id", "")

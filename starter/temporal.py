@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from starter.converter import data_converter
 from starter.settings import Settings
+from starter.telemetry import tracing_interceptors
 from workflows.search_attributes import (
     CLAIM_DEADLINE,
     CLAIM_STATUS,
@@ -37,7 +38,10 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
     """A client for the configured server and namespace, with the claims' converter (and
     `runtime`: the worker's serves its metrics)."""
     return await Client.connect(
-        **settings.temporal_connect, data_converter=data_converter(settings), runtime=runtime
+        **settings.temporal_connect,
+        data_converter=data_converter(settings),
+        runtime=runtime,
+        interceptors=tracing_interceptors(),
     )
 
 

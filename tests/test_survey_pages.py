@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import logging
 import re
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
@@ -19,6 +21,7 @@ from portal.pages.render import PAGE_CSS
 from portal.pages.survey_texts import QUESTIONS
 from portal.pages.surveys import form_token
 from starter.client import ClaimsClient
+from starter.telemetry import JsonLogFormatter
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
 from workflows.messages import ClaimView, Contact, SendSurvey, SurveyKind, UpdateContacts
 
@@ -378,3 +381,31 @@ async def test_a_link_of_a_claim_rejected_at_its_deadline_shows_410_closed(
     assert "no longer takes survey answers" in page.text
     assert_page(await post_form(api, path, form), 410, "en")
     assert await history_events(claims, eid) == before
+
+
+class _JsonLines(logging.Handler):
+    """Formats each record as the JSON log format does, when it is written."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.setFormatter(JsonLogFormatter())
+        self.lines: list[dict[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+async def test_a_portal_log_line_names_its_route_and_no_respondent(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+) -> None:
+    _, path = await open_survey(env, claims, mailbox)
+    form = await answered_form(api, path)
+    handler = _JsonLines()
+    logging.getLogger().addHandler(handler)
+    try:
+        assert_page(await post_form(api, path, form, origin="http://evil.example"), 403, "en")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    [line] = [line for line in handler.lines if "another origin" in line["message"]]
+    assert line["route"] == "/surveys/{token}"
+    assert CUSTOMER_CONTACT.email not in json.dumps(handler.lines)

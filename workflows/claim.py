@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import operator_text, rules
+    from workflows import operator_text, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
@@ -248,14 +248,15 @@ class WorkshopClaimWorkflow:
             if self._pausing or not self._claim.outbox:
                 return
             notification = self._claim.outbox[0]
-            report = await workflow.execute_activity_method(
-                ClaimActivities.send_notification,
-                notification,
-                start_to_close_timeout=timedelta(minutes=2),
-                heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                retry_policy=MAIL_RETRY,
-                summary=operator_text.notification_summary(notification),
-            )
+            with tracing.continuing(notification.trace_context):
+                report = await workflow.execute_activity_method(
+                    ClaimActivities.send_notification,
+                    notification,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+                    retry_policy=MAIL_RETRY,
+                    summary=operator_text.notification_summary(notification),
+                )
             self._claim.outbox.pop(0)
             if report.refused:
                 rules.record_undeliverable(
@@ -274,7 +275,11 @@ class WorkshopClaimWorkflow:
             raise _refusal_error(refusal) from None
 
     def _apply(self, apply: Callable[[rules.ClaimState, M, datetime], object], msg: M) -> ClaimView:
+        queued = len(self._claim.outbox)
         apply(self._claim, msg, workflow.now())
+        trace = tracing.update_trace(self)
+        for notification in self._claim.outbox[queued:]:
+            notification.trace_context = trace
         return self._view()
 
     # --- what the portal asks ---------------------------------------------------------

@@ -370,6 +370,9 @@ class Notification(Outbound):
     missing: list[ProofItem] = Field(default_factory=list)
     text: str | None = None
     payment: Payment | None = None
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    """The trace of the request that led to this mail (W3C trace context), so its sending
+    is traced as part of that request; empty when tracing is off."""
 
 
 class RefusedRecipient(Outbound):
