@@ -74,6 +74,7 @@ class Ports:
     mail_ui: int = 8025
     api: int = 8000
     worker_metrics: int = 9464
+    portal_metrics: int = 9465
 
     def named(self) -> dict[str, int]:
         return {
@@ -85,6 +86,7 @@ class Ports:
             "--mail-ui-port": self.mail_ui,
             "--api-port": self.api,
             "--worker-metrics-port": self.worker_metrics,
+            "--portal-metrics-port": self.portal_metrics,
         }
 
 
@@ -229,6 +231,7 @@ class Stack:
             **env,
             "CLAIMS_API_KEYS_FILE": str(keys),
             "CLAIMS_BLOB_DIR": str(self.data / "blobs"),
+            "CLAIMS_PORTAL_METRICS_BIND": f"{HOST}:{self.ports.portal_metrics}",
         }
         api = ChildProcess(
             "api",
@@ -254,6 +257,7 @@ class Stack:
             f"make an API key with: CLAIMS_API_KEYS_FILE={keys} python -m starter.keys "
             "create --user you@example.com --role reviewer"
         )
+        progress(f"      portal metrics: http://{HOST}:{self.ports.portal_metrics}/metrics")
 
     def _child_env(self, secret_key: str) -> dict[str, str]:
         """The worker's environment: the caller's, pointed at this stack's parts."""
@@ -333,6 +337,7 @@ async def _main(args: argparse.Namespace) -> int:
         mail_ui=args.mail_ui_port,
         api=args.api_port,
         worker_metrics=args.worker_metrics_port,
+        portal_metrics=args.portal_metrics_port,
     )
     stack = Stack(args.data, ports, args.demo)
     stop = asyncio.Event()
@@ -394,6 +399,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=defaults.worker_metrics,
         help="the worker's Prometheus metrics",
+    )
+    parser.add_argument(
+        "--portal-metrics-port",
+        type=int,
+        default=defaults.portal_metrics,
+        help="the portal's Prometheus metrics",
     )
     parser.add_argument(
         "--demo", action="store_true", help="seed demo claims in every state once it is up"

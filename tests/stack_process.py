@@ -35,6 +35,7 @@ PORT_OPTIONS = (
     "--mail-ui-port",
     "--api-port",
     "--worker-metrics-port",
+    "--portal-metrics-port",
 )
 
 

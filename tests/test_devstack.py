@@ -153,6 +153,16 @@ def test_the_worker_serves_its_metrics_where_the_stack_says(stack: RunningStack)
     assert re.search(r"^temporal_\w+", text, re.M)
 
 
+@pytest.mark.timeout(READY_WITHIN + 30)
+def test_the_portal_serves_its_metrics_where_the_stack_says(stack: RunningStack) -> None:
+    url = f"http://127.0.0.1:{stack.ports['--portal-metrics-port']}/metrics"
+    assert f"portal metrics: {url}" in stack.output
+    http_get(f"http://127.0.0.1:{stack.ports['--api-port']}/openapi.json")
+    status, text = http_get(url)
+    assert status == 200
+    assert re.search(r'^portal_requests_total\{[^\n]*route="/openapi.json"', text, re.M)
+
+
 @pytest.mark.timeout(READY_WITHIN + 60)
 def test_mail_page_lists_the_demo_mails_with_clickable_survey_links(stack: RunningStack) -> None:
     mail_page = f"http://127.0.0.1:{stack.ports['--mail-ui-port']}/"
