@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,22 +160,29 @@ def blob_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def api_app(
-    claims: ClaimsClient,
-    store: ClaimStore,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    secret_key: bytes,
-) -> FastAPI:
+def portal_app_for(
+    store: ClaimStore, keyring: ApiKeyring, blob_dir: Path, secret_key: bytes
+) -> Callable[[ClaimsClient], FastAPI]:
+    """The real portal app around a given ClaimsClient (a test's own Temporal client, e.g.
+    with interceptors), with the test's store, keys, blob folder and signing key."""
+
+    def app_for(claims: ClaimsClient) -> FastAPI:
+        return create_app(
+            claims=claims,
+            store=store,
+            keys=keyring.api_keys(),
+            blob_dir=blob_dir,
+            secret_key=secret_key,
+            public_url=PUBLIC_URL,
+        )
+
+    return app_for
+
+
+@pytest.fixture
+def api_app(claims: ClaimsClient, portal_app_for: Callable[[ClaimsClient], FastAPI]) -> FastAPI:
     """The real portal app around the real workflows (time-skipping server), SMTP sink and store."""
-    return create_app(
-        claims=claims,
-        store=store,
-        keys=keyring.api_keys(),
-        blob_dir=blob_dir,
-        secret_key=secret_key,
-        public_url=PUBLIC_URL,
-    )
+    return portal_app_for(claims)
 
 
 @pytest.fixture

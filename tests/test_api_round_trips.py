@@ -5,13 +5,13 @@ client interceptor on the Temporal client the portal uses."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.client import (
     Client,
     Interceptor,
@@ -23,9 +23,7 @@ from temporalio.client import (
 )
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
-from portal.app import create_app
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.builders import claim_input
@@ -67,24 +65,13 @@ class _Counting(OutboundInterceptor):
 async def counted(
     env: WorkflowEnvironment,
     claims: ClaimsClient,
-    store: ClaimStore,
-    keyring: ApiKeyring,
-    tmp_path: Path,
-    secret_key: bytes,
+    portal_app_for: Callable[[ClaimsClient], FastAPI],
 ) -> AsyncIterator[tuple[httpx.AsyncClient, CallCounter]]:
     counter = CallCounter()
     config = env.client.config()
     config["interceptors"] = [counter]
     counting = ClaimsClient(Client(**config), task_queue=claims.task_queue, links=claims.links)
-    app = create_app(
-        claims=counting,
-        store=store,
-        keys=keyring.api_keys(),
-        blob_dir=tmp_path / "blobs",
-        secret_key=secret_key,
-        public_url=PUBLIC_URL,
-    )
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=portal_app_for(counting))
     async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL, timeout=30) as http:
         yield http, counter
 

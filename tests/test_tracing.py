@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -19,10 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
 from claims_testing.environment import Mailbox
-from portal.app import create_app
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.helpers import start_claim_now
@@ -57,24 +56,15 @@ async def test_a_portal_request_is_one_trace_down_to_the_smtp_send(
     env: WorkflowEnvironment,
     activities: ClaimActivities,
     links: SurveyLinks,
-    store: ClaimStore,
     mailbox: Mailbox,
     keyring: ApiKeyring,
     task_queue: str,
-    tmp_path: Path,
-    secret_key: bytes,
+    portal_app_for: Callable[[ClaimsClient], FastAPI],
 ) -> None:
     traced = Client(**(env.client.config() | {"interceptors": [TracingInterceptor()]}))
     async with create_worker(traced, task_queue, activities):
         claims = ClaimsClient(traced, task_queue=task_queue, links=links)
-        app = create_app(
-            claims=claims,
-            store=store,
-            keys=keyring.api_keys(),
-            blob_dir=tmp_path / "blobs",
-            secret_key=secret_key,
-            public_url=PUBLIC_URL,
-        )
+        app = portal_app_for(claims)
         eid = await start_claim_now(env, claims)
         spans.clear()
         transport = httpx.ASGITransport(app=app)
