@@ -27,7 +27,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -64,30 +64,48 @@ class StackError(RuntimeError):
     """A part did not start or died; the message says which and where its log is."""
 
 
+def _port(default: int, purpose: str) -> int:
+    """A port of the stack, with the help text of its `--<name>-port` option."""
+    port: int = field(default=default, metadata={"help": purpose})
+    return port
+
+
 @dataclass(frozen=True)
 class Ports:
-    temporal: int = 7233
-    ui: int = 8233
-    http: int = 7243
-    metrics: int = 7244
-    smtp: int = 1025
-    mail_ui: int = 8025
-    api: int = 8000
-    worker_metrics: int = 9464
-    portal_metrics: int = 9465
+    """The stack's ports; each field is also the command-line option `--<field>-port`."""
+
+    temporal: int = _port(7233, "gRPC")
+    ui: int = _port(8233, "Temporal UI")
+    http: int = _port(7243, "Temporal HTTP API")
+    metrics: int = _port(7244, "/metrics")
+    smtp: int = _port(1025, "mail catcher")
+    mail_ui: int = _port(8025, "mail page")
+    api: int = _port(8000, "portal API")
+    worker_metrics: int = _port(9464, "the worker's Prometheus metrics")
+    portal_metrics: int = _port(9465, "the portal's Prometheus metrics")
+
+    @staticmethod
+    def option(name: str) -> str:
+        return f"--{name.replace('_', '-')}-port"
 
     def named(self) -> dict[str, int]:
-        return {
-            "--temporal-port": self.temporal,
-            "--ui-port": self.ui,
-            "--http-port": self.http,
-            "--metrics-port": self.metrics,
-            "--smtp-port": self.smtp,
-            "--mail-ui-port": self.mail_ui,
-            "--api-port": self.api,
-            "--worker-metrics-port": self.worker_metrics,
-            "--portal-metrics-port": self.portal_metrics,
-        }
+        """The options that give a child process these ports (the mail catcher, the stack)."""
+        return {self.option(f.name): getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser) -> None:
+        defaults = cls()
+        for f in fields(cls):
+            parser.add_argument(
+                cls.option(f.name),
+                type=int,
+                default=getattr(defaults, f.name),
+                help=f.metadata["help"],
+            )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Ports:
+        return cls(**{f.name: getattr(args, f"{f.name}_port") for f in fields(cls)})
 
 
 def progress(text: str) -> None:
@@ -328,17 +346,7 @@ class Stack:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    ports = Ports(
-        temporal=args.temporal_port,
-        ui=args.ui_port,
-        http=args.http_port,
-        metrics=args.metrics_port,
-        smtp=args.smtp_port,
-        mail_ui=args.mail_ui_port,
-        api=args.api_port,
-        worker_metrics=args.worker_metrics_port,
-        portal_metrics=args.portal_metrics_port,
-    )
+    ports = Ports.from_args(args)
     stack = Stack(args.data, ports, args.demo)
     stop = asyncio.Event()
 
@@ -378,7 +386,6 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = Ports()
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
         description=__doc__,
@@ -387,25 +394,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data", type=Path, default=ROOT / ".data", help="state folder (default .data)"
     )
-    parser.add_argument("--temporal-port", type=int, default=defaults.temporal, help="gRPC")
-    parser.add_argument("--ui-port", type=int, default=defaults.ui, help="Temporal UI")
-    parser.add_argument("--http-port", type=int, default=defaults.http, help="Temporal HTTP API")
-    parser.add_argument("--metrics-port", type=int, default=defaults.metrics, help="/metrics")
-    parser.add_argument("--smtp-port", type=int, default=defaults.smtp, help="mail catcher")
-    parser.add_argument("--mail-ui-port", type=int, default=defaults.mail_ui, help="mail page")
-    parser.add_argument("--api-port", type=int, default=defaults.api, help="portal API")
-    parser.add_argument(
-        "--worker-metrics-port",
-        type=int,
-        default=defaults.worker_metrics,
-        help="the worker's Prometheus metrics",
-    )
-    parser.add_argument(
-        "--portal-metrics-port",
-        type=int,
-        default=defaults.portal_metrics,
-        help="the portal's Prometheus metrics",
-    )
+    Ports.add_options(parser)
     parser.add_argument(
         "--demo", action="store_true", help="seed demo claims in every state once it is up"
     )
