@@ -30,7 +30,7 @@ from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import POSTGRES_ADMIN
+from tests.helpers import POSTGRES_ADMIN, PortalAppFor
 from worker import create_worker
 from workflows.messages import Role
 
@@ -162,18 +162,18 @@ def blob_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def portal_app_for(
     store: ClaimStore, keyring: ApiKeyring, blob_dir: Path, secret_key: bytes
-) -> Callable[[ClaimsClient], FastAPI]:
+) -> PortalAppFor:
     """The real portal app around a given ClaimsClient (a test's own Temporal client, e.g.
     with interceptors), with the test's store, keys, blob folder and signing key."""
 
-    def app_for(claims: ClaimsClient) -> FastAPI:
+    def app_for(claims: ClaimsClient, public_url: str = PUBLIC_URL) -> FastAPI:
         return create_app(
             claims=claims,
             store=store,
             keys=keyring.api_keys(),
             blob_dir=blob_dir,
             secret_key=secret_key,
-            public_url=PUBLIC_URL,
+            public_url=public_url,
         )
 
     return app_for

@@ -86,14 +86,7 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("paid", {}),
 ]
 CASE_IDS = [
-    "survey_invitation-partner",
-    "survey_invitation-customer",
-    "reminder",
-    "info_requested",
-    "approved",
-    "rejected",
-    "auto_rejected",
-    "paid",
+    "-".join([kind, *([changes["survey_kind"]] if changes else [])]) for kind, changes in CASES
 ]
 
 

@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,13 +26,12 @@ from temporalio.testing import WorkflowEnvironment
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from devstack.mailcatcher import MailCatcher, survey_link
-from portal.app import create_app
 from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
-from tests.helpers import mailing_activities
+from tests.helpers import PortalAppFor, mailing_activities
 from worker import create_worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]
@@ -59,9 +57,8 @@ async def served(
     store: ClaimStore,
     mailbox: MailCatcher,
     secret_key: bytes,
-    keyring: ApiKeyring,
-    blob_dir: Path,
     task_queue: str,
+    portal_app_for: PortalAppFor,
 ) -> AsyncIterator[Served]:
     """The app on a free loopback port, and a worker whose mails link to that address."""
     sock = socket.socket()
@@ -71,14 +68,7 @@ async def served(
     activities = mailing_activities(store, links, mailbox.host, mailbox.port)
     async with create_worker(env.client, task_queue, activities):
         claims = ClaimsClient(env.client, task_queue=task_queue, links=links)
-        app = create_app(
-            claims=claims,
-            store=store,
-            keys=keyring.api_keys(),
-            blob_dir=blob_dir,
-            secret_key=secret_key,
-            public_url=url,
-        )
+        app = portal_app_for(claims, public_url=url)
         config = uvicorn.Config(app, lifespan="off", log_level="warning", http="h11", ws="none")
         server = _Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
