@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.mail import Mailer, MailRenderer
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
 from activities.store import ClaimStore
 from starter.settings import Settings, SettingsError, load_settings
@@ -36,27 +36,16 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 """How long in-flight activities get to finish after SIGTERM."""
 
 
-def smtp_config(settings: Settings) -> SmtpConfig:
-    return SmtpConfig(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        mail_from=settings.mail_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-    )
-
-
 def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
     links = SurveyLinks(settings.secret_key, settings.public_url)
-    return ClaimActivities(store, Mailer(smtp_config(settings), MailRenderer(links)))
+    return ClaimActivities(store, Mailer(settings.smtp, MailRenderer(links)))
 
 
 def build_payment_activities(
     settings: Settings, store: ClaimStore, client: Client
 ) -> PaymentActivities:
     """The payment cycle's activities: they signal claims through `client`."""
-    mailer = RemittanceMailer(smtp_config(settings), RemittanceRenderer())
+    mailer = RemittanceMailer(settings.smtp, RemittanceRenderer())
     return PaymentActivities(store.engine, client, settings.tariffs, mailer, sent_mail=store)
 
 
