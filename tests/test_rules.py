@@ -83,10 +83,14 @@ def payment() -> PaymentIssued:
 # --- bringing a claim to a state through the rules -----------------------------------------
 
 
-def act(claim: ClaimState, check: Check[M], apply: Apply[M], msg: M, now: datetime = NOW) -> None:
-    """What the workflow does for an update: the check must pass, then the change applies."""
+def act(
+    claim: ClaimState, check: Check[M], apply: Apply[M], msg: M, now: datetime = NOW
+) -> ClaimState:
+    """What the workflow does for an update: the check must pass, then the change applies.
+    Returns the claim, so a state can be built as one chain of actions."""
     check(claim, msg, now)
     apply(claim, msg, now)
+    return claim
 
 
 def new_claim() -> ClaimState:
@@ -130,22 +134,17 @@ def with_all_proof() -> ClaimState:
 
 
 def submitted() -> ClaimState:
-    claim = with_all_proof()
-    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
-    return claim
+    return act(with_all_proof(), rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
 
 
 def info_requested() -> ClaimState:
-    claim = submitted()
     msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
-    act(claim, rules.check_request_info, rules.request_info, msg)
-    return claim
+    return act(submitted(), rules.check_request_info, rules.request_info, msg)
 
 
 def approved() -> ClaimState:
-    claim = submitted()
-    act(claim, rules.check_approve, rules.approve, Approve(note="Well documented", actor=REVIEWER))
-    return claim
+    msg = Approve(note="Well documented", actor=REVIEWER)
+    return act(submitted(), rules.check_approve, rules.approve, msg)
 
 
 def paid() -> ClaimState:
@@ -155,9 +154,8 @@ def paid() -> ClaimState:
 
 
 def rejected() -> ClaimState:
-    claim = submitted()
-    act(claim, rules.check_reject, rules.reject, Reject(reason="No invoice", actor=REVIEWER))
-    return claim
+    msg = Reject(reason="No invoice", actor=REVIEWER)
+    return act(submitted(), rules.check_reject, rules.reject, msg)
 
 
 def auto_rejected() -> ClaimState:
