@@ -10,6 +10,10 @@ state. Ctrl-C (or SIGTERM) stops everything in reverse order; a second Ctrl-C
 stops what is left at once. A secret key for survey links is made once and
 kept in <data>/secret_key, so links in old mails keep working across restarts.
 
+A part that exits is reported and started again; `python -m devstack hold PART`
+(temporal, mail, worker or api) from another terminal stops one part and keeps it
+stopped, to rehearse an outage, and `python -m devstack release PART` starts it again.
+
 Every part gets a fixed port (options below), so a newcomer's bookmarks work
 and a test can give free ones. The dev server still opens three internal
 cluster ports of its own choosing; they go away with it.
@@ -47,6 +51,7 @@ from claims_testing.processes import (
 )
 from devstack.demo import Seeder
 from devstack.mailview import MailView
+from devstack.supervise import PART_NAMES, Part, Supervisor, hold, release
 from starter.client import ClaimsClient
 from starter.process import exit_now
 from starter.settings import Settings, SettingsError, load_settings
@@ -142,15 +147,21 @@ class Stack:
         self._lock: IO[str] | None = None
         # Set by a second Ctrl-C: kill instead of waiting for a graceful stop.
         self.hurry = asyncio.Event()
+        self.supervisor = Supervisor(self.data, progress, grace=STOP_GRACE, hurry=self.hurry)
 
     # --- starting ---------------------------------------------------------------------------
 
-    def _spawn(self, child: ChildProcess) -> ChildProcess:
+    def _spawn(
+        self, part: str, child: ChildProcess, ready: Callable[[], Awaitable[object]]
+    ) -> ChildProcess:
         """Start a part (in a session of its own: Ctrl-C in the terminal reaches only this
-        launcher, which then stops the parts in order instead of all of them at once)."""
+        launcher, which then stops the parts in order instead of all of them at once);
+        from then on the supervisor restarts it when it exits. `ready` waits until a
+        start of it serves."""
         child.start()
         self.children.append(child)
         self._stoppers.append((child.name, lambda: child.stop_async(STOP_GRACE, self.hurry)))
+        self.supervisor.add(Part(part, child, ready))
         return child
 
     async def _ready(self, waiting: Awaitable[T]) -> T:
@@ -159,13 +170,6 @@ class Stack:
             return await waiting
         except (ProcessExited, TimeoutError) as err:
             raise StackError(str(err)) from None
-
-    def check_alive(self) -> None:
-        for child in self.children:
-            try:
-                child.check_alive()
-            except ProcessExited as err:
-                raise StackError(str(err)) from None
 
     async def _ports_free(self, api: bool) -> None:
         """Fail before starting anything if a port is taken (another stack still running?)."""
@@ -190,7 +194,7 @@ class Stack:
             log_level="warn",
             numbered_logs=False,
         )
-        self._spawn(server)
+        self._spawn("temporal", server, lambda: wait_listening(server, self.ports.temporal, 60))
         # The worker's own way to connect: the claims data converter (with the payload
         # codec too when CLAIMS_ENCRYPTION_KEYS is set), so what the demo writes the
         # worker reads.
@@ -208,7 +212,7 @@ class Stack:
         progress(f"[2/{PARTS}] mail catcher ...")
         folder = self.data / "mail"
         catcher = MailCatcherProcess(self.ports.smtp, folder, self.data)
-        self._spawn(catcher)
+        self._spawn("mail", catcher, lambda: catcher.wait_ready(30))
         await self._ready(catcher.wait_ready(30))
         progress(
             f"      smtp://{HOST}:{self.ports.smtp} (pid {catcher.pid}); mails saved in {folder}/"
@@ -234,7 +238,7 @@ class Stack:
             log_name="worker",
             numbered_logs=False,
         )
-        self._spawn(worker)
+        self._spawn("worker", worker, lambda: worker.wait_ready(60))
         await self._ready(worker.wait_ready(60))
         progress(f"      worker polling (pid {worker.pid}, log: {worker.log_path})")
         progress(f"      worker metrics: http://{HOST}:{self.ports.worker_metrics}/metrics")
@@ -268,7 +272,7 @@ class Stack:
             cwd=ROOT,
             numbered_logs=False,
         )
-        self._spawn(api)
+        self._spawn("api", api, lambda: wait_listening(api, self.ports.api, 60))
         await self._ready(wait_listening(api, self.ports.api, 60))
         progress(
             f"      http://{HOST}:{self.ports.api} (pid {api.pid}, log: {api.log_path}); "
@@ -308,6 +312,8 @@ class Stack:
     async def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         self._lock_data()
+        if lifted := self.supervisor.clear_holds():
+            progress(f"lifted the holds an earlier run left: {', '.join(lifted)}")
         secret_key = os.environ.get("CLAIMS_SECRET_KEY") or _secret_key(self.data)
         env = self._child_env(secret_key)
         try:
@@ -334,6 +340,10 @@ class Stack:
             f"Ready. Temporal UI: http://{HOST}:{self.ports.ui}/namespaces/default/workflows"
             f"?query={claims_query}  mails: http://{HOST}:{self.ports.mail_ui}/  "
             "Ctrl-C stops everything."
+        )
+        progress(
+            "A part that exits is started again; to rehearse an outage, hold one from another "
+            f"terminal: python -m devstack hold worker --data {self.data} (release to restart)"
         )
 
     # --- stopping ---------------------------------------------------------------------------
@@ -370,7 +380,12 @@ async def _main(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         while not stop.is_set():
-            stack.check_alive()
+            checking = asyncio.create_task(stack.supervisor.check())
+            await asyncio.wait({checking, stopping}, return_when="FIRST_COMPLETED")
+            if not checking.done():  # Ctrl-C while a part restarts
+                checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
     except (StackError, OSError) as err:
@@ -401,7 +416,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def hold_or_release(argv: list[str]) -> int:
+    """`python -m devstack hold|release PART [--data DIR]`: asks the stack running on the
+    data folder to stop a part and keep it stopped, or to start it again."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m devstack {argv[0]}",
+        description="hold: stop one part of the running stack and keep it stopped "
+        "(an outage to rehearse); release: start it again.",
+    )
+    parser.add_argument("part", choices=PART_NAMES)
+    parser.add_argument("--data", type=Path, default=ROOT / ".data", help="the stack's folder")
+    args = parser.parse_args(argv[1:])
+    data: Path = args.data.resolve()
+    if argv[0] == "hold":
+        hold(data, args.part)
+        progress(f"{args.part}: held; the stack on {data} stops it within a few seconds")
+    elif release(data, args.part):
+        progress(f"{args.part}: released; the stack on {data} starts it within a few seconds")
+    else:
+        progress(f"{args.part} was not held")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["hold"], ["release"]):
+        return hold_or_release(argv)
     return asyncio.run(_main(parse_args(argv)))
 
 
