@@ -212,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="e.g. 14d with --status submitted: waiting for review longer than 14 days",
     )
+    found.add_argument(
+        "--all",
+        action="store_true",
+        help="closed claims too (paid, rejected, ...); without it and without --status, only "
+        "open claims are listed",
+    )
+    found.add_argument(
+        "--print-query",
+        action="store_true",
+        help="print the visibility query first (on standard error), to paste into the "
+        "Temporal UI's search",
+    )
     found.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     found.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -362,7 +374,10 @@ async def _carry_out(
             missing=args.missing,
             expiring_within=args.expiring_within,
             in_status_longer_than=args.in_status_longer_than,
+            open_only=not args.all and args.status is None,
         )
+        if args.print_query:
+            print(f"query: {query}", file=sys.stderr)
         claims = await client.find_claims(query, limit=args.limit)
         print(render.claims_json(claims) if args.json else render.claims_table(claims, now))
     elif name == "setup":

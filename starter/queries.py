@@ -50,9 +50,13 @@ def claims_query(
     expiring_within: timedelta | None = None,
     in_status_longer_than: timedelta | None = None,
     in_status_since: datetime | None = None,
+    open_only: bool = False,
 ) -> str:
-    """The list query for claims matching every given filter."""
+    """The list query for claims matching every given filter; `open_only` leaves out the
+    claims whose workflow has closed (paid, rejected, auto-rejected, terminated, ...)."""
     terms = [f"WorkflowType = {literal(WORKFLOW_TYPE)}"]
+    if open_only:
+        terms.append("ExecutionStatus = 'Running'")
     if status is not None:
         terms.append(f"{CLAIM_STATUS.name} = {literal(status)}")
     if partner is not None:
