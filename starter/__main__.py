@@ -31,7 +31,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
@@ -406,6 +410,22 @@ async def _carry_out(
         raise AssertionError(f"unhandled command {name}")
 
 
+def _no_answer(args: argparse.Namespace, settings: Settings) -> str:
+    """What an operator needs when a command timed out: a message already sent may still
+    take effect once a worker polls again, so a blind retry could act twice."""
+    text = (
+        f"no answer from Temporal at {settings.temporal_address} within {args.timeout:g}s "
+        f"(is a claims worker polling task queue {settings.task_queue!r}?)"
+    )
+    engagement = getattr(args, "engagement", None)
+    if args.command in MESSAGE_COMMANDS and engagement is not None:
+        text += (
+            f"; the {args.command} may still take effect when a worker answers: check with "
+            f"`{PROG} show {engagement}` before sending it again"
+        )
+    return text
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -436,13 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_REFUSED, str(err))
     except (TemporalUnreachable, SetupRefused, payments.PaymentsError) as err:
         return _fail(EXIT_REFUSED, str(err))
-    except TimeoutError:
-        return _fail(
-            EXIT_REFUSED,
-            f"no answer from Temporal at {settings.temporal_address} within {args.timeout:g}s "
-            f"(is a claims worker polling task queue {settings.task_queue!r}?); "
-            "a message sent may still take effect",
-        )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return _fail(EXIT_REFUSED, _no_answer(args, settings))
     except WorkflowUpdateFailedError as err:  # a failure that is not a refusal
         return _fail(EXIT_REFUSED, f"update failed: {err.cause}")
     except RPCError as err:

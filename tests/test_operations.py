@@ -8,17 +8,21 @@ import json
 import os
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import ClaimsClient, ClaimSummary
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from starter.client import ClaimsClient, ClaimSummary, workflow_id
 from starter.queries import claims_query
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
 from tests.helpers import complete_proof, run_cli
-from workflows.messages import Approve, RequestInfo, Submit
+from worker import create_worker
+from workflows.messages import AddComment, Approve, RequestInfo, Submit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -270,3 +274,28 @@ async def test_cli_lists_open_claims_unless_asked_for_all_and_prints_its_query(
     code, out, _ = await cli(dev_env, task_queue, "show", approved.engagement_id)
     assert "Allowed now: nothing (approved: paid in the next payment cycle)" in out
     await dev_claims.handle(approved.engagement_id).terminate("test over")
+
+
+@pytest.mark.slow  # waits out the command line's timeout
+async def test_cli_update_without_a_worker_fails_in_one_line_saying_it_may_still_apply(
+    dev_env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks
+) -> None:
+    queue = f"no-worker-{uuid.uuid4()}"
+    claim = claim_input(datetime.now(UTC))
+    async with create_worker(dev_env.client, queue, activities):
+        await ClaimsClient(dev_env.client, task_queue=queue, links=links).start_claim(claim)
+    # The worker is gone: the update reaches Temporal and waits for one.
+    comment = AddComment(text="on site", actor=PARTNER_ADMIN).model_dump_json()
+    eid = claim.engagement_id
+
+    code, out, err = await cli(
+        dev_env, queue, "--timeout", "5", "add-comment", eid, "--json", comment
+    )
+
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert err.startswith("error: no answer from Temporal at ")
+    assert f"is a claims worker polling task queue '{queue}'?" in err
+    assert "the add-comment may still take effect when a worker answers: check with " in err
+    assert f"`python -m starter show {eid}` before sending it again" in err
+    await dev_env.client.get_workflow_handle(workflow_id(eid)).terminate("test over")
