@@ -67,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
         "(raw collapsed stacks; a summary by area goes into the report)",
     )
     parse.add_argument(
+        "--database",
+        metavar="URL",
+        help="the claims worker's read model, e.g. postgresql+asyncpg://postgres@127.0.0.1/bench\n"
+        "(default: a SQLite file in the run's temporary folder)",
+    )
+    parse.add_argument(
         "--out", type=Path, default=Path(".data/bench.json"), help="where the JSON report goes"
     )
     return parse
@@ -80,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     niceness = set_niceness(args.nice)
     counts = {name: getattr(args, name) for name, _, _ in COUNTS}
-    options = Options(**counts, profile=args.profile, keep_logs=args.keep_logs, niceness=niceness)
+    options = Options(
+        **counts,
+        profile=args.profile,
+        keep_logs=args.keep_logs,
+        niceness=niceness,
+        database=args.database,
+    )
     if args.wait_quiet:
         quiet, load = wait_until_quiet(args.wait_quiet)
         log(f"machine {'quiet' if quiet else 'still busy'}: {load:.2f} cores in use")
