@@ -22,12 +22,14 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
+from activities.reconcile import ReconcileActivities
 from activities.store import ClaimStore
 from starter.settings import Settings, SettingsError, load_settings
 from starter.telemetry import configure_logging, metrics_runtime
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
+from workflows.reconcile import ReconcileClaimsWorkflow
 from workflows.tracing import UpdateTraceInterceptor
 
 log = logging.getLogger("claims.worker")
@@ -54,19 +56,26 @@ def create_worker(
     task_queue: str,
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
+    reconcile: ReconcileActivities | None = None,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
-    With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities).
+    With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities);
+    with `reconcile`, the reconciliation of claims ended from outside (`ReconcileClaims`).
     """
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WorkshopClaimWorkflow, *([PaymentCycleWorkflow] if payments else [])],
+        workflows=[
+            WorkshopClaimWorkflow,
+            *([PaymentCycleWorkflow] if payments else []),
+            *([ReconcileClaimsWorkflow] if reconcile else []),
+        ],
         activities=[
             activities.store_claim,
             activities.send_notification,
             *(payments.all if payments else []),
+            *([reconcile.mark_claims_ended_from_outside] if reconcile else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # A request's trace reaches the mail it leads to (workflows/tracing.py); with
@@ -90,6 +99,7 @@ async def run(settings: Settings) -> None:
         settings.task_queue,
         build_activities(settings, store),
         build_payment_activities(settings, store, client),
+        ReconcileActivities(client, store),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,6 +50,7 @@ from starter.client import (
 )
 from starter.process import exit_now
 from starter.queries import claims_query, parse_duration
+from starter.schedules import setup_reconcile_schedule
 from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect, ensure_search_attributes
 from workflows.messages import (
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "setup",
         help="register the claims' search attributes on the namespace and create or update "
-        "the payment schedule (idempotent)",
+        "the payment and reconciliation schedules (idempotent)",
     )
     payments.add_payment_commands(commands)
 
@@ -395,6 +396,7 @@ async def _carry_out(
             else "search attributes: all already registered"
         )
         print(await payments.setup_schedule(client.client, settings))
+        print(await setup_reconcile_schedule(client.client, settings.task_queue))
     elif name in MESSAGE_COMMANDS:
         result = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
         if result is not None:

@@ -14,6 +14,7 @@ from workflows.search_attributes import (
     CLAIM_STATUS,
     CLAIM_STATUS_SINCE,
     CUSTOMER_ID,
+    ENDED_FROM_OUTSIDE,
     MISSING_ITEMS,
     PARTNER_ID,
 )
@@ -57,7 +58,9 @@ def claims_query(
     terms = [f"WorkflowType = {literal(WORKFLOW_TYPE)}"]
     if open_only:
         terms.append("ExecutionStatus = 'Running'")
-    if status is not None:
+    if status == "terminated":  # the workflow never says so itself
+        terms.append(ENDED_FROM_OUTSIDE)
+    elif status is not None:
         terms.append(f"{CLAIM_STATUS.name} = {literal(status)}")
     if partner is not None:
         terms.append(f"{PARTNER_ID.name} = {literal(partner)}")

@@ -27,8 +27,8 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from starter.client import WORKFLOW_ID_PREFIX
 from starter.settings import LogFormat
+from workflows.ids import engagement_of
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -115,8 +115,7 @@ def _claim_context(record: logging.LogRecord) -> dict[str, str]:
     if route:
         context["route"] = str(route)
     workflow_id = context.get("workflow_id", "")
-    if workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        context["engagement_id"] = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    context["engagement_id"] = engagement_of(workflow_id) or ""
     return {name: value for name, value in context.items() if value}
 
 
