@@ -53,7 +53,9 @@ from devstack.demo import Seeder
 from devstack.mailview import MailView
 from devstack.supervise import PART_NAMES, Part, Supervisor, hold, release
 from starter.client import ClaimsClient
+from starter.payments import setup_schedule
 from starter.process import exit_now
+from starter.schedules import setup_reconcile_schedule
 from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect
 
@@ -324,6 +326,11 @@ class Stack:
         await self._ports_free(api=why_not_api is None)
 
         client = await self._temporal(settings)
+        for line in (
+            await setup_schedule(client, settings),
+            await setup_reconcile_schedule(client, settings.task_queue),
+        ):
+            progress(f"      {line}")
         await self._mail()
         await self._worker(env, client, settings.task_queue)
         await self._api(env, why_not_api)
