@@ -55,6 +55,7 @@ from portal.blobs import (
     UploadRefused,
 )
 from portal.context import Portal, metrics_bind_from_env, portal_from_env
+from portal.limits import RequestLimits
 from portal.metrics import PortalMetrics, RequestMetrics
 from portal.pages import surveys as survey_pages
 from portal.pages.render import PAGES, requested_locale
@@ -248,6 +249,7 @@ def create_app(
     if injected is not None:
         app.state.portal = injected
     app.state.metrics = metrics
+    app.add_middleware(RequestLimits)  # innermost: its refusals get the headers too
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=metrics, router=app.router)
     _install_error_handlers(app)

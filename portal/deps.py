@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
-from portal.problems import ProblemError, not_found
+from portal.limits import CALLER_STATE, authenticate
+from portal.problems import not_found
 from starter.client import (
     ClaimNotFound,
 )
@@ -31,29 +32,20 @@ bearer = HTTPBearer(
     description="An API key made with `python -m starter.keys create`, as "
     "`Authorization: Bearer <key>`.",
 )
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="workshop-claims"'}
 
 
 async def current_caller(
+    request: Request,
     portal: PortalDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    if credentials is None:
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "give an API key as 'Authorization: Bearer <key>'",
-            headers=_CHALLENGE,
-        )
-    caller = portal.keys.lookup(credentials.credentials)
-    if caller is None:
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "the API key is not valid",
-            headers={"WWW-Authenticate": 'Bearer realm="workshop-claims", error="invalid_token"'},
-        )
-    return caller
+    """The caller the request's key names: found by the limits middleware before the body
+    was read (portal.limits), or here when the app runs without it."""
+    found = request.scope.get("state", {}).get(CALLER_STATE)
+    if isinstance(found, Caller):
+        return found
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    return authenticate(portal, header)
 
 
 CallerDep = Annotated[Caller, Security(current_caller)]

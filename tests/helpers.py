@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
@@ -26,7 +28,9 @@ from claims_testing.data import MAIL_FROM
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
+from portal.routes import API_PREFIX as V1
 from starter.client import ClaimsClient
+from tests.api_keys import ApiKeyHolder
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
@@ -233,3 +237,40 @@ def total(samples: list[Sample], name: str, **labels: str) -> float:
         for s in samples
         if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+# --- the portal API ----------------------------------------------------------------------
+
+
+def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
+    """A valid POST /claims body: the workflow input without its actor."""
+    body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
+        mode="json", exclude={"actor"}
+    )
+    return body
+
+
+async def start(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
+) -> dict[str, Any]:
+    """Start a claim through the portal API (201), consented now unless `consent_at` says."""
+    consent_at = changes.pop("consent_at", None) or await env.get_current_time()
+    response = await api.post(
+        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
+    )
+    assert response.status_code == 201, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
+    """An RFC 9457 problem document with the refusal type as title."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["title"] == title
+    assert problem["status"] == status
+    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
+    assert isinstance(problem["detail"], str)
+    assert problem["detail"]
+    return problem

@@ -42,6 +42,7 @@ from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
+from tests.helpers import assert_problem, start, start_body
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -61,39 +62,6 @@ V1 = "/api/v1"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
-    """A valid POST /claims body: the workflow input without its actor."""
-    body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
-        mode="json", exclude={"actor"}
-    )
-    return body
-
-
-async def start(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
-) -> dict[str, Any]:
-    consent_at = changes.pop("consent_at", None) or await env.get_current_time()
-    response = await api.post(
-        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
-    )
-    assert response.status_code == 201, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
-def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
-    """An RFC 9457 problem document with the refusal type as title."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["title"] == title
-    assert problem["status"] == status
-    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
-    assert isinstance(problem["detail"], str)
-    assert problem["detail"]
-    return problem
 
 
 def pdf(text: str = "proof") -> bytes:
