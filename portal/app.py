@@ -46,7 +46,8 @@ from typing import Any, cast
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from activities.store import ClaimStore
 from portal.auth import ApiKeys
@@ -71,8 +72,9 @@ from portal.problems import (
 from portal.routes import claims as claim_routes
 from portal.routes import documents, export, review
 from portal.routes import surveys as survey_routes
-from portal.security import SecurityHeaders
+from portal.security import SecurityHeaders, ServerErrors
 from starter.client import (
+    TRANSIENT_RPC_STATUSES,
     ClaimNotFound,
     ClaimRefused,
     ClaimsClient,
@@ -80,6 +82,9 @@ from starter.client import (
 from workflows.rules import Refusal
 
 API_VERSION = "1.0.0"
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the caller to wait before trying again."""
 
 
 log = logging.getLogger("claims.api")
@@ -159,13 +164,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, err.status_code, title, detail, headers=err.headers)
 
     async def on_temporal_error(request: Request, exc: Exception) -> Response:
-        err = cast(RPCError, exc)
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            log.error("Temporal unavailable: %s", err)
-            return problem_response(
-                request, 503, "Unavailable", "the claims service is unavailable; try again"
-            )
-        raise err
+        """Temporal busy, unreachable or too slow (a worker that doesn't answer in time):
+        503 with Retry-After. Any other RPC error is the catch-all's 500."""
+        if isinstance(exc, RPCError) and exc.status not in TRANSIENT_RPC_STATUSES:
+            raise exc
+        log.error("Temporal unavailable: %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            request,
+            503,
+            "Unavailable",
+            "the claims service is unavailable; try again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ClaimRefused, on_refused)
@@ -175,6 +185,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RPCError, on_temporal_error)
+    app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, on_temporal_error)
 
 
 def create_app(
@@ -250,6 +261,7 @@ def create_app(
         app.state.portal = injected
     app.state.metrics = metrics
     app.add_middleware(RequestLimits)  # innermost: its refusals get the headers too
+    app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=metrics, router=app.router)
     _install_error_handlers(app)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 
+from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.pages.render import PAGE_CSS
+from portal.problems import problem_response
+
+log = logging.getLogger("claims.api")
 
 _CSS_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
@@ -44,3 +49,33 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ServerErrors:
+    """ASGI middleware: an exception nothing else answered becomes a 500 problem document
+    that names nothing of it (the log has the traceback), inside the security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # too late for a problem document: the server closes the connection
+            response = problem_response(
+                Request(scope), 500, "InternalError", "something went wrong on our side"
+            )
+            await response(scope, receive, send)

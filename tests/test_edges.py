@@ -4,19 +4,28 @@ worker or an unreachable server answered 503 in time, never a hang."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import time
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
+from claims_testing.servers import start_dev_server
 from portal.limits import MAX_JSON_BODY_BYTES
 from portal.routes import API_PREFIX as V1
 from portal.security import SECURITY_HEADERS
+from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
-from tests.helpers import assert_problem, start, start_body
+from tests.helpers import assert_problem, sent_survey_token, start, start_body
+from worker import create_worker
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -112,3 +121,84 @@ async def test_a_declared_length_over_the_limit_is_refused_without_reading_the_b
     )
     assert_problem(response, 413, "PayloadTooLarge")
     assert feed.read == 0
+
+
+# --- every error a problem document ----------------------------------------------------------
+
+
+@pytest.mark.claims_server("shared")
+async def test_an_unexpected_error_is_a_500_problem_that_names_nothing_of_it(
+    api_app: FastAPI, store: ClaimStore, keyring: ApiKeyring
+) -> None:
+    async with store.engine.begin() as connection:
+        await connection.execute(sa.text("DROP TABLE claims"))  # the read model breaks
+    async with await client_for(api_app) as api:
+        response = await api.get(f"{V1}/claims", headers=keyring.admin.headers)
+    problem = assert_problem(response, 500, "InternalError")
+    assert_security_headers(response)
+    assert problem["instance"] == f"{V1}/claims"
+    leaked = json.dumps({**problem, "instance": None}).lower()
+    for word in ("sqlite", "such table", "select", "traceback", "sqlalchemy", "operational"):
+        assert word not in leaked, word
+
+
+@pytest.mark.claims_server("shared")
+@pytest.mark.parametrize("origin", ["http://[::1", "http://claims.example:99999", "http://a:b"])
+async def test_a_survey_form_with_a_malformed_origin_is_403(
+    api: httpx.AsyncClient,
+    claims: ClaimsClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    origin: str,
+) -> None:
+    view = await start(api, env, keyring.admin)
+    token = await sent_survey_token(claims, view["engagement_id"], "customer")
+    response = await api.post(
+        f"/surveys/{token}",
+        content=b"rating=5",
+        headers={"origin": origin, "content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 403
+    assert_security_headers(response)
+
+
+async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
+    dev_env: WorkflowEnvironment,
+    activities: ClaimActivities,
+    links: SurveyLinks,
+    task_queue: str,
+    portal_app_for: Callable[[ClaimsClient], FastAPI],
+    keyring: ApiKeyring,
+) -> None:
+    claims = ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
+    async with await client_for(portal_app_for(claims)) as api:
+        async with create_worker(dev_env.client, task_queue, activities):
+            view = await start(api, dev_env, keyring.admin)
+        eid = view["engagement_id"]
+        # the worker is gone: the claim can neither answer a query nor take an update
+        for method, path, body in (
+            ("GET", f"{V1}/claims/{eid}", None),
+            ("POST", f"{V1}/claims/{eid}/comments", {"text": "still there?"}),
+        ):
+            began = time.monotonic()
+            response = await api.request(method, path, json=body, headers=keyring.admin.headers)
+            took = time.monotonic() - began
+            assert_problem(response, 503, "Unavailable")
+            assert int(response.headers["retry-after"]) > 0
+            assert_security_headers(response)
+            assert took < 15, f"{method} {path} took {took:.1f}s"
+
+
+async def test_an_unreachable_temporal_server_answers_503_with_retry_after(
+    portal_app_for: Callable[[ClaimsClient], FastAPI], keyring: ApiKeyring, links: SurveyLinks
+) -> None:
+    server = await start_dev_server()
+    environment = await server.__aenter__()
+    claims = ClaimsClient(environment.client, task_queue="nobody", links=links)
+    await server.__aexit__(None, None, None)  # the server goes away under the portal
+    async with await client_for(portal_app_for(claims)) as api:
+        began = time.monotonic()
+        response = await api.get(f"{V1}/claims/E-gone", headers=keyring.admin.headers)
+    assert_problem(response, 503, "Unavailable")
+    assert int(response.headers["retry-after"]) > 0
+    assert time.monotonic() - began < 15
