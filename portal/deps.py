@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -64,6 +64,33 @@ async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> C
         raise not_found(engagement_id)
     return view
 
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""An idempotency key: 1 to 128 letters, digits and `._:-` (a UUID fits)."""
+
+
+async def idempotent_update_id(
+    caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes a change safe to retry: the same key on the same claim "
+            "(by the same API key holder) acts once, and a retry gets the first answer. "
+            "Use a new random value (e.g. a UUID) per change.",
+        ),
+    ] = None,
+) -> str | None:
+    """The Temporal update id of a change: its `Idempotency-Key`, scoped to the claim (update
+    ids are per workflow) and to the caller, so one holder's key can never fetch the answer
+    another holder's change got. None without a key: every request is then a change of its own."""
+    if idempotency_key is None:
+        return None
+    return f"{idempotency_key}@{caller.user}"
+
+
+UpdateId = Annotated[str | None, Depends(idempotent_update_id)]
 
 EngagementId = Annotated[
     str,

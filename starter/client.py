@@ -275,30 +275,64 @@ class ClaimsClient:
         return found
 
     # --- partner and reviewer actions ---------------------------------------------------
+    # Each takes an optional `update_id`, the idempotency key of the change: the same id
+    # sent again (a retried request) attaches to the first update and gets its answer.
 
-    async def attach_document(self, engagement_id: str, msg: AttachDocument) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.attach_document, msg)
+    async def attach_document(
+        self, engagement_id: str, msg: AttachDocument, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.attach_document, msg, update_id=update_id
+        )
 
-    async def send_survey(self, engagement_id: str, msg: SendSurvey) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.send_survey, msg)
+    async def send_survey(
+        self, engagement_id: str, msg: SendSurvey, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.send_survey, msg, update_id=update_id
+        )
 
-    async def update_contacts(self, engagement_id: str, msg: UpdateContacts) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.update_contacts, msg)
+    async def update_contacts(
+        self, engagement_id: str, msg: UpdateContacts, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.update_contacts, msg, update_id=update_id
+        )
 
-    async def add_comment(self, engagement_id: str, msg: AddComment) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.add_comment, msg)
+    async def add_comment(
+        self, engagement_id: str, msg: AddComment, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.add_comment, msg, update_id=update_id
+        )
 
-    async def submit(self, engagement_id: str, msg: Submit) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.submit, msg)
+    async def submit(
+        self, engagement_id: str, msg: Submit, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.submit, msg, update_id=update_id
+        )
 
-    async def request_info(self, engagement_id: str, msg: RequestInfo) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.request_info, msg)
+    async def request_info(
+        self, engagement_id: str, msg: RequestInfo, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.request_info, msg, update_id=update_id
+        )
 
-    async def approve(self, engagement_id: str, msg: Approve) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.approve, msg)
+    async def approve(
+        self, engagement_id: str, msg: Approve, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.approve, msg, update_id=update_id
+        )
 
-    async def reject(self, engagement_id: str, msg: Reject) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.reject, msg)
+    async def reject(
+        self, engagement_id: str, msg: Reject, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.reject, msg, update_id=update_id
+        )
 
     # --- signals --------------------------------------------------------------------------
 

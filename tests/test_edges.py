@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,14 +21,17 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
+from claims_testing.environment import Mailbox
 from claims_testing.servers import start_dev_server
 from portal.limits import MAX_JSON_BODY_BYTES
 from portal.routes import API_PREFIX as V1
 from portal.security import SECURITY_HEADERS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
+from tests.builders import PARTNER_ADMIN
 from tests.helpers import assert_problem, sent_survey_token, start, start_body
 from worker import create_worker
+from workflows.messages import AddComment
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -202,3 +208,110 @@ async def test_an_unreachable_temporal_server_answers_503_with_retry_after(
     assert_problem(response, 503, "Unavailable")
     assert int(response.headers["retry-after"]) > 0
     assert time.monotonic() - began < 15
+
+
+# --- idempotency -----------------------------------------------------------------------------
+
+
+def comments_of(view: dict[str, Any]) -> list[str]:
+    return [comment["text"] for comment in view["comments"]]
+
+
+@pytest.mark.claims_server("shared")
+async def test_a_change_retried_with_its_idempotency_key_acts_once_and_answers_the_same(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+) -> None:
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    path = f"{V1}/claims/{eid}/comments"
+    headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
+    first = await api.post(path, json={"text": "once"}, headers=headers)
+    again = await api.post(path, json={"text": "once"}, headers=headers)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json()
+    assert comments_of(first.json()) == ["once"]
+    # without a key, or with a new one, every request is a change of its own
+    await api.post(path, json={"text": "twice"}, headers=keyring.admin.headers)
+    other = await api.post(
+        path, json={"text": "thrice"}, headers={**headers, "Idempotency-Key": "another-key"}
+    )
+    assert comments_of(other.json()) == ["once", "twice", "thrice"]
+
+
+@pytest.mark.claims_server("shared")
+async def test_a_survey_resent_with_the_same_idempotency_key_mails_once(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, mailbox: Mailbox
+) -> None:
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    headers = {**keyring.admin.headers, "Idempotency-Key": f"send-{uuid.uuid4()}"}
+    path = f"{V1}/claims/{eid}/surveys/customer/send"
+    answers = [await api.post(path, headers=headers) for _ in range(3)]
+    assert {answer.status_code for answer in answers} == {200}
+    assert answers[0].json() == answers[2].json()
+    assert answers[0].json()["proof"]["customer_survey"]["sent_count"] == 1
+    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
+    assert view["proof"]["customer_survey"]["sent_count"] == 1
+    await mailbox.wait_for(engagement_id=eid, kind="survey_invitation")
+    assert len(mailbox.find(engagement_id=eid, kind="survey_invitation")) == 1
+
+
+@pytest.mark.claims_server("shared")
+async def test_one_callers_idempotency_key_never_answers_another_caller(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+) -> None:
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    path = f"{V1}/claims/{eid}/comments"
+    await api.post(
+        path, json={"text": "admin's"}, headers={**keyring.admin.headers, "Idempotency-Key": "k1"}
+    )
+    response = await api.post(
+        path, json={"text": "user's"}, headers={**keyring.user.headers, "Idempotency-Key": "k1"}
+    )
+    assert comments_of(response.json()) == ["admin's", "user's"]
+
+
+@pytest.mark.claims_server("shared")
+@pytest.mark.parametrize(
+    "key", ["", "x" * 129, "has space", "slash/key", "semi;colon", "-leading-dash"]
+)
+async def test_a_malformed_idempotency_key_is_invalid_input_naming_the_header(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, key: str
+) -> None:
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    response = await api.post(
+        f"{V1}/claims/{eid}/comments",
+        json={"text": "hello"},
+        headers={**keyring.admin.headers, "Idempotency-Key": key},
+    )
+    problem = assert_problem(response, 422, "InvalidInput")
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_a_change_that_timed_out_is_retried_with_its_key_once_the_worker_is_back(
+    dev_env: WorkflowEnvironment,
+    activities: ClaimActivities,
+    links: SurveyLinks,
+    task_queue: str,
+    portal_app_for: Callable[[ClaimsClient], FastAPI],
+    keyring: ApiKeyring,
+) -> None:
+    claims = ClaimsClient(
+        dev_env.client, task_queue=task_queue, links=links, rpc_timeout=timedelta(seconds=3)
+    )
+    async with await client_for(portal_app_for(claims)) as api:
+        async with create_worker(dev_env.client, task_queue, activities):
+            eid = (await start(api, dev_env, keyring.admin))["engagement_id"]
+        path = f"{V1}/claims/{eid}/comments"
+        headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
+        stuck = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
+        assert_problem(stuck, 503, "Unavailable")
+        # the update waits in the server; the retry with its key attaches to it
+        claims.rpc_timeout = timedelta(seconds=30)
+        async with create_worker(dev_env.client, task_queue, activities):
+            retried = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
+            assert retried.status_code == 200, retried.text
+            assert comments_of(retried.json()) == ["sent while stuck"]
+            # the client alone, the same way: one update id, sent twice, acts once
+            msg = AddComment(text="by the client", actor=PARTNER_ADMIN)
+            await claims.add_comment(eid, msg, update_id="client-1")
+            view = await claims.add_comment(eid, msg, update_id="client-1")
+    assert [comment.text for comment in view.comments] == ["sent while stuck", "by the client"]

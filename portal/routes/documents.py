@@ -14,7 +14,7 @@ from portal.blobs import (
     receive_multipart_upload,
 )
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, visible_claim
+from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from workflows.messages import (
@@ -68,6 +68,7 @@ async def upload_document(
     request: Request,
     caller: CallerDep,
     portal: PortalDep,
+    update_id: UpdateId,
 ) -> ClaimView:
     """Multipart `kind` and `file`: the file is streamed to the blob store, checked by its
     content (PDF, Office, image, e-mail; 25 MiB at most), then attached to the claim
@@ -100,9 +101,8 @@ async def upload_document(
         uri=blob.uri,
     )
     kind = cast(DocumentKind, upload.fields["kind"])
-    return await portal.claims.attach_document(
-        engagement_id, AttachDocument(kind=kind, document=document, actor=caller.actor)
-    )
+    msg = AttachDocument(kind=kind, document=document, actor=caller.actor)
+    return await portal.claims.attach_document(engagement_id, msg, update_id=update_id)
 
 
 @router.get(

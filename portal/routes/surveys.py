@@ -9,7 +9,7 @@ from fastapi.routing import APIRouter
 
 from activities.links import SurveyLinkRef
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, caller_message
+from portal.deps import CallerDep, EngagementId, UpdateId, caller_message
 from portal.problems import claim_change
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -34,12 +34,13 @@ async def send_survey(
     kind: SurveyKind,
     caller: CallerDep,
     portal: PortalDep,
+    update_id: UpdateId,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Mails the survey link: the partner survey to every partner contact, the customer
     survey to the customer contact. A re-send carries the same link."""
     msg = caller_message("send_survey", caller, SendSurvey, kind=kind, channel="email")
-    return await portal.claims.send_survey(engagement_id, msg)
+    return await portal.claims.send_survey(engagement_id, msg, update_id=update_id)
 
 
 @router.post(
@@ -53,11 +54,12 @@ async def partner_survey_link(
     engagement_id: EngagementId,
     caller: CallerDep,
     portal: PortalDep,
+    update_id: UpdateId,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> SurveyLinkOut:
     """Issues the partner survey (`send_survey` with `channel: "direct"`, nothing mailed)
     and answers its link, the same one the e-mail would carry."""
     msg = caller_message("send_survey", caller, SendSurvey, kind="partner", channel="direct")
-    view = await portal.claims.send_survey(engagement_id, msg)
+    view = await portal.claims.send_survey(engagement_id, msg, update_id=update_id)
     ref = SurveyLinkRef(engagement_id, "partner", view.proof.partner_survey.link_version)
     return SurveyLinkOut(url=portal.links.url(ref))
