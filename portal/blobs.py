@@ -24,7 +24,6 @@ import hashlib
 import os
 import re
 import tempfile
-import unicodedata
 import zipfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from workflows.messages import MAX_DOCUMENT_BYTES
+from workflows.text import allowed_in_line
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -182,9 +182,10 @@ def content_uri(sha256: str) -> str:
 
 
 def safe_filename(raw: str) -> str:
-    """The last path component, without control characters, at most 255 characters."""
+    """The last path component, without what a one-line field refuses (control and format
+    characters, line separators), at most 255 characters."""
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    name = "".join(ch for ch in name if allowed_in_line(ch)).strip(" .")
     return name[:255] or "document"
 
 

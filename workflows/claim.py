@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import operator_text, rules, tracing
+    from workflows import bounds, operator_text, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
@@ -320,7 +320,7 @@ class WorkshopClaimWorkflow:
 
     @add_comment.validator
     def _validate_add_comment(self, msg: AddComment) -> None:
-        self._check(rules.check_add_comment, msg)
+        self._check(bounds.check_add_comment, msg)
 
     @workflow.update
     def submit(self, msg: Submit) -> ClaimView:
@@ -338,7 +338,7 @@ class WorkshopClaimWorkflow:
 
     @request_info.validator
     def _validate_request_info(self, msg: RequestInfo) -> None:
-        self._check(rules.check_request_info, msg)
+        self._check(bounds.check_request_info, msg)
 
     @workflow.update
     def approve(self, msg: Approve) -> ClaimView:

@@ -1,0 +1,92 @@
+"""Rules for the text a claim takes in, and the bounds of what it keeps.
+
+Plain Python (no pydantic, no Temporal), used by the message models
+(workflows.messages), so a portal request and a raw Temporal caller meet the
+same rules, and by the workflow's bounds (workflows.bounds).
+
+Why single-line fields refuse control and format characters: a name goes
+into mail headers, subjects, CSV cells and log lines. A line break there
+made building a mail raise on every try (the claim's mail queue stuck for
+good); U+2028/2029 break lines in other readers; NUL and other controls end
+or corrupt strings downstream; format characters (bidi overrides, zero-width
+joiners) let a name read differently from what it is.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+
+NAME_MAX_CHARS = 200
+"""Names and other single-line fields (user, party and contact names, workshop, reference)."""
+FREE_TEXT_MAX_CHARS = 4000
+"""Comments, questions, notes and reasons."""
+MAX_CONTACTS = 10
+"""Partner contacts of a claim."""
+MAX_COMMENTS = 100
+"""Comments a claim keeps; the next one is refused, saying so."""
+MAX_QUESTIONS = 50
+"""Questions (requests for information) a claim keeps."""
+MAX_ANSWERS = 50
+"""Answers in one survey (a flat map of question id to a short string or a number)."""
+ANSWER_MAX_CHARS = 2000
+"""The longest answer."""
+
+EARLIEST_CONSENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_CONSENT = datetime(2999, 12, 31, tzinfo=UTC)
+"""A consent outside these is a mistake (year 9999 plus the submission window overflows)."""
+
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Control, format, surrogate, private-use and unassigned characters, line and paragraph
+separators: nothing a person types in a name or a comment."""
+_FREE_TEXT_ALLOWED = frozenset({"\n", "\t"})
+
+
+def allowed_in_line(char: str) -> bool:
+    """Whether a one-line field may hold `char` (file names are cleaned with this)."""
+    return unicodedata.category(char) not in _REFUSED_CATEGORIES
+
+
+def _first_refused(value: str, allowed: frozenset[str]) -> str | None:
+    for char in value:
+        if char not in allowed and not allowed_in_line(char):
+            return char
+    return None
+
+
+def _describe(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+
+
+def single_line(value: str) -> str:
+    """A name or other one-line field: no line breaks, no control or format characters."""
+    found = _first_refused(value, frozenset())
+    if found is not None:
+        raise ValueError(
+            f"must be a single line of text without control or format characters "
+            f"(found {_describe(found)})"
+        )
+    return value
+
+
+def free_text(value: str) -> str:
+    """A comment, question, note, reason or answer: line breaks (CR LF is read as LF) and
+    tabs are fine; other control and format characters are not."""
+    value = value.replace("\r\n", "\n")
+    found = _first_refused(value, _FREE_TEXT_ALLOWED)
+    if found is not None:
+        raise ValueError(
+            f"may contain line breaks and tabs but no other control or format characters "
+            f"(found {_describe(found)})"
+        )
+    return value
+
+
+def plausible_consent(value: datetime) -> datetime:
+    """A consent between the program's start and a far future that still computes."""
+    if not EARLIEST_CONSENT <= value <= LATEST_CONSENT:
+        raise ValueError(
+            f"must be between {EARLIEST_CONSENT:%Y-%m-%d} and {LATEST_CONSENT:%Y-%m-%d}"
+        )
+    return value
