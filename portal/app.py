@@ -117,10 +117,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         """A refusal of the claim's rules: asked here (rules.Refusal) or by the claim."""
         err = cast(ClaimRefused | Refusal, exc)
         extra: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         if err.type == "Incomplete":
             extra["missing"] = [str(item) for item in err.details]
+        if err.type == "TooManyRequests" and err.details:
+            headers["Retry-After"] = str(err.details[0])  # the seconds to wait
         return problem_response(
-            request, REFUSAL_STATUS.get(err.type, 422), err.type, err.message, **extra
+            request,
+            REFUSAL_STATUS.get(err.type, 422),
+            err.type,
+            err.message,
+            headers=headers,
+            **extra,
         )
 
     async def on_not_found(request: Request, exc: Exception) -> Response:

@@ -29,6 +29,7 @@ REFUSAL_STATUS: Mapping[str, int] = {
     "SurveyCompleted": 409,
     "DeadlinePassed": 410,
     "NotFound": 404,
+    "TooManyRequests": 429,
 }
 """The HTTP status of each refusal type of the workflow."""
 
@@ -161,6 +162,8 @@ _PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     413: "PayloadTooLarge: the body is over 64 KiB (uploads: DocumentTooLarge, over 25 MiB)",
     415: "UnsupportedDocumentType: the file's content is not an allowed type",
     422: "InvalidInput: the request or the message is malformed; the detail names the field",
+    429: "TooManyRequests: too many requests (a survey re-sent within 10 minutes, or the "
+    "key's rate limit); try again after `Retry-After` seconds",
     503: "Unavailable: Temporal is unreachable or busy, or the claim did not answer in time; "
     "try again after `Retry-After` seconds (a change: with the same `Idempotency-Key`)",
 }
@@ -175,6 +178,7 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410, 413)
+SURVEY_SEND_PROBLEMS = problems(403, 404, 409, 410, 413, 429)
 
 
 def claim_change(tag: str, summary: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from devstack.mailcatcher import MailCatcher, survey_link
 from starter.client import ClaimsClient, SurveyLinkExpired
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_USER
 from tests.helpers import sent_survey_token, start_claim_now
+from workflows.bounds import RESEND_INTERVAL
 from workflows.messages import Contact, SendSurvey, SurveyCompleted, UpdateContacts
 
 pytestmark = pytest.mark.claims_server("shared")
@@ -44,11 +45,13 @@ async def test_partner_survey_issued_directly_mails_nothing_is_sent_and_complete
     assert completion.detail["answers"] == {"q1": 5, "q2": "good"}
 
 
+@pytest.mark.claims_server("time-skipping")  # moves time: the server of its own
 async def test_resend_mails_the_same_link_again(
     env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
     eid = await start_claim_now(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+    await env.sleep(RESEND_INTERVAL)
     view = await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_USER))
     assert view.proof.customer_survey.sent_count == 2
     assert view.proof.customer_survey.link_version == 1

@@ -7,13 +7,18 @@ workflow's validators call these, so a raw Temporal caller meets them too.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import datetime, timedelta
 
 from workflows import rules
-from workflows.messages import AddComment, RequestInfo
+from workflows.messages import AddComment, RequestInfo, SendSurvey
 from workflows.rules import Refusal
 from workflows.state import ClaimState
 from workflows.text import MAX_COMMENTS, MAX_QUESTIONS
+
+RESEND_INTERVAL = timedelta(minutes=10)
+"""The least time between two mails of one survey link: a partner can't make the program
+mail the same link (with text the partner chose) in a loop."""
 
 
 def check_add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
@@ -32,4 +37,23 @@ def check_request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> No
             "WrongState",
             f"the claim holds {MAX_QUESTIONS} questions, the most it keeps: "
             "approve or reject it instead",
+        )
+
+
+def check_send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None:
+    """A re-send by e-mail of the same link (same link version) within RESEND_INTERVAL of
+    its last send is refused `TooManyRequests`; its detail is the seconds to wait. A send
+    after a contact change (a new link version: the survey is `invalidated`) never is."""
+    rules.check_send_survey(claim, msg, now)
+    proof = rules.survey(claim, msg.kind)
+    if msg.channel != "email" or proof.status != "sent" or proof.last_sent_at is None:
+        return
+    wait = proof.last_sent_at + RESEND_INTERVAL - now
+    if wait > timedelta(0):
+        seconds = math.ceil(wait.total_seconds())
+        raise Refusal(
+            "TooManyRequests",
+            f"the {msg.kind} survey was sent less than {RESEND_INTERVAL.seconds // 60} "
+            f"minutes ago; the same link can be sent again in {seconds} seconds",
+            [str(seconds)],
         )

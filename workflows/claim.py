@@ -304,7 +304,7 @@ class WorkshopClaimWorkflow:
 
     @send_survey.validator
     def _validate_send_survey(self, msg: SendSurvey) -> None:
-        self._check(rules.check_send_survey, msg)
+        self._check(bounds.check_send_survey, msg)
 
     @workflow.update
     def update_contacts(self, msg: UpdateContacts) -> ClaimView:

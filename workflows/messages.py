@@ -60,6 +60,7 @@ RefusalType = Literal[
     "ContactLocked",
     "SurveyCompleted",
     "NotFound",
+    "TooManyRequests",
 ]
 NotificationKind = Literal[
     "survey_invitation",

@@ -10,7 +10,7 @@ from fastapi.routing import APIRouter
 from activities.links import SurveyLinkRef
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, caller_message
-from portal.problems import claim_change
+from portal.problems import SURVEY_SEND_PROBLEMS, claim_change
 from portal.routes import API_PREFIX
 from portal.schemas import (
     EmptyBody,
@@ -27,7 +27,10 @@ router = APIRouter(prefix=API_PREFIX)
 
 @router.post(
     "/claims/{engagement_id}/surveys/{kind}/send",
-    **claim_change("surveys", "E-mail a survey (first send or re-send)"),
+    **{
+        **claim_change("surveys", "E-mail a survey (first send or re-send)"),
+        "responses": SURVEY_SEND_PROBLEMS,
+    },
 )
 async def send_survey(
     engagement_id: EngagementId,
@@ -38,7 +41,9 @@ async def send_survey(
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Mails the survey link: the partner survey to every partner contact, the customer
-    survey to the customer contact. A re-send carries the same link."""
+    survey to the customer contact. A re-send carries the same link, at most once per
+    10 minutes (429 TooManyRequests with Retry-After); after a contact change (a new
+    link) it is never held back."""
     msg = caller_message("send_survey", caller, SendSurvey, kind=kind, channel="email")
     return await portal.claims.send_survey(engagement_id, msg, update_id=update_id)
 
