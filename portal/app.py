@@ -55,8 +55,8 @@ from portal.blobs import (
     BlobStore,
     UploadRefused,
 )
-from portal.context import Portal, metrics_bind_from_env, portal_from_env
-from portal.limits import RequestLimits
+from portal.context import Portal, from_env, metrics_bind_from_env, portal_from_env
+from portal.limits import DEFAULT_RATE_LIMIT, RateLimit, RequestLimits, rate_limit_from_env
 from portal.metrics import PortalMetrics, RequestMetrics
 from portal.pages import surveys as survey_pages
 from portal.pages.render import PAGES, requested_locale
@@ -205,11 +205,14 @@ def create_app(
     secret_key: bytes | None = None,
     public_url: str | None = None,
     metrics: PortalMetrics | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     """The ASGI app. Give every part (tests) or none (then the lifespan reads the environment).
 
     `metrics` (a test's own registry, or a new one) counts every request; from the
-    environment, CLAIMS_PORTAL_METRICS_BIND serves them on a bind of their own."""
+    environment, CLAIMS_PORTAL_METRICS_BIND serves them on a bind of their own.
+    `rate_limit` is the per-key request rate (default 600 a minute; from the environment,
+    CLAIMS_API_RATE_LIMIT; `app.state.rate_limit = None` turns it off)."""
     metrics = metrics or PortalMetrics()
     injected: Portal | None = None
     if (
@@ -238,6 +241,7 @@ def create_app(
         if injected is not None:
             yield
             return
+        app.state.rate_limit = from_env(rate_limit_from_env)
         bind = metrics_bind_from_env()
         server = metrics.serve(bind) if bind else None
         if bind:
@@ -267,6 +271,7 @@ def create_app(
     )
     if injected is not None:
         app.state.portal = injected
+    app.state.rate_limit = rate_limit or RateLimit(DEFAULT_RATE_LIMIT)
     app.state.metrics = metrics
     app.add_middleware(RequestLimits)  # innermost: its refusals get the headers too
     app.add_middleware(ServerErrors)

@@ -6,6 +6,8 @@ key would be held in memory first. This middleware runs before the app:
 
 - an API request (path under ``/api/``) without a valid bearer key is
   answered 401 at once, before a byte of its body is read;
+- a key over its request rate (:class:`RateLimit`, `CLAIMS_API_RATE_LIMIT` requests a
+  minute) is answered 429 (`TooManyRequests`, with `Retry-After`);
 - a declared `Content-Length` over the limit is answered 413
   (`PayloadTooLarge`) at once; a body sent without one is counted while it
   streams and refused at the first byte over the limit, so nothing larger is
@@ -18,6 +20,9 @@ store counts the file itself again, exactly, while streaming it to disk).
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
@@ -28,6 +33,7 @@ from portal.auth import Caller
 from portal.blobs import MAX_FORM_OVERHEAD
 from portal.problems import ProblemError, problem_response
 from portal.routes import API_PREFIX
+from starter.settings import SettingsError
 from workflows.messages import MAX_DOCUMENT_BYTES
 
 if TYPE_CHECKING:
@@ -42,6 +48,47 @@ CALLER_STATE = "caller"
 """Where the middleware leaves the caller it found, so the dependency doesn't look again."""
 
 _CHALLENGE = 'Bearer realm="workshop-claims"'
+
+RATE_LIMIT_VARIABLE = "CLAIMS_API_RATE_LIMIT"
+DEFAULT_RATE_LIMIT = 600
+"""Requests a minute per API key, unless CLAIMS_API_RATE_LIMIT says otherwise."""
+
+
+class RateLimit:
+    """Requests a minute per API key holder, as a token bucket: a burst of up to a minute's
+    worth, then one request per 60/`per_minute` seconds. One bucket per key holder, so
+    memory is bounded by the keys file, not by what callers send."""
+
+    def __init__(self, per_minute: int) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self.per_minute = per_minute
+        self._buckets: dict[str, tuple[float, float]] = {}  # holder -> (tokens, when)
+
+    def take(self, holder: str, now: float | None = None) -> float:
+        """Take one request from `holder`'s bucket: 0.0 if allowed, else the seconds until
+        the next one would be."""
+        now = time.monotonic() if now is None else now
+        rate = self.per_minute / 60.0
+        tokens, when = self._buckets.get(holder, (float(self.per_minute), now))
+        tokens = min(float(self.per_minute), tokens + (now - when) * rate)
+        if tokens >= 1.0:
+            self._buckets[holder] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[holder] = (tokens, now)
+        return (1.0 - tokens) / rate
+
+
+def rate_limit_from_env(env: Mapping[str, str]) -> RateLimit | None:
+    """CLAIMS_API_RATE_LIMIT: requests a minute per API key (default 600); 0 turns it off."""
+    raw = env.get(RATE_LIMIT_VARIABLE, "").strip()
+    if not raw:
+        return RateLimit(DEFAULT_RATE_LIMIT)
+    if not (raw.isascii() and raw.isdigit()):
+        raise SettingsError(
+            f"{RATE_LIMIT_VARIABLE} must be a whole number of requests a minute, got {raw!r}"
+        )
+    return RateLimit(int(raw)) if int(raw) > 0 else None
 
 
 class BodyTooLarge(HTTPException):
@@ -104,6 +151,18 @@ def _declared_length(scope: Scope) -> int | None:
         return None
 
 
+def _check_rate(rate_limit: RateLimit, caller: Caller) -> None:
+    wait = rate_limit.take(caller.user)
+    if wait > 0:
+        raise ProblemError(
+            429,
+            "TooManyRequests",
+            f"this API key is limited to {rate_limit.per_minute} requests a minute; "
+            "try again later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
 async def _answer(scope: Scope, receive: Receive, send: Send, problem: ProblemError) -> None:
     response = problem_response(
         Request(scope), problem.status, problem.title, problem.detail, headers=problem.headers
@@ -146,6 +205,9 @@ class RequestLimits:
         if portal is not None:
             caller = authenticate(portal, _header(scope, b"authorization"))
             scope.setdefault("state", {})[CALLER_STATE] = caller
+            rate_limit: RateLimit | None = getattr(scope["app"].state, "rate_limit", None)
+            if rate_limit is not None:
+                _check_rate(rate_limit, caller)
         declared = _declared_length(scope)
         limit = body_limit(scope)
         if declared is not None and declared > limit:
