@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from portal.office import CONTENT_TYPES_PART, ole_macros, ooxml_code
 from workflows.messages import MAX_DOCUMENT_BYTES
 from workflows.text import allowed_in_line
 
@@ -87,6 +88,40 @@ OOXML_TYPES = {
     "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
+EXTENSIONS: Mapping[str, tuple[str, ...]] = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "image/tiff": (".tif", ".tiff"),
+    "message/rfc822": (".eml",),
+    **{
+        content_type: (f".{suffix}",)
+        for suffix, content_type in (
+            ("docx", OOXML_TYPES["word/"]),
+            ("xlsx", OOXML_TYPES["xl/"]),
+            ("pptx", OOXML_TYPES["ppt/"]),
+        )
+    },
+    "application/msword": (".doc", ".dot"),
+    "application/vnd.ms-excel": (".xls",),
+    "application/vnd.ms-powerpoint": (".ppt",),
+    "application/vnd.ms-outlook": (".msg",),
+}
+"""The extensions of each accepted type, the usual one first."""
+
+
+def download_name(filename: str, content_type: str) -> str:
+    """The name a download is saved as: the uploader's name, with the extension of the type
+    the content was judged to be (so `invoice.pdf.exe` holding a PDF downloads as
+    `invoice.pdf.exe.pdf`, and a saved file opens in the program its bytes are for)."""
+    extensions = EXTENSIONS.get(content_type)
+    if not extensions or Path(filename).suffix.lower() in extensions:
+        return filename
+    return f"{filename}{extensions[0]}"
+
+
 _HEADER_FIELD = re.compile(rb"^[!-9;-~]+:")
 _MESSAGE_FIELDS = {b"date", b"subject", b"to", b"message-id", b"received", b"mime-version"}
 
@@ -137,18 +172,33 @@ def _ooxml_type(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as package:
             names = package.namelist()
+            if CONTENT_TYPES_PART not in names:
+                return None
+            code = ooxml_code(package)
     except Exception:  # any malformed archive is simply not an Office document
-        return None
-    if "[Content_Types].xml" not in names:
         return None
     for prefix, content_type in OOXML_TYPES.items():
         if any(name.startswith(prefix) for name in names):
-            if any(name.lower().endswith("vbaproject.bin") for name in names):
-                raise DocumentTypeNotAllowed(
-                    "macro-enabled Office documents are not accepted; save the file without macros"
-                )
+            if code is not None:
+                raise _macros_refused(code)
             return content_type
     return None
+
+
+def _macros_refused(found: str) -> DocumentTypeNotAllowed:
+    return DocumentTypeNotAllowed(
+        f"Office documents with macros or ActiveX controls are not accepted (found {found!r}); "
+        "save the file without macros"
+    )
+
+
+def _ole2_type(path: Path, filename: str) -> str | None:
+    content_type = OLE2_TYPES.get(Path(filename).suffix.lower())
+    if content_type is not None:
+        found = ole_macros(path)
+        if found is not None:
+            raise _macros_refused(found)
+    return content_type
 
 
 def sniff_content_type(path: Path, filename: str) -> str | None:
@@ -166,7 +216,7 @@ def sniff_content_type(path: Path, filename: str) -> str | None:
     if head.startswith(b"PK\x03\x04"):
         return _ooxml_type(path)
     if head.startswith(OLE2_MAGIC):
-        return OLE2_TYPES.get(Path(filename).suffix.lower())
+        return _ole2_type(path, filename)
     if _is_rfc5322_message(head):
         return "message/rfc822"
     return None

@@ -274,3 +274,35 @@ def assert_problem(response: httpx.Response, status: int, title: str) -> dict[st
     assert isinstance(problem["detail"], str)
     assert problem["detail"]
     return problem
+
+
+def pdf(text: str = "proof") -> bytes:
+    """A small real PDF; `text` makes its content (and so its hash) differ."""
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% " + text.encode() + b"\ntrailer\n%%EOF\n"
+    )
+
+
+async def upload(
+    api: httpx.AsyncClient,
+    engagement_id: str,
+    holder: ApiKeyHolder,
+    content: bytes,
+    *,
+    kind: str | None = "results_and_recommendations",
+    filename: str = "report.pdf",
+    content_type: str = "application/pdf",
+) -> httpx.Response:
+    """Upload a proof document through the portal API (multipart `kind` and `file`)."""
+    data = {"kind": kind} if kind is not None else {}
+    return await api.post(
+        f"{V1}/claims/{engagement_id}/documents",
+        data=data,
+        files={"file": (filename, content, content_type)},
+        headers=holder.headers,
+    )
+
+
+def stored_files(blob_dir: Path) -> list[Path]:
+    """Every file in the blob store (uploads in progress included)."""
+    return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []

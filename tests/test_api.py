@@ -42,7 +42,7 @@ from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import assert_problem, start, start_body
+from tests.helpers import assert_problem, pdf, start, start_body, stored_files, upload
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -62,35 +62,6 @@ V1 = "/api/v1"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def pdf(text: str = "proof") -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% " + text.encode() + b"\ntrailer\n%%EOF\n"
-    )
-
-
-async def upload(
-    api: httpx.AsyncClient,
-    engagement_id: str,
-    holder: ApiKeyHolder,
-    content: bytes,
-    *,
-    kind: str | None = "results_and_recommendations",
-    filename: str = "report.pdf",
-    content_type: str = "application/pdf",
-) -> httpx.Response:
-    data = {"kind": kind} if kind is not None else {}
-    return await api.post(
-        f"{V1}/claims/{engagement_id}/documents",
-        data=data,
-        files={"file": (filename, content, content_type)},
-        headers=holder.headers,
-    )
-
-
-def stored_files(blob_dir: Path) -> list[Path]:
-    return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []
 
 
 async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:

@@ -10,9 +10,7 @@ from fastapi import Request, Response
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRouter
 
-from portal.blobs import (
-    receive_multipart_upload,
-)
+from portal.blobs import download_name, receive_multipart_upload
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
@@ -134,6 +132,6 @@ async def download_document(
     return FileResponse(
         path,
         media_type=document.content_type,
-        filename=document.filename,
+        filename=download_name(document.filename, document.content_type),
         content_disposition_type="attachment",
     )
