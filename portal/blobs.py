@@ -24,6 +24,8 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
+import time
 import zipfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +45,12 @@ if TYPE_CHECKING:
 DEFAULT_BLOB_DIR = Path(".data/blobs")
 MAX_FORM_OVERHEAD = 64 * 1024
 """Bytes a multipart upload may carry besides the file (boundaries, headers, the kind)."""
+CLAIM_QUOTA_BYTES = 4 * MAX_DOCUMENT_BYTES
+"""What one claim's uploads may take in the store: its documents, ones replaced in the same
+moment and uploads that were never attached (removed after ORPHAN_GRACE_SECONDS)."""
+ORPHAN_GRACE_SECONDS = 24 * 3600
+"""How long an upload that is not a claim's document stays: an attach that timed out may
+still be applied by the claim later."""
 MAX_FIELD_BYTES = 1024
 MAX_PARTS = 8
 SNIFF_BYTES = 64 * 1024
@@ -67,6 +75,11 @@ class DocumentTooLarge(UploadRefused):
 class DocumentTypeNotAllowed(UploadRefused):
     status = 415
     title = "UnsupportedDocumentType"
+
+
+class StorageQuotaExceeded(UploadRefused):
+    status = 413
+    title = "StorageQuotaExceeded"
 
 
 class InvalidUpload(UploadRefused):
@@ -275,9 +288,21 @@ class BlobWriter:
 class BlobStore:
     """Proof documents in a folder, each file named by its SHA-256."""
 
-    def __init__(self, root: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+        *,
+        claim_quota: int = CLAIM_QUOTA_BYTES,
+        orphan_grace: float = ORPHAN_GRACE_SECONDS,
+    ) -> None:
         self.root = root
+        self.holdings = root.with_name(f"{root.name}-holdings")
+        """Who holds which blob, beside the store: the store itself holds content only."""
         self.max_bytes = max_bytes
+        self.claim_quota = claim_quota
+        self.orphan_grace = orphan_grace
+        self._lock = threading.Lock()
 
     def path_for(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
@@ -295,8 +320,66 @@ class BlobStore:
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=".part")
         return BlobWriter(handle=os.fdopen(fd, "wb"), path=Path(name), limit=self.max_bytes)
 
-    def finish(self, writer: BlobWriter, filename: str) -> StoredBlob:
-        """Check the content and move it into place, or delete it and refuse."""
+    # Who holds a blob, in `holdings`: `claims/c-<engagement>/<sha256>` (its size) for each
+    # claim it was uploaded to, and `holders/<2 hex>/<sha256>/c-<engagement>` the other way
+    # round, so a blob is deleted when the last claim lets go of it, never while one holds it.
+
+    def _held_by(self, owner: str) -> Path:
+        return self.holdings / "claims" / f"c-{owner}"  # "c-": an id like ".." is no parent
+
+    def _holders_of(self, sha256: str) -> Path:
+        return self.holdings / "holders" / sha256[:2] / sha256
+
+    def usage(self, owner: str) -> int:
+        """Bytes of the uploads a claim holds."""
+        held = self._held_by(owner)
+        return sum(int(ref.read_text()) for ref in held.iterdir()) if held.is_dir() else 0
+
+    def _hold(self, owner: str, sha256: str, size: int) -> None:
+        """Count an upload against its claim's quota (again the same content: no more)."""
+        ref = self._held_by(owner) / sha256
+        if not ref.exists() and self.usage(owner) + size > self.claim_quota:
+            raise StorageQuotaExceeded(
+                f"file: this claim's uploads would take more than the "
+                f"{self.claim_quota // (1024 * 1024)} MiB a claim may store"
+            )
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_text(str(size))  # a fresh time: the grace of an unattached upload restarts
+        holders = self._holders_of(sha256)
+        holders.mkdir(parents=True, exist_ok=True)
+        (holders / ref.parent.name).touch()
+
+    def release(
+        self, owner: str, keep: set[str], replaced: set[str], since: float, now: float | None = None
+    ) -> list[str]:
+        """Let go of a claim's uploads that are not its documents (`keep`): the ones its last
+        change `replaced` at once (unless uploaded again `since` that change began), any
+        other once ORPHAN_GRACE old. A blob no claim holds any more is deleted. Returns the
+        released hashes."""
+        now = time.time() if now is None else now
+        released: list[str] = []
+        held = self._held_by(owner)
+        with self._lock:
+            for ref in sorted(held.iterdir()) if held.is_dir() else []:
+                sha256, touched = ref.name, ref.stat().st_mtime
+                if sha256 in keep:
+                    continue
+                if sha256 in replaced and touched >= since:
+                    continue
+                if sha256 not in replaced and now - touched < self.orphan_grace:
+                    continue
+                ref.unlink()
+                released.append(sha256)
+                holders = self._holders_of(sha256)
+                (holders / held.name).unlink(missing_ok=True)
+                if holders.is_dir() and not any(holders.iterdir()):
+                    holders.rmdir()
+                    self.path_for(sha256).unlink(missing_ok=True)
+        return released
+
+    def finish(self, writer: BlobWriter, filename: str, owner: str | None = None) -> StoredBlob:
+        """Check the content and move it into place, or delete it and refuse. With an `owner`
+        (the claim it is for), the upload counts against that claim's quota."""
         writer.handle.close()
         try:
             if writer.size == 0:
@@ -308,12 +391,15 @@ class BlobStore:
                     f"name); allowed are {ALLOWED_TYPES_TEXT}"
                 )
             target = self.path_for(writer.sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                writer.path.unlink()  # the same content is already stored
-            else:
-                os.chmod(writer.path, 0o640)
-                os.replace(writer.path, target)
+            with self._lock:
+                if owner is not None:
+                    self._hold(owner, writer.sha256, writer.size)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    writer.path.unlink()  # the same content is already stored
+                else:
+                    os.chmod(writer.path, 0o640)
+                    os.replace(writer.path, target)
         except BaseException:
             writer.path.unlink(missing_ok=True)
             raise
@@ -349,6 +435,7 @@ async def receive_multipart_upload(
     *,
     choices: Mapping[str, frozenset[str]],
     file_field: str = "file",
+    owner: str | None = None,
 ) -> MultipartUpload:
     """Stream a `multipart/form-data` body: the one file part into the blob store, the
     plain fields (each required, each one of its `choices`) in memory.
@@ -478,7 +565,7 @@ async def receive_multipart_upload(
                 raise InvalidUpload(f"{field_name}: is required")
             if fields[field_name] not in allowed:
                 raise InvalidUpload(f"{field_name}: must be one of {', '.join(sorted(allowed))}")
-        blob = await asyncio.to_thread(store.finish, writer, filename)
+        blob = await asyncio.to_thread(store.finish, writer, filename, owner)
         finished = True
         return MultipartUpload(fields=fields, blob=blob)
     finally:

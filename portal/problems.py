@@ -159,7 +159,8 @@ _PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     404: "NotFound: no such claim (or not one the caller may see)",
     409: "WrongState, Incomplete, ContactLocked or SurveyCompleted",
     410: f"DeadlinePassed: the claim's {SUBMISSION_WINDOW_DAYS} days ran out",
-    413: "PayloadTooLarge: the body is over 64 KiB (uploads: DocumentTooLarge, over 25 MiB)",
+    413: "PayloadTooLarge: the body is over 64 KiB (uploads: DocumentTooLarge, over 25 MiB; "
+    "StorageQuotaExceeded, over the claim's 100 MiB)",
     415: "UnsupportedDocumentType: the file's content is not an allowed type",
     422: "InvalidInput: the request or the message is malformed; the detail names the field",
     429: "TooManyRequests: too many requests (a survey re-sent within 10 minutes, or the "

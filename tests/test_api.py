@@ -813,7 +813,7 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
         f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.user.headers
     )
     assert download.content == png
-    assert len(stored_files(blob_dir)) == 2
+    assert len(stored_files(blob_dir)) == 1  # the replaced file is removed (issue 15)
 
     assert_problem(
         await api.get(f"{V1}/claims/{eid}/documents/invoice", headers=keyring.admin.headers),

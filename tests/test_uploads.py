@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
-from portal.blobs import OOXML_TYPES, download_name
+from portal.blobs import OOXML_TYPES, BlobStore, download_name
 from portal.routes import API_PREFIX as V1
 from tests.api_keys import ApiKeyring
 from tests.helpers import assert_problem, pdf, start, stored_files, upload
@@ -151,3 +153,84 @@ def test_download_names_keep_a_matching_extension_and_add_the_usual_one_otherwis
     assert download_name("photo.png", "image/jpeg") == "photo.png.jpg"
     assert download_name("plan.docx", DOCX) == "plan.docx"
     assert download_name("plan.doc", DOCX) == "plan.doc.docx"
+
+
+# --- what the store keeps ---------------------------------------------------------------
+
+
+def document_path(blob_dir: Path, response: httpx.Response, kind: str) -> Path:
+    sha256: str = response.json()["proof"][kind]["document"]["sha256"]
+    return blob_dir / sha256[:2] / sha256
+
+
+async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+) -> None:
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    first = await upload(api, eid, keyring.admin, pdf("first"))
+    invoice = await upload(api, eid, keyring.admin, pdf("invoice"), kind="invoice")
+    first_path = document_path(blob_dir, first, "results_and_recommendations")
+    assert first_path.is_file()
+    second = await upload(api, eid, keyring.admin, pdf("second"))
+    assert second.status_code == 200, second.text
+    assert not first_path.exists()
+    assert document_path(blob_dir, second, "results_and_recommendations").is_file()
+    assert document_path(blob_dir, invoice, "invoice").is_file()
+    # the same file uploaded again for the same kind is still its current document
+    again = await upload(api, eid, keyring.admin, pdf("second"))
+    assert document_path(blob_dir, again, "results_and_recommendations").is_file()
+    download = await api.get(
+        f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.admin.headers
+    )
+    assert download.content == pdf("second")
+
+
+async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+) -> None:
+    ours = (await start(api, env, keyring.admin))["engagement_id"]
+    theirs = (await start(api, env, keyring.admin))["engagement_id"]
+    shared = await upload(api, ours, keyring.admin, pdf("shared"))
+    await upload(api, theirs, keyring.admin, pdf("shared"))
+    await upload(api, ours, keyring.admin, pdf("replacement"))
+    assert document_path(blob_dir, shared, "results_and_recommendations").is_file()
+    download = await api.get(
+        f"{V1}/claims/{theirs}/documents/results_and_recommendations", headers=keyring.admin.headers
+    )
+    assert download.content == pdf("shared")
+
+
+async def test_a_claim_over_its_storage_quota_is_413_and_the_upload_is_not_kept(
+    api: httpx.AsyncClient,
+    api_app: FastAPI,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+) -> None:
+    store: BlobStore = api_app.state.portal.blobs
+    store.claim_quota = len(pdf("one")) + len(pdf("two"))
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    assert (await upload(api, eid, keyring.admin, pdf("one"))).status_code == 200
+    kept = await upload(api, eid, keyring.admin, pdf("two"), kind="invoice")
+    assert kept.status_code == 200, kept.text
+    before = stored_files(blob_dir)
+    refused = await upload(api, eid, keyring.admin, pdf("six"), kind="invoice")
+    assert "MiB a claim may store" in assert_problem(refused, 413, "StorageQuotaExceeded")["detail"]
+    assert stored_files(blob_dir) == before
+    assert store.usage(eid) == store.claim_quota
+
+
+async def test_an_upload_never_attached_is_released_after_its_grace(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path, orphan_grace=3600)
+    writer = store.new_writer()
+    await writer.write(pdf("orphan"))
+    blob = store.finish(writer, "orphan.pdf", owner="E-1")
+    path = store.path_for(blob.sha256)
+    uploaded = time.time()
+    assert store.release("E-1", keep=set(), replaced=set(), since=uploaded) == []
+    assert path.is_file()  # within its grace: an attach may still come
+    later = uploaded + 3601
+    released = store.release("E-1", keep=set(), replaced=set(), since=later, now=later)
+    assert released == [blob.sha256]
+    assert not path.exists()
+    assert store.usage("E-1") == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import cast, get_args
 
@@ -84,11 +86,13 @@ async def upload_document(
         deadline=view.deadline_at,
         now=datetime.now(UTC),
     )
+    began = time.time()
     upload = await receive_multipart_upload(
         portal.blobs,
         request.headers.get("content-type", ""),
         request.stream(),
         choices={"kind": frozenset(get_args(DocumentKind))},
+        owner=engagement_id,
     )
     blob = upload.blob
     document = Document(
@@ -100,7 +104,22 @@ async def upload_document(
     )
     kind = cast(DocumentKind, upload.fields["kind"])
     msg = AttachDocument(kind=kind, document=document, actor=caller.actor)
-    return await portal.claims.attach_document(engagement_id, msg, update_id=update_id)
+    attached = await portal.claims.attach_document(engagement_id, msg, update_id=update_id)
+    # The claim's documents now known, what they replaced (and old unattached uploads) go.
+    await asyncio.to_thread(
+        portal.blobs.release,
+        engagement_id,
+        keep=_document_hashes(attached),
+        replaced=_document_hashes(view) - _document_hashes(attached),
+        since=began,
+    )
+    return attached
+
+
+def _document_hashes(view: ClaimView) -> set[str]:
+    """The content hashes of a claim's current documents."""
+    documents = (view.proof.results_and_recommendations.document, view.proof.invoice.document)
+    return {document.sha256 for document in documents if document is not None}
 
 
 @router.get(
