@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
 from portal.limits import CALLER_STATE, authenticate
+from portal.privacy import as_seen_by
 from portal.problems import not_found
 from starter.client import (
     ClaimNotFound,
@@ -62,7 +63,7 @@ async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> C
         raise not_found(engagement_id) from None
     if not caller.sees_partner(view.partner.id):
         raise not_found(engagement_id)
-    return view
+    return as_seen_by(caller, view)
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

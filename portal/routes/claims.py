@@ -11,6 +11,7 @@ from pydantic import AwareDatetime
 from activities.store import InvalidCursor
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, caller_message, visible_claim
+from portal.privacy import as_seen_by
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -72,7 +73,7 @@ async def start_claim(
     if not caller.sees_partner(started.view.partner.id):
         raise taken
     response.status_code = 201 if started.created else 200
-    return started.view
+    return as_seen_by(caller, started.view)
 
 
 @router.get(
@@ -147,7 +148,8 @@ async def update_contacts(
 ) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
     msg = caller_message("update_contacts", caller, UpdateContacts, body)
-    return await portal.claims.update_contacts(engagement_id, msg, update_id=update_id)
+    view = await portal.claims.update_contacts(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
 
 
 @router.post("/claims/{engagement_id}/comments", **claim_change("claims", "Add a comment"))
@@ -159,7 +161,8 @@ async def add_comment(
     update_id: UpdateId,
 ) -> ClaimView:
     msg = caller_message("add_comment", caller, AddComment, body)
-    return await portal.claims.add_comment(engagement_id, msg, update_id=update_id)
+    view = await portal.claims.add_comment(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
 
 
 @router.post(
@@ -174,4 +177,4 @@ async def submit(
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
     msg = caller_message("submit", caller, Submit)
-    return await portal.claims.submit(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, await portal.claims.submit(engagement_id, msg, update_id=update_id))

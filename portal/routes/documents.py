@@ -15,6 +15,7 @@ from fastapi.routing import APIRouter
 from portal.blobs import download_name, receive_multipart_upload
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
+from portal.privacy import as_seen_by
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from workflows.messages import (
@@ -113,7 +114,7 @@ async def upload_document(
         replaced=_document_hashes(view) - _document_hashes(attached),
         since=began,
     )
-    return attached
+    return as_seen_by(caller, attached)
 
 
 def _document_hashes(view: ClaimView) -> set[str]:

@@ -10,6 +10,7 @@ from fastapi.routing import APIRouter
 from activities.links import SurveyLinkRef
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, caller_message
+from portal.privacy import as_seen_by
 from portal.problems import SURVEY_SEND_PROBLEMS, claim_change
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -45,7 +46,8 @@ async def send_survey(
     10 minutes (429 TooManyRequests with Retry-After); after a contact change (a new
     link) it is never held back."""
     msg = caller_message("send_survey", caller, SendSurvey, kind=kind, channel="email")
-    return await portal.claims.send_survey(engagement_id, msg, update_id=update_id)
+    view = await portal.claims.send_survey(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
 
 
 @router.post(
