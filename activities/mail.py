@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
@@ -85,10 +85,30 @@ _MONTHS_NL = [
 
 def format_date(moment: datetime, locale: Locale) -> str:
     """A date as people write it in the recipient's language (UTC)."""
-    moment = moment.astimezone(UTC)
+    return _day(moment.astimezone(UTC), locale)
+
+
+def _day(moment: datetime, locale: Locale) -> str:
     if locale == "nl":
         return f"{moment.day} {_MONTHS_NL[moment.month - 1]} {moment.year}"
     return moment.strftime("%d %B %Y").lstrip("0")
+
+
+def format_deadline(moment: datetime, locale: Locale) -> str:
+    """A moment people act by: date, time and zone, in the moment's own offset (a claim's
+    deadline carries its consent's), so no one reads a day off; UTC said as UTC.
+
+    "18 February 2027 at 23:30 (UTC-08:00)", "19 februari 2027 om 10:30 UTC"."""
+    offset = moment.utcoffset()
+    if offset is None:
+        moment, offset = moment.replace(tzinfo=UTC), timedelta(0)
+    day = _day(moment, locale)
+    at = "om" if locale == "nl" else "at"
+    if not offset:
+        return f"{day} {at} {moment:%H:%M} UTC"
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{day} {at} {moment:%H:%M} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
 
 
 @dataclass(frozen=True)
@@ -141,7 +161,7 @@ class MailRenderer(TemplateRenderer):
             "recipient": recipient,
             "lang": lang,
             "link": link,
-            "deadline": format_date(notification.deadline_at, lang),
+            "deadline": format_deadline(notification.deadline_at, lang),
             "missing": [ITEM_LABELS[lang][item] for item in notification.missing],
             "window_days": SUBMISSION_WINDOW_DAYS,
         }
