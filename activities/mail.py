@@ -192,6 +192,20 @@ class SmtpConfig:
     timeout: float = 30.0
 
 
+MAX_FAILURE_REASON = 200
+"""The most of an error's own words a failure reason keeps."""
+
+
+class NotificationUnbuildable(Exception):
+    """A notification whose mail can't be built or rendered: no retry would ever build it,
+    so it is reported (`notification_failed`) instead of blocking the claim's mail queue."""
+
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+        """The name of the error that stopped it (what operators are shown)."""
+
+
 class MailDeferred(Exception):
     """The mail server refused a recipient for now (4xx): the activity is retried."""
 
@@ -345,6 +359,17 @@ class Mailer(MailSender):
         mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
         return mail
 
+    def _built(self, notification: Notification, index: int) -> EmailMessage:
+        try:
+            return self.build(notification, index)
+        except Exception as err:  # rendering is deterministic: it would fail every time
+            reason = f"{type(err).__name__}: {err}"[:MAX_FAILURE_REASON]
+            raise NotificationUnbuildable(
+                f"the {notification.kind.replace('_', ' ')} mail to recipient {index + 1} "
+                f"could not be built ({reason})",
+                type(err).__name__,
+            ) from err
+
     async def deliver(
         self,
         notification: Notification,
@@ -353,12 +378,15 @@ class Mailer(MailSender):
         on_progress: Callable[[DeliveryReport], None] | None = None,
         ledger: SentLedger | None = None,
     ) -> DeliveryReport:
-        """Send a notification to its recipients (see `MailSender.send`)."""
+        """Send a notification to its recipients (see `MailSender.send`). Every message is
+        built before the first is sent: one that can't be built fails the whole notification
+        (`NotificationUnbuildable`), before anyone got half of it."""
+        built = [self._built(notification, index) for index in range(len(notification.recipients))]
         mail = Outgoing(
             key=notification.key,
             filed_under=notification.engagement_id,
             recipients=[contact.email for contact in notification.recipients],
-            build=lambda index: self.build(notification, index),
+            build=built.__getitem__,
         )
         return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
 
