@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from portal.auth import Caller
 from portal.blobs import MAX_FORM_OVERHEAD
 from portal.problems import ProblemError, problem_response
 from portal.routes import API_PREFIX
+from portal.security import HttpMiddleware
 from starter.settings import SettingsError
 from workflows.messages import MAX_DOCUMENT_BYTES
 
@@ -170,14 +171,11 @@ async def _answer(scope: Scope, receive: Receive, send: Send, problem: ProblemEr
     await response(scope, receive, send)
 
 
-class RequestLimits:
-    """ASGI middleware: the key and the body size, checked before the app reads anything."""
+class RequestLimits(HttpMiddleware):
+    """The key, its rate and the body size, checked before the app reads anything."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(API_PREFIX + "/"):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not str(scope["path"]).startswith(API_PREFIX + "/"):
             await self.app(scope, receive, send)  # the survey pages keep their own limits
             return
         try:

@@ -29,8 +29,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class SecurityHeaders:
-    """Adds the security headers to every response (pages, JSON and downloads alike)."""
+class HttpMiddleware:
+    """ASGI middleware for HTTP requests (anything else passes through untouched)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,7 +39,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
 
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    """Adds the security headers to every response (pages, JSON and downloads alike)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
@@ -51,17 +60,11 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class ServerErrors:
-    """ASGI middleware: an exception nothing else answered becomes a 500 problem document
-    that names nothing of it (the log has the traceback), inside the security headers."""
+class ServerErrors(HttpMiddleware):
+    """An exception nothing else answered becomes a 500 problem document that names nothing
+    of it (the log has the traceback), inside the security headers."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_noting_start(message: Message) -> None:

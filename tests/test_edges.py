@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
@@ -168,31 +170,52 @@ async def test_a_survey_form_with_a_malformed_origin_is_403(
     assert_security_headers(response)
 
 
-async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
+@dataclass
+class DevPortal:
+    """The portal on the dev server, with a worker the test starts and stops."""
+
+    env: WorkflowEnvironment
+    activities: ClaimActivities
+    task_queue: str
+    claims: ClaimsClient
+    api: httpx.AsyncClient
+
+    def worker(self) -> Worker:
+        return create_worker(self.env.client, self.task_queue, self.activities)
+
+
+@pytest.fixture
+async def dev_portal(
     dev_env: WorkflowEnvironment,
     activities: ClaimActivities,
     links: SurveyLinks,
     task_queue: str,
     portal_app_for: Callable[[ClaimsClient], FastAPI],
-    keyring: ApiKeyring,
-) -> None:
+) -> AsyncIterator[DevPortal]:
     claims = ClaimsClient(dev_env.client, task_queue=task_queue, links=links)
     async with await client_for(portal_app_for(claims)) as api:
-        async with create_worker(dev_env.client, task_queue, activities):
-            view = await start(api, dev_env, keyring.admin)
-        eid = view["engagement_id"]
-        # the worker is gone: the claim can neither answer a query nor take an update
-        for method, path, body in (
-            ("GET", f"{V1}/claims/{eid}", None),
-            ("POST", f"{V1}/claims/{eid}/comments", {"text": "still there?"}),
-        ):
-            began = time.monotonic()
-            response = await api.request(method, path, json=body, headers=keyring.admin.headers)
-            took = time.monotonic() - began
-            assert_problem(response, 503, "Unavailable")
-            assert int(response.headers["retry-after"]) > 0
-            assert_security_headers(response)
-            assert took < 15, f"{method} {path} took {took:.1f}s"
+        yield DevPortal(dev_env, activities, task_queue, claims, api)
+
+
+async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
+    dev_portal: DevPortal, keyring: ApiKeyring
+) -> None:
+    api = dev_portal.api
+    async with dev_portal.worker():
+        view = await start(api, dev_portal.env, keyring.admin)
+    eid = view["engagement_id"]
+    # the worker is gone: the claim can neither answer a query nor take an update
+    for method, path, body in (
+        ("GET", f"{V1}/claims/{eid}", None),
+        ("POST", f"{V1}/claims/{eid}/comments", {"text": "still there?"}),
+    ):
+        began = time.monotonic()
+        response = await api.request(method, path, json=body, headers=keyring.admin.headers)
+        took = time.monotonic() - began
+        assert_problem(response, 503, "Unavailable")
+        assert int(response.headers["retry-after"]) > 0
+        assert_security_headers(response)
+        assert took < 15, f"{method} {path} took {took:.1f}s"
 
 
 async def test_an_unreachable_temporal_server_answers_503_with_retry_after(
@@ -217,11 +240,17 @@ def comments_of(view: dict[str, Any]) -> list[str]:
     return [comment["text"] for comment in view["comments"]]
 
 
+@pytest.fixture
+async def eid(api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring) -> str:
+    """The engagement of a claim a partner's admin just started through the portal."""
+    engagement_id: str = (await start(api, env, keyring.admin))["engagement_id"]
+    return engagement_id
+
+
 @pytest.mark.claims_server("shared")
 async def test_a_change_retried_with_its_idempotency_key_acts_once_and_answers_the_same(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, keyring: ApiKeyring, eid: str
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
     path = f"{V1}/claims/{eid}/comments"
     headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
     first = await api.post(path, json={"text": "once"}, headers=headers)
@@ -239,9 +268,8 @@ async def test_a_change_retried_with_its_idempotency_key_acts_once_and_answers_t
 
 @pytest.mark.claims_server("shared")
 async def test_a_survey_resent_with_the_same_idempotency_key_mails_once(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, mailbox: Mailbox
+    api: httpx.AsyncClient, keyring: ApiKeyring, mailbox: Mailbox, eid: str
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
     headers = {**keyring.admin.headers, "Idempotency-Key": f"send-{uuid.uuid4()}"}
     path = f"{V1}/claims/{eid}/surveys/customer/send"
     answers = [await api.post(path, headers=headers) for _ in range(3)]
@@ -256,9 +284,8 @@ async def test_a_survey_resent_with_the_same_idempotency_key_mails_once(
 
 @pytest.mark.claims_server("shared")
 async def test_one_callers_idempotency_key_never_answers_another_caller(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, keyring: ApiKeyring, eid: str
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
     path = f"{V1}/claims/{eid}/comments"
     await api.post(
         path, json={"text": "admin's"}, headers={**keyring.admin.headers, "Idempotency-Key": "k1"}
@@ -274,9 +301,8 @@ async def test_one_callers_idempotency_key_never_answers_another_caller(
     "key", ["", "x" * 129, "has space", "slash/key", "semi;colon", "-leading-dash"]
 )
 async def test_a_malformed_idempotency_key_is_invalid_input_naming_the_header(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, key: str
+    api: httpx.AsyncClient, keyring: ApiKeyring, key: str, eid: str
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
     response = await api.post(
         f"{V1}/claims/{eid}/comments",
         json={"text": "hello"},
@@ -287,31 +313,24 @@ async def test_a_malformed_idempotency_key_is_invalid_input_naming_the_header(
 
 
 async def test_a_change_that_timed_out_is_retried_with_its_key_once_the_worker_is_back(
-    dev_env: WorkflowEnvironment,
-    activities: ClaimActivities,
-    links: SurveyLinks,
-    task_queue: str,
-    portal_app_for: Callable[[ClaimsClient], FastAPI],
-    keyring: ApiKeyring,
+    dev_portal: DevPortal, keyring: ApiKeyring
 ) -> None:
-    claims = ClaimsClient(
-        dev_env.client, task_queue=task_queue, links=links, rpc_timeout=timedelta(seconds=3)
-    )
-    async with await client_for(portal_app_for(claims)) as api:
-        async with create_worker(dev_env.client, task_queue, activities):
-            eid = (await start(api, dev_env, keyring.admin))["engagement_id"]
-        path = f"{V1}/claims/{eid}/comments"
-        headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
-        stuck = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
-        assert_problem(stuck, 503, "Unavailable")
-        # the update waits in the server; the retry with its key attaches to it
-        claims.rpc_timeout = timedelta(seconds=30)
-        async with create_worker(dev_env.client, task_queue, activities):
-            retried = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
-            assert retried.status_code == 200, retried.text
-            assert comments_of(retried.json()) == ["sent while stuck"]
-            # the client alone, the same way: one update id, sent twice, acts once
-            msg = AddComment(text="by the client", actor=PARTNER_ADMIN)
-            await claims.add_comment(eid, msg, update_id="client-1")
-            view = await claims.add_comment(eid, msg, update_id="client-1")
+    api, claims = dev_portal.api, dev_portal.claims
+    claims.rpc_timeout = timedelta(seconds=3)
+    async with dev_portal.worker():
+        eid = (await start(api, dev_portal.env, keyring.admin))["engagement_id"]
+    path = f"{V1}/claims/{eid}/comments"
+    headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
+    stuck = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
+    assert_problem(stuck, 503, "Unavailable")
+    # the update waits in the server; the retry with its key attaches to it
+    claims.rpc_timeout = timedelta(seconds=30)
+    async with dev_portal.worker():
+        retried = await api.post(path, json={"text": "sent while stuck"}, headers=headers)
+        assert retried.status_code == 200, retried.text
+        assert comments_of(retried.json()) == ["sent while stuck"]
+        # the client alone, the same way: one update id, sent twice, acts once
+        msg = AddComment(text="by the client", actor=PARTNER_ADMIN)
+        await claims.add_comment(eid, msg, update_id="client-1")
+        view = await claims.add_comment(eid, msg, update_id="client-1")
     assert [comment.text for comment in view.comments] == ["sent while stuck", "by the client"]

@@ -61,25 +61,26 @@ def _describe(char: str) -> str:
 
 def single_line(value: str) -> str:
     """A name or other one-line field: no line breaks, no control or format characters."""
-    found = _first_refused(value, frozenset())
-    if found is not None:
-        raise ValueError(
-            f"must be a single line of text without control or format characters "
-            f"(found {_describe(found)})"
-        )
-    return value
+    return _refuse_unless_text(
+        value, frozenset(), "must be a single line of text without control or format characters"
+    )
 
 
 def free_text(value: str) -> str:
     """A comment, question, note, reason or answer: line breaks (CR LF is read as LF) and
     tabs are fine; other control and format characters are not."""
-    value = value.replace("\r\n", "\n")
-    found = _first_refused(value, _FREE_TEXT_ALLOWED)
+    return _refuse_unless_text(
+        value.replace("\r\n", "\n"),
+        _FREE_TEXT_ALLOWED,
+        "may contain line breaks and tabs but no other control or format characters",
+    )
+
+
+def _refuse_unless_text(value: str, allowed: frozenset[str], rule: str) -> str:
+    """`value` if it holds nothing its rule refuses, else a ValueError naming the character."""
+    found = _first_refused(value, allowed)
     if found is not None:
-        raise ValueError(
-            f"may contain line breaks and tabs but no other control or format characters "
-            f"(found {_describe(found)})"
-        )
+        raise ValueError(f"{rule} (found {_describe(found)})")
     return value
 
 
