@@ -183,10 +183,13 @@ SURVEY_SEND_PROBLEMS = problems(403, 404, 409, 410, 413, 429)
 
 
 def claim_change(tag: str, summary: str) -> dict[str, Any]:
-    """The route options of a change to a claim: it answers the claim view, or a problem."""
+    """The route options of a change to a claim: it answers the claim view (without its
+    growing lists), or a problem."""
     return {
         "response_model": ClaimView,
         "tags": [tag],
         "summary": summary,
+        "response_description": "the claim view after the change, with `history`, `comments` "
+        "and `questions` left empty (GET the claim for them)",
         "responses": CLAIM_ACTION_PROBLEMS,
     }

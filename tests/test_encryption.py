@@ -275,7 +275,8 @@ async def test_claims_written_with_an_old_key_go_on_after_rotation(
     rotated = with_converter(dev_env.client, encrypted_data_converter([KEY_B, KEY_A]))
     async with create_worker(rotated, task_queue, activities):
         claims = ClaimsClient(rotated, task_queue=task_queue, links=links)
-        view = await claims.add_comment(eid, AddComment(text="after rotation", actor=ACTOR))
+        await claims.add_comment(eid, AddComment(text="after rotation", actor=ACTOR))
+        view = await claims.get_claim(eid)
         assert [c.text for c in view.comments] == [COMMENT, "after rotation"]
         await settled(claims.handle(eid))
 

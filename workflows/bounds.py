@@ -11,10 +11,16 @@ import math
 from datetime import datetime, timedelta
 
 from workflows import rules
-from workflows.messages import AddComment, RequestInfo, SendSurvey
+from workflows.messages import AddComment, ClaimView, RequestInfo, SendSurvey
 from workflows.rules import Refusal
 from workflows.state import ClaimState
-from workflows.text import MAX_COMMENTS, MAX_QUESTIONS
+from workflows.text import (
+    COMMENTS_MAX_BYTES,
+    MAX_COMMENTS,
+    MAX_QUESTIONS,
+    QUESTIONS_MAX_BYTES,
+    utf8_size,
+)
 
 RESEND_INTERVAL = timedelta(minutes=10)
 """The least time between two mails of one survey link: a partner can't make the program
@@ -23,21 +29,35 @@ mail the same link (with text the partner chose) in a loop."""
 
 def check_add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
     rules.check_add_comment(claim, msg, now)
-    if len(claim.comments) >= MAX_COMMENTS:
+    texts = [comment.text for comment in claim.comments]
+    if len(texts) >= MAX_COMMENTS or utf8_size([*texts, msg.text]) > COMMENTS_MAX_BYTES:
         raise Refusal(
             "WrongState",
-            f"the claim holds {MAX_COMMENTS} comments, the most it keeps: no more can be added",
+            f"the claim holds {len(texts)} comments, the most it keeps "
+            f"({MAX_COMMENTS} comments or {COMMENTS_MAX_BYTES // 1000} kB): no more can be added",
         )
 
 
 def check_request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
     rules.check_request_info(claim, msg, now)
-    if len(claim.questions) >= MAX_QUESTIONS:
+    texts = [question.question for question in claim.questions]
+    if len(texts) >= MAX_QUESTIONS or utf8_size([*texts, msg.question]) > QUESTIONS_MAX_BYTES:
         raise Refusal(
             "WrongState",
-            f"the claim holds {MAX_QUESTIONS} questions, the most it keeps: "
+            f"the claim holds {len(texts)} questions, the most it keeps "
+            f"({MAX_QUESTIONS} questions or {QUESTIONS_MAX_BYTES // 1000} kB): "
             "approve or reject it instead",
         )
+
+
+GROWING_LISTS = ("history", "comments", "questions")
+"""What an update's answer leaves out: the `get_claim` query has them."""
+
+
+def compact(view: ClaimView) -> ClaimView:
+    """An update's answer: the claim view without its growing lists, so the answer stays
+    small however long the claim's record grows (Temporal limits every payload)."""
+    return view.model_copy(update={key: [] for key in GROWING_LISTS})
 
 
 def check_send_survey(claim: ClaimState, msg: SendSurvey, now: datetime) -> None:

@@ -305,7 +305,8 @@ class WorkshopClaimWorkflow:
         trace = tracing.update_trace(self)
         for notification in self._claim.outbox[queued:]:
             notification.trace_context = trace
-        return self._view()
+        # Not a command: what an update answers is not replayed, so no patch is needed.
+        return bounds.compact(self._view())
 
     # --- what the portal asks ---------------------------------------------------------
 

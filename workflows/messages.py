@@ -36,6 +36,7 @@ from workflows.text import (
     MAX_ANSWERS,
     MAX_CONTACTS,
     NAME_MAX_CHARS,
+    bounded_answers,
     free_text,
     plausible_consent,
     single_line,
@@ -285,7 +286,9 @@ class SurveyCompleted(Inbound):
     kind: SurveyKind
     link_version: int = Field(ge=1)
     respondent_email: Email
-    answers: dict[AnswerKey, AnswerValue] = Field(max_length=MAX_ANSWERS)
+    answers: Annotated[
+        dict[AnswerKey, AnswerValue], Field(max_length=MAX_ANSWERS), AfterValidator(bounded_answers)
+    ]
 
 
 class PaymentIssued(Inbound):

@@ -15,6 +15,7 @@ joiners) let a name read differently from what it is.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 NAME_MAX_CHARS = 200
@@ -31,6 +32,12 @@ MAX_ANSWERS = 50
 """Answers in one survey (a flat map of question id to a short string or a number)."""
 ANSWER_MAX_CHARS = 2000
 """The longest answer."""
+ANSWERS_MAX_BYTES = 100_000
+"""All of one survey's answers, in UTF-8: 50 answers of 2,000 characters of one byte each."""
+COMMENTS_MAX_BYTES = 300_000
+"""All of a claim's comments, in UTF-8 (at most MAX_COMMENTS of them)."""
+QUESTIONS_MAX_BYTES = 100_000
+"""All of a claim's questions, in UTF-8 (at most MAX_QUESTIONS of them)."""
 
 EARLIEST_CONSENT = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_CONSENT = datetime(2999, 12, 31, tzinfo=UTC)
@@ -82,6 +89,18 @@ def _refuse_unless_text(value: str, allowed: frozenset[str], rule: str) -> str:
     if found is not None:
         raise ValueError(f"{rule} (found {_describe(found)})")
     return value
+
+
+def utf8_size(texts: Iterable[str]) -> int:
+    """Bytes these texts take in a payload (UTF-8): what Temporal's limits count."""
+    return sum(len(text.encode()) for text in texts)
+
+
+def bounded_answers(answers: dict[str, str | int | float]) -> dict[str, str | int | float]:
+    """A survey's answers within ANSWERS_MAX_BYTES, whatever script they are written in."""
+    if utf8_size(value for value in answers.values() if isinstance(value, str)) > ANSWERS_MAX_BYTES:
+        raise ValueError(f"the answers together must take at most {ANSWERS_MAX_BYTES} bytes")
+    return answers
 
 
 def plausible_consent(value: datetime) -> datetime:
