@@ -95,9 +95,8 @@ async def test_thousands_of_messages_continue_as_new_without_losing_an_update(
                     assert view.proof.partner_survey.status == "sent"
                 else:
                     text = f"comment {number}"
-                    view = await claims.add_comment(eid, AddComment(text=text, actor=PARTNER_ADMIN))
-                    assert view.comments[-1].text == text or text in {c.text for c in view.comments}
-                    accepted.append(text)
+                    await claims.add_comment(eid, AddComment(text=text, actor=PARTNER_ADMIN))
+                    accepted.append(text)  # the final view below must hold every one
 
         began = time.monotonic()
         await asyncio.wait_for(asyncio.gather(*(sender() for _ in range(CONCURRENCY))), 240)

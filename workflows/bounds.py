@@ -29,24 +29,33 @@ mail the same link (with text the partner chose) in a loop."""
 
 def check_add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None:
     rules.check_add_comment(claim, msg, now)
-    texts = [comment.text for comment in claim.comments]
-    if len(texts) >= MAX_COMMENTS or utf8_size([*texts, msg.text]) > COMMENTS_MAX_BYTES:
-        raise Refusal(
-            "WrongState",
-            f"the claim holds {len(texts)} comments, the most it keeps "
-            f"({MAX_COMMENTS} comments or {COMMENTS_MAX_BYTES // 1000} kB): no more can be added",
-        )
+    kept = [comment.text for comment in claim.comments]
+    _check_room(
+        "comments", kept, msg.text, MAX_COMMENTS, COMMENTS_MAX_BYTES, "no more can be added"
+    )
 
 
 def check_request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
     rules.check_request_info(claim, msg, now)
-    texts = [question.question for question in claim.questions]
-    if len(texts) >= MAX_QUESTIONS or utf8_size([*texts, msg.question]) > QUESTIONS_MAX_BYTES:
+    kept = [question.question for question in claim.questions]
+    _check_room(
+        "questions",
+        kept,
+        msg.question,
+        MAX_QUESTIONS,
+        QUESTIONS_MAX_BYTES,
+        "approve or reject it instead",
+    )
+
+
+def _check_room(what: str, kept: list[str], new: str, most: int, budget: int, then: str) -> None:
+    """A full claim refuses one more text (`WrongState`), saying why, rather than growing
+    past what Temporal can carry."""
+    if len(kept) >= most or utf8_size([*kept, new]) > budget:
         raise Refusal(
             "WrongState",
-            f"the claim holds {len(texts)} questions, the most it keeps "
-            f"({MAX_QUESTIONS} questions or {QUESTIONS_MAX_BYTES // 1000} kB): "
-            "approve or reject it instead",
+            f"the claim holds {len(kept)} {what}, the most it keeps "
+            f"({most} {what} or {budget // 1000} kB): {then}",
         )
 
 
