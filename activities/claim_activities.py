@@ -23,9 +23,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.mail import Mailer
+from activities.mail import Mailer, NotificationUnbuildable
 from activities.store import ClaimStore
+from workflows.failures import NOTIFICATION_FAILED
 from workflows.messages import DeliveryReport, Notification, StoreClaim
 
 HEARTBEAT_EVERY = 1.0
@@ -93,6 +95,11 @@ class ClaimActivities:
                 report = await self._mailer.deliver(
                     notification, resume=resume, on_progress=progress, ledger=self._store
                 )
+        except NotificationUnbuildable as err:
+            sent.add(1, {"kind": notification.kind, "outcome": "failed"})
+            raise ApplicationError(
+                str(err), err.error, type=NOTIFICATION_FAILED, non_retryable=True
+            ) from None
         except Exception:
             sent.add(1, {"kind": notification.kind, "outcome": "failed"})
             raise

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
@@ -85,10 +85,30 @@ _MONTHS_NL = [
 
 def format_date(moment: datetime, locale: Locale) -> str:
     """A date as people write it in the recipient's language (UTC)."""
-    moment = moment.astimezone(UTC)
+    return _day(moment.astimezone(UTC), locale)
+
+
+def _day(moment: datetime, locale: Locale) -> str:
     if locale == "nl":
         return f"{moment.day} {_MONTHS_NL[moment.month - 1]} {moment.year}"
     return moment.strftime("%d %B %Y").lstrip("0")
+
+
+def format_deadline(moment: datetime, locale: Locale) -> str:
+    """A moment people act by: date, time and zone, in the moment's own offset (a claim's
+    deadline carries its consent's), so no one reads a day off; UTC said as UTC.
+
+    "18 February 2027 at 23:30 (UTC-08:00)", "19 februari 2027 om 10:30 UTC"."""
+    offset = moment.utcoffset()
+    if offset is None:
+        moment, offset = moment.replace(tzinfo=UTC), timedelta(0)
+    day = _day(moment, locale)
+    at = "om" if locale == "nl" else "at"
+    if not offset:
+        return f"{day} {at} {moment:%H:%M} UTC"
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{day} {at} {moment:%H:%M} (UTC{sign}{minutes // 60:02d}:{minutes % 60:02d})"
 
 
 @dataclass(frozen=True)
@@ -141,7 +161,7 @@ class MailRenderer(TemplateRenderer):
             "recipient": recipient,
             "lang": lang,
             "link": link,
-            "deadline": format_date(notification.deadline_at, lang),
+            "deadline": format_deadline(notification.deadline_at, lang),
             "missing": [ITEM_LABELS[lang][item] for item in notification.missing],
             "window_days": SUBMISSION_WINDOW_DAYS,
         }
@@ -170,6 +190,20 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     starttls: bool = False
     timeout: float = 30.0
+
+
+MAX_FAILURE_REASON = 200
+"""The most of an error's own words a failure reason keeps."""
+
+
+class NotificationUnbuildable(Exception):
+    """A notification whose mail can't be built or rendered: no retry would ever build it,
+    so it is reported (`notification_failed`) instead of blocking the claim's mail queue."""
+
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+        """The name of the error that stopped it (what operators are shown)."""
 
 
 class MailDeferred(Exception):
@@ -325,6 +359,17 @@ class Mailer(MailSender):
         mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
         return mail
 
+    def _built(self, notification: Notification, index: int) -> EmailMessage:
+        try:
+            return self.build(notification, index)
+        except Exception as err:  # rendering is deterministic: it would fail every time
+            reason = f"{type(err).__name__}: {err}"[:MAX_FAILURE_REASON]
+            raise NotificationUnbuildable(
+                f"the {notification.kind.replace('_', ' ')} mail to recipient {index + 1} "
+                f"could not be built ({reason})",
+                type(err).__name__,
+            ) from err
+
     async def deliver(
         self,
         notification: Notification,
@@ -333,12 +378,15 @@ class Mailer(MailSender):
         on_progress: Callable[[DeliveryReport], None] | None = None,
         ledger: SentLedger | None = None,
     ) -> DeliveryReport:
-        """Send a notification to its recipients (see `MailSender.send`)."""
+        """Send a notification to its recipients (see `MailSender.send`). Every message is
+        built before the first is sent: one that can't be built fails the whole notification
+        (`NotificationUnbuildable`), before anyone got half of it."""
+        built = [self._built(notification, index) for index in range(len(notification.recipients))]
         mail = Outgoing(
             key=notification.key,
             filed_under=notification.engagement_id,
             recipients=[contact.email for contact in notification.recipients],
-            build=lambda index: self.build(notification, index),
+            build=built.__getitem__,
         )
         return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
 

@@ -127,18 +127,18 @@ class ClaimFactory:
         await self.provide(eid, done_items)
         if state == "in_progress":
             return await self.client.get_claim(eid)
-        view = await self.submit(eid)
-        if state == "submitted":
-            return view
+        await self.submit(eid)
         if state == "info_requested":
-            return await self.request_info(eid)
-        if state == "rejected":
+            await self.request_info(eid)
+        elif state == "rejected":
             return await self.reject(eid)
-        view = await self.approve(eid)
-        if state == "approved":
-            return view
-        await self.pay(eid)
-        return await self.result(eid)
+        elif state != "submitted":
+            await self.approve(eid)
+            if state == "paid":
+                await self.pay(eid)
+                return await self.result(eid)
+        # An update answers without history, comments and questions: the query has them.
+        return await self.client.get_claim(eid)
 
     async def provide(self, eid: str, items: set[ProofItem]) -> None:
         """Attach documents and complete surveys (through their links) for these items."""

@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
+import ipaddress
 import json
 import logging
 import os
@@ -74,6 +75,7 @@ log = logging.getLogger("claims.codec_server")
 
 CORS_ORIGINS_VARIABLE = "CLAIMS_CODEC_CORS_ORIGINS"
 TOKENS_FILE_VARIABLE = "CLAIMS_CODEC_OPERATOR_TOKENS_FILE"
+TRUSTED_PROXIES_VARIABLE = "CLAIMS_CODEC_TRUSTED_PROXIES"
 DEFAULT_CORS_ORIGINS = ("http://127.0.0.1:8233", "http://localhost:8233")
 """The dev server's UI: the browser's origin is whichever of the two was typed."""
 
@@ -81,6 +83,17 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 """Far above what the UI sends at once (one event's payloads), far below a memory problem."""
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
+
+
+def loggable_namespace(value: str | None) -> str:
+    """A namespace as a log line may show it: a Temporal namespace name, else a mark that
+    there was something else (the path and the header are the caller's; a line break in
+    them would forge log lines)."""
+    if not value:
+        return "-"
+    return value if _NAMESPACE.fullmatch(value) else "(not a namespace name)"
+
 
 Codec = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
@@ -99,19 +112,44 @@ class Operator:
 
 
 class OperatorTokens:
-    """The operators, found by the hash of the token they present."""
+    """The operators, found by the hash of the token they present.
 
-    def __init__(self, operators: Sequence[Operator]) -> None:
+    Made `from_file`, they follow the file: a changed file is read again at the next
+    request, so removing an operator's entry ends their access (and their sessions) at
+    once, no restart. A file that can no longer be read, or is no longer valid, refuses
+    everyone until it is fixed (logged): never the old list, which may be the one an
+    administrator was taking someone off."""
+
+    def __init__(self, operators: Sequence[Operator], source: Path | None = None) -> None:
         self._operators = tuple(operators)
+        self._source = source
+        self._stamp = _file_stamp(source) if source is not None else None
 
     def __len__(self) -> int:
+        self._refresh()
         return len(self._operators)
+
+    def _refresh(self) -> None:
+        if self._source is None:
+            return
+        stamp = _file_stamp(self._source)
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp
+        try:
+            self._operators = tuple(_read_operators(self._source))
+        except SettingsError as err:
+            log.error("operator tokens refused until the file is fixed: %s", err)
+            self._operators = ()
+        else:
+            log.info("operator tokens read again: %d operators", len(self._operators))
 
     def find(self, token: str) -> Operator | None:
         """The token's operator, comparing every entry in constant time."""
         return self.find_by_digest(token_sha256(token))
 
     def find_by_digest(self, digest: str) -> Operator | None:
+        self._refresh()
         found = None
         for operator in self._operators:
             if hmac.compare_digest(operator.token_sha256, digest):
@@ -120,33 +158,47 @@ class OperatorTokens:
 
     @classmethod
     def from_file(cls, path: Path) -> OperatorTokens:
-        """Read ``[{"token_sha256": ..., "operator": ...}]``; errors name the variable."""
-        where = f"{TOKENS_FILE_VARIABLE} ({path})"
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as err:
-            raise SettingsError(f"{where}: can't read it: {err.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise SettingsError(f"{where}: not valid JSON: {err}") from None
-        if not isinstance(entries, list):
-            raise SettingsError(f'{where}: must be a JSON list of {{"token_sha256", "operator"}}')
-        operators = []
-        for index, entry in enumerate(entries):
-            if not isinstance(entry, dict) or set(entry) != {"token_sha256", "operator"}:
-                raise SettingsError(
-                    f'{where}: entry {index} must have exactly "token_sha256" and "operator"'
-                )
-            digest, name = entry["token_sha256"], entry["operator"]
-            if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
-                raise SettingsError(
-                    f"{where}: entry {index}: token_sha256 must be 64 lowercase hex digits"
-                )
-            if not isinstance(name, str) or not name.strip():
-                raise SettingsError(f"{where}: entry {index}: operator must be a name")
-            operators.append(Operator(name=name.strip(), token_sha256=digest))
-        if not operators:
-            raise SettingsError(f"{where}: lists no operator, so nobody could decode")
-        return cls(operators)
+        """Read ``[{"token_sha256": ..., "operator": ...}]`` and follow the file's changes;
+        errors name the variable."""
+        return cls(_read_operators(path), source=path)
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def _read_operators(path: Path) -> list[Operator]:
+    """The operators a tokens file lists, or `SettingsError` naming the variable."""
+    where = f"{TOKENS_FILE_VARIABLE} ({path})"
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SettingsError(f"{where}: can't read it: {err.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SettingsError(f"{where}: not valid JSON: {err}") from None
+    if not isinstance(entries, list):
+        raise SettingsError(f'{where}: must be a JSON list of {{"token_sha256", "operator"}}')
+    operators = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"token_sha256", "operator"}:
+            raise SettingsError(
+                f'{where}: entry {index} must have exactly "token_sha256" and "operator"'
+            )
+        digest, name = entry["token_sha256"], entry["operator"]
+        if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+            raise SettingsError(
+                f"{where}: entry {index}: token_sha256 must be 64 lowercase hex digits"
+            )
+        if not isinstance(name, str) or not name.strip():
+            raise SettingsError(f"{where}: entry {index}: operator must be a name")
+        operators.append(Operator(name=name.strip(), token_sha256=digest))
+    if not operators:
+        raise SettingsError(f"{where}: lists no operator, so nobody could decode")
+    return operators
 
 
 @dataclass(frozen=True)
@@ -154,6 +206,8 @@ class CodecServerConfig:
     codec: EncryptionCodec
     operators: OperatorTokens
     cors_origins: frozenset[str]
+    trusted_proxies: frozenset[str] = frozenset()
+    """Addresses of TLS-terminating proxies whose `X-Forwarded-Proto` is believed."""
 
 
 def load_config(env: Mapping[str, str] | None = None) -> CodecServerConfig:
@@ -174,7 +228,22 @@ def load_config(env: Mapping[str, str] | None = None) -> CodecServerConfig:
         codec=EncryptionCodec(keys),
         operators=OperatorTokens.from_file(Path(tokens_file)),
         cors_origins=_origins(env),
+        trusted_proxies=_proxies(env),
     )
+
+
+def _proxies(env: Mapping[str, str]) -> frozenset[str]:
+    raw = env.get(TRUSTED_PROXIES_VARIABLE, "").strip()
+    proxies = set()
+    for address in (part.strip() for part in raw.split(",") if part.strip()):
+        try:
+            proxies.add(str(ipaddress.ip_address(address)))
+        except ValueError:
+            raise SettingsError(
+                f"{TRUSTED_PROXIES_VARIABLE}: {address!r} is not an IP address (the proxies "
+                "that terminate TLS in front of the codec server, comma-separated)"
+            ) from None
+    return frozenset(proxies)
 
 
 def _origins(env: Mapping[str, str]) -> frozenset[str]:
@@ -362,7 +431,7 @@ def create_app(config: CodecServerConfig, sessions: Sessions | None = None) -> S
             operation,
             len(result.payloads),
             who.name,
-            namespace or "-",
+            loggable_namespace(namespace),
         )
         return Response(
             json_format.MessageToJson(result, preserving_proto_field_name=True, indent=None),
@@ -380,7 +449,32 @@ def create_app(config: CodecServerConfig, sessions: Sessions | None = None) -> S
         message = "Sign in with your operator token to let the Temporal UI decode claims."
         return HTMLResponse(_LOGIN_FORM.format(message=message), headers=_LOGIN_HEADERS)
 
+    def over_https(request: Request) -> bool:
+        """The browser's connection is TLS: to us, or to a trusted proxy that says so."""
+        if request.url.scheme == "https":
+            return True
+        client = request.client.host if request.client else ""
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip()
+        return client in config.trusted_proxies and forwarded.lower() == "https"
+
+    def foreign_origin(request: Request) -> Response | None:
+        """A sign-in or sign-out posted from a page that is neither ours nor the UI's
+        (login CSRF): refused. No Origin at all is a non-browser client."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return None
+        scheme = "https" if over_https(request) else request.url.scheme
+        own = f"{scheme}://{request.headers.get('host', '')}"
+        if origin == own or origin in config.cors_origins:
+            return None
+        log.warning("sign-in or sign-out refused from origin %r", origin[:100])
+        page = _LOGIN_FORM.format(message="Sign in from this page, not from another site.")
+        return HTMLResponse(page, status_code=403, headers=_LOGIN_HEADERS)
+
     async def login(request: Request) -> Response:
+        refused = foreign_origin(request)
+        if refused is not None:
+            return refused
         body = b""
         async for chunk in request.stream():
             body += chunk
@@ -405,15 +499,20 @@ def create_app(config: CodecServerConfig, sessions: Sessions | None = None) -> S
             value,
             max_age=int((expires - datetime.now(UTC)).total_seconds()),
             path="/",
-            secure=request.url.scheme == "https",
+            secure=over_https(request),
             httponly=True,
             samesite="strict",
         )
         return response
 
     async def logout(request: Request) -> Response:
+        refused = foreign_origin(request)
+        if refused is not None:
+            return refused
         response = HTMLResponse("<!doctype html><p>Signed out.</p>", headers=_LOGIN_HEADERS)
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(
+            SESSION_COOKIE, path="/", secure=over_https(request), httponly=True, samesite="strict"
+        )
         return response
 
     methods = ["POST", "OPTIONS"]

@@ -46,7 +46,8 @@ from typing import Any, cast
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from activities.store import ClaimStore
 from portal.auth import ApiKeys
@@ -54,7 +55,8 @@ from portal.blobs import (
     BlobStore,
     UploadRefused,
 )
-from portal.context import Portal, metrics_bind_from_env, portal_from_env
+from portal.context import Portal, from_env, metrics_bind_from_env, portal_from_env
+from portal.limits import DEFAULT_RATE_LIMIT, RateLimit, RequestLimits, rate_limit_from_env
 from portal.metrics import PortalMetrics, RequestMetrics
 from portal.pages import surveys as survey_pages
 from portal.pages.render import PAGES, requested_locale
@@ -70,8 +72,9 @@ from portal.problems import (
 from portal.routes import claims as claim_routes
 from portal.routes import documents, export, review
 from portal.routes import surveys as survey_routes
-from portal.security import SecurityHeaders
+from portal.security import SecurityHeaders, ServerErrors
 from starter.client import (
+    TRANSIENT_RPC_STATUSES,
     ClaimNotFound,
     ClaimRefused,
     ClaimsClient,
@@ -79,6 +82,9 @@ from starter.client import (
 from workflows.rules import Refusal
 
 API_VERSION = "1.0.0"
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the caller to wait before trying again."""
 
 
 log = logging.getLogger("claims.api")
@@ -111,10 +117,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         """A refusal of the claim's rules: asked here (rules.Refusal) or by the claim."""
         err = cast(ClaimRefused | Refusal, exc)
         extra: dict[str, Any] = {}
+        headers: dict[str, str] = {}
         if err.type == "Incomplete":
             extra["missing"] = [str(item) for item in err.details]
+        if err.type == "TooManyRequests" and err.details:
+            headers["Retry-After"] = str(err.details[0])  # the seconds to wait
         return problem_response(
-            request, REFUSAL_STATUS.get(err.type, 422), err.type, err.message, **extra
+            request,
+            REFUSAL_STATUS.get(err.type, 422),
+            err.type,
+            err.message,
+            headers=headers,
+            **extra,
         )
 
     async def on_not_found(request: Request, exc: Exception) -> Response:
@@ -158,13 +172,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem_response(request, err.status_code, title, detail, headers=err.headers)
 
     async def on_temporal_error(request: Request, exc: Exception) -> Response:
-        err = cast(RPCError, exc)
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            log.error("Temporal unavailable: %s", err)
-            return problem_response(
-                request, 503, "Unavailable", "the claims service is unavailable; try again"
-            )
-        raise err
+        """Temporal busy, unreachable or too slow (a worker that doesn't answer in time):
+        503 with Retry-After. Any other RPC error is the catch-all's 500."""
+        if isinstance(exc, RPCError) and exc.status not in TRANSIENT_RPC_STATUSES:
+            raise exc
+        log.error("Temporal unavailable: %s: %s", type(exc).__name__, exc)
+        return problem_response(
+            request,
+            503,
+            "Unavailable",
+            "the claims service is unavailable; try again",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ClaimRefused, on_refused)
@@ -174,6 +193,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RPCError, on_temporal_error)
+    app.add_exception_handler(WorkflowUpdateRPCTimeoutOrCancelledError, on_temporal_error)
 
 
 def create_app(
@@ -185,11 +205,14 @@ def create_app(
     secret_key: bytes | None = None,
     public_url: str | None = None,
     metrics: PortalMetrics | None = None,
+    rate_limit: RateLimit | None = None,
 ) -> FastAPI:
     """The ASGI app. Give every part (tests) or none (then the lifespan reads the environment).
 
     `metrics` (a test's own registry, or a new one) counts every request; from the
-    environment, CLAIMS_PORTAL_METRICS_BIND serves them on a bind of their own."""
+    environment, CLAIMS_PORTAL_METRICS_BIND serves them on a bind of their own.
+    `rate_limit` is the per-key request rate (default 600 a minute; from the environment,
+    CLAIMS_API_RATE_LIMIT; `app.state.rate_limit = None` turns it off)."""
     metrics = metrics or PortalMetrics()
     injected: Portal | None = None
     if (
@@ -218,6 +241,7 @@ def create_app(
         if injected is not None:
             yield
             return
+        app.state.rate_limit = from_env(rate_limit_from_env)
         bind = metrics_bind_from_env()
         server = metrics.serve(bind) if bind else None
         if bind:
@@ -247,7 +271,10 @@ def create_app(
     )
     if injected is not None:
         app.state.portal = injected
+    app.state.rate_limit = rate_limit or RateLimit(DEFAULT_RATE_LIMIT)
     app.state.metrics = metrics
+    app.add_middleware(RequestLimits)  # innermost: its refusals get the headers too
+    app.add_middleware(ServerErrors)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics, metrics=metrics, router=app.router)
     _install_error_handlers(app)

@@ -24,7 +24,8 @@ import hashlib
 import os
 import re
 import tempfile
-import unicodedata
+import threading
+import time
 import zipfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from portal.office import CONTENT_TYPES_PART, ole_macros, ooxml_code
 from workflows.messages import MAX_DOCUMENT_BYTES
+from workflows.text import allowed_in_line
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -42,6 +45,12 @@ if TYPE_CHECKING:
 DEFAULT_BLOB_DIR = Path(".data/blobs")
 MAX_FORM_OVERHEAD = 64 * 1024
 """Bytes a multipart upload may carry besides the file (boundaries, headers, the kind)."""
+CLAIM_QUOTA_BYTES = 4 * MAX_DOCUMENT_BYTES
+"""What one claim's uploads may take in the store: its documents, ones replaced in the same
+moment and uploads that were never attached (removed after ORPHAN_GRACE_SECONDS)."""
+ORPHAN_GRACE_SECONDS = 24 * 3600
+"""How long an upload that is not a claim's document stays: an attach that timed out may
+still be applied by the claim later."""
 MAX_FIELD_BYTES = 1024
 MAX_PARTS = 8
 SNIFF_BYTES = 64 * 1024
@@ -68,6 +77,11 @@ class DocumentTypeNotAllowed(UploadRefused):
     title = "UnsupportedDocumentType"
 
 
+class StorageQuotaExceeded(UploadRefused):
+    status = 413
+    title = "StorageQuotaExceeded"
+
+
 class InvalidUpload(UploadRefused):
     """Empty file, missing or unknown form field, malformed multipart body."""
 
@@ -87,6 +101,40 @@ OOXML_TYPES = {
     "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
+EXTENSIONS: Mapping[str, tuple[str, ...]] = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "image/tiff": (".tif", ".tiff"),
+    "message/rfc822": (".eml",),
+    **{
+        content_type: (f".{suffix}",)
+        for suffix, content_type in (
+            ("docx", OOXML_TYPES["word/"]),
+            ("xlsx", OOXML_TYPES["xl/"]),
+            ("pptx", OOXML_TYPES["ppt/"]),
+        )
+    },
+    "application/msword": (".doc", ".dot"),
+    "application/vnd.ms-excel": (".xls",),
+    "application/vnd.ms-powerpoint": (".ppt",),
+    "application/vnd.ms-outlook": (".msg",),
+}
+"""The extensions of each accepted type, the usual one first."""
+
+
+def download_name(filename: str, content_type: str) -> str:
+    """The name a download is saved as: the uploader's name, with the extension of the type
+    the content was judged to be (so `invoice.pdf.exe` holding a PDF downloads as
+    `invoice.pdf.exe.pdf`, and a saved file opens in the program its bytes are for)."""
+    extensions = EXTENSIONS.get(content_type)
+    if not extensions or Path(filename).suffix.lower() in extensions:
+        return filename
+    return f"{filename}{extensions[0]}"
+
+
 _HEADER_FIELD = re.compile(rb"^[!-9;-~]+:")
 _MESSAGE_FIELDS = {b"date", b"subject", b"to", b"message-id", b"received", b"mime-version"}
 
@@ -137,18 +185,33 @@ def _ooxml_type(path: Path) -> str | None:
     try:
         with zipfile.ZipFile(path) as package:
             names = package.namelist()
+            if CONTENT_TYPES_PART not in names:
+                return None
+            code = ooxml_code(package)
     except Exception:  # any malformed archive is simply not an Office document
-        return None
-    if "[Content_Types].xml" not in names:
         return None
     for prefix, content_type in OOXML_TYPES.items():
         if any(name.startswith(prefix) for name in names):
-            if any(name.lower().endswith("vbaproject.bin") for name in names):
-                raise DocumentTypeNotAllowed(
-                    "macro-enabled Office documents are not accepted; save the file without macros"
-                )
+            if code is not None:
+                raise _macros_refused(code)
             return content_type
     return None
+
+
+def _macros_refused(found: str) -> DocumentTypeNotAllowed:
+    return DocumentTypeNotAllowed(
+        f"Office documents with macros or ActiveX controls are not accepted (found {found!r}); "
+        "save the file without macros"
+    )
+
+
+def _ole2_type(path: Path, filename: str) -> str | None:
+    content_type = OLE2_TYPES.get(Path(filename).suffix.lower())
+    if content_type is not None:
+        found = ole_macros(path)
+        if found is not None:
+            raise _macros_refused(found)
+    return content_type
 
 
 def sniff_content_type(path: Path, filename: str) -> str | None:
@@ -166,7 +229,7 @@ def sniff_content_type(path: Path, filename: str) -> str | None:
     if head.startswith(b"PK\x03\x04"):
         return _ooxml_type(path)
     if head.startswith(OLE2_MAGIC):
-        return OLE2_TYPES.get(Path(filename).suffix.lower())
+        return _ole2_type(path, filename)
     if _is_rfc5322_message(head):
         return "message/rfc822"
     return None
@@ -182,9 +245,10 @@ def content_uri(sha256: str) -> str:
 
 
 def safe_filename(raw: str) -> str:
-    """The last path component, without control characters, at most 255 characters."""
+    """The last path component, without what a one-line field refuses (control and format
+    characters, line separators), at most 255 characters."""
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    name = "".join(ch for ch in name if allowed_in_line(ch)).strip(" .")
     return name[:255] or "document"
 
 
@@ -224,9 +288,21 @@ class BlobWriter:
 class BlobStore:
     """Proof documents in a folder, each file named by its SHA-256."""
 
-    def __init__(self, root: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> None:
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
+        *,
+        claim_quota: int = CLAIM_QUOTA_BYTES,
+        orphan_grace: float = ORPHAN_GRACE_SECONDS,
+    ) -> None:
         self.root = root
+        self.holdings = root.with_name(f"{root.name}-holdings")
+        """Who holds which blob, beside the store: the store itself holds content only."""
         self.max_bytes = max_bytes
+        self.claim_quota = claim_quota
+        self.orphan_grace = orphan_grace
+        self._lock = threading.Lock()
 
     def path_for(self, sha256: str) -> Path:
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
@@ -244,8 +320,66 @@ class BlobStore:
         fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="upload-", suffix=".part")
         return BlobWriter(handle=os.fdopen(fd, "wb"), path=Path(name), limit=self.max_bytes)
 
-    def finish(self, writer: BlobWriter, filename: str) -> StoredBlob:
-        """Check the content and move it into place, or delete it and refuse."""
+    # Who holds a blob, in `holdings`: `claims/c-<engagement>/<sha256>` (its size) for each
+    # claim it was uploaded to, and `holders/<2 hex>/<sha256>/c-<engagement>` the other way
+    # round, so a blob is deleted when the last claim lets go of it, never while one holds it.
+
+    def _held_by(self, owner: str) -> Path:
+        return self.holdings / "claims" / f"c-{owner}"  # "c-": an id like ".." is no parent
+
+    def _holders_of(self, sha256: str) -> Path:
+        return self.holdings / "holders" / sha256[:2] / sha256
+
+    def usage(self, owner: str) -> int:
+        """Bytes of the uploads a claim holds."""
+        held = self._held_by(owner)
+        return sum(int(ref.read_text()) for ref in held.iterdir()) if held.is_dir() else 0
+
+    def _hold(self, owner: str, sha256: str, size: int) -> None:
+        """Count an upload against its claim's quota (again the same content: no more)."""
+        ref = self._held_by(owner) / sha256
+        if not ref.exists() and self.usage(owner) + size > self.claim_quota:
+            raise StorageQuotaExceeded(
+                f"file: this claim's uploads would take more than the "
+                f"{self.claim_quota // (1024 * 1024)} MiB a claim may store"
+            )
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        ref.write_text(str(size))  # a fresh time: the grace of an unattached upload restarts
+        holders = self._holders_of(sha256)
+        holders.mkdir(parents=True, exist_ok=True)
+        (holders / ref.parent.name).touch()
+
+    def release(
+        self, owner: str, keep: set[str], replaced: set[str], since: float, now: float | None = None
+    ) -> list[str]:
+        """Let go of a claim's uploads that are not its documents (`keep`): the ones its last
+        change `replaced` at once (unless uploaded again `since` that change began), any
+        other once ORPHAN_GRACE old. A blob no claim holds any more is deleted. Returns the
+        released hashes."""
+        now = time.time() if now is None else now
+        released: list[str] = []
+        held = self._held_by(owner)
+        with self._lock:
+            for ref in sorted(held.iterdir()) if held.is_dir() else []:
+                sha256, touched = ref.name, ref.stat().st_mtime
+                if sha256 in keep:
+                    continue
+                if sha256 in replaced and touched >= since:
+                    continue
+                if sha256 not in replaced and now - touched < self.orphan_grace:
+                    continue
+                ref.unlink()
+                released.append(sha256)
+                holders = self._holders_of(sha256)
+                (holders / held.name).unlink(missing_ok=True)
+                if holders.is_dir() and not any(holders.iterdir()):
+                    holders.rmdir()
+                    self.path_for(sha256).unlink(missing_ok=True)
+        return released
+
+    def finish(self, writer: BlobWriter, filename: str, owner: str | None = None) -> StoredBlob:
+        """Check the content and move it into place, or delete it and refuse. With an `owner`
+        (the claim it is for), the upload counts against that claim's quota."""
         writer.handle.close()
         try:
             if writer.size == 0:
@@ -257,12 +391,15 @@ class BlobStore:
                     f"name); allowed are {ALLOWED_TYPES_TEXT}"
                 )
             target = self.path_for(writer.sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                writer.path.unlink()  # the same content is already stored
-            else:
-                os.chmod(writer.path, 0o640)
-                os.replace(writer.path, target)
+            with self._lock:
+                if owner is not None:
+                    self._hold(owner, writer.sha256, writer.size)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    writer.path.unlink()  # the same content is already stored
+                else:
+                    os.chmod(writer.path, 0o640)
+                    os.replace(writer.path, target)
         except BaseException:
             writer.path.unlink(missing_ok=True)
             raise
@@ -298,6 +435,7 @@ async def receive_multipart_upload(
     *,
     choices: Mapping[str, frozenset[str]],
     file_field: str = "file",
+    owner: str | None = None,
 ) -> MultipartUpload:
     """Stream a `multipart/form-data` body: the one file part into the blob store, the
     plain fields (each required, each one of its `choices`) in memory.
@@ -427,7 +565,7 @@ async def receive_multipart_upload(
                 raise InvalidUpload(f"{field_name}: is required")
             if fields[field_name] not in allowed:
                 raise InvalidUpload(f"{field_name}: must be one of {', '.join(sorted(allowed))}")
-        blob = await asyncio.to_thread(store.finish, writer, filename)
+        blob = await asyncio.to_thread(store.finish, writer, filename, owner)
         finished = True
         return MultipartUpload(fields=fields, blob=blob)
     finally:

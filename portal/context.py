@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
 
@@ -28,6 +28,8 @@ from starter.settings import SettingsError, bind_setting, load_settings
 from starter.telemetry import configure_logging
 
 log = logging.getLogger("claims.api")
+
+T = TypeVar("T")
 
 
 # --- what the app runs on ------------------------------------------------------------------
@@ -57,11 +59,7 @@ async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator
     )
 
     env = os.environ if env is None else env
-    try:
-        settings = load_settings(env)
-    except SettingsError as err:
-        log.error("configuration error: %s", err)
-        raise RuntimeError(f"configuration error: {err}") from None
+    settings = from_env(load_settings, env)
     configure_logging(settings.log_format)
     keys_file = Path(env.get("CLAIMS_API_KEYS_FILE", "").strip() or DEFAULT_KEYS_FILE)
     blob_dir = Path(env.get("CLAIMS_BLOB_DIR", "").strip() or DEFAULT_BLOB_DIR)
@@ -83,13 +81,18 @@ async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator
         await store.close()
 
 
-def metrics_bind_from_env(env: Mapping[str, str] | None = None) -> str | None:
-    """CLAIMS_PORTAL_METRICS_BIND (`host:port`), or None when unset."""
+def from_env(read: Callable[[Mapping[str, str]], T], env: Mapping[str, str] | None = None) -> T:
+    """A setting read from the environment; a bad one stops the portal, saying why."""
     try:
-        return bind_setting(os.environ if env is None else env, "CLAIMS_PORTAL_METRICS_BIND")
+        return read(os.environ if env is None else env)
     except SettingsError as err:
         log.error("configuration error: %s", err)
         raise RuntimeError(f"configuration error: {err}") from None
+
+
+def metrics_bind_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """CLAIMS_PORTAL_METRICS_BIND (`host:port`), or None when unset."""
+    return from_env(lambda values: bind_setting(values, "CLAIMS_PORTAL_METRICS_BIND"), env)
 
 
 def _portal(request: Request) -> Portal:

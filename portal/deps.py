@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
-from portal.problems import ProblemError, not_found
+from portal.limits import CALLER_STATE, authenticate
+from portal.privacy import as_seen_by
+from portal.problems import not_found
 from starter.client import (
     ClaimNotFound,
 )
@@ -31,29 +33,20 @@ bearer = HTTPBearer(
     description="An API key made with `python -m starter.keys create`, as "
     "`Authorization: Bearer <key>`.",
 )
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="workshop-claims"'}
 
 
 async def current_caller(
+    request: Request,
     portal: PortalDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    if credentials is None:
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "give an API key as 'Authorization: Bearer <key>'",
-            headers=_CHALLENGE,
-        )
-    caller = portal.keys.lookup(credentials.credentials)
-    if caller is None:
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "the API key is not valid",
-            headers={"WWW-Authenticate": 'Bearer realm="workshop-claims", error="invalid_token"'},
-        )
-    return caller
+    """The caller the request's key names: found by the limits middleware before the body
+    was read (portal.limits), or here when the app runs without it."""
+    found = request.scope.get("state", {}).get(CALLER_STATE)
+    if isinstance(found, Caller):
+        return found
+    header = f"Bearer {credentials.credentials}" if credentials is not None else None
+    return authenticate(portal, header)
 
 
 CallerDep = Annotated[Caller, Security(current_caller)]
@@ -70,8 +63,35 @@ async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> C
         raise not_found(engagement_id) from None
     if not caller.sees_partner(view.partner.id):
         raise not_found(engagement_id)
-    return view
+    return as_seen_by(caller, view)
 
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+"""An idempotency key: 1 to 128 letters, digits and `._:-` (a UUID fits)."""
+
+
+async def idempotent_update_id(
+    caller: CallerDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes a change safe to retry: the same key on the same claim "
+            "(by the same API key holder) acts once, and a retry gets the first answer. "
+            "Use a new random value (e.g. a UUID) per change.",
+        ),
+    ] = None,
+) -> str | None:
+    """The Temporal update id of a change: its `Idempotency-Key`, scoped to the claim (update
+    ids are per workflow) and to the caller, so one holder's key can never fetch the answer
+    another holder's change got. None without a key: every request is then a change of its own."""
+    if idempotency_key is None:
+        return None
+    return f"{idempotency_key}@{caller.user}"
+
+
+UpdateId = Annotated[str | None, Depends(idempotent_update_id)]
 
 EngagementId = Annotated[
     str,

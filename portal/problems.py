@@ -29,6 +29,7 @@ REFUSAL_STATUS: Mapping[str, int] = {
     "SurveyCompleted": 409,
     "DeadlinePassed": 410,
     "NotFound": 404,
+    "TooManyRequests": 429,
 }
 """The HTTP status of each refusal type of the workflow."""
 
@@ -158,9 +159,14 @@ _PROBLEM_DESCRIPTIONS: Mapping[int, str] = {
     404: "NotFound: no such claim (or not one the caller may see)",
     409: "WrongState, Incomplete, ContactLocked or SurveyCompleted",
     410: f"DeadlinePassed: the claim's {SUBMISSION_WINDOW_DAYS} days ran out",
-    413: "DocumentTooLarge: the file is over 25 MiB",
+    413: "PayloadTooLarge: the body is over 64 KiB (uploads: DocumentTooLarge, over 25 MiB; "
+    "StorageQuotaExceeded, over the claim's 100 MiB)",
     415: "UnsupportedDocumentType: the file's content is not an allowed type",
     422: "InvalidInput: the request or the message is malformed; the detail names the field",
+    429: "TooManyRequests: too many requests (a survey re-sent within 10 minutes, or the "
+    "key's rate limit); try again after `Retry-After` seconds",
+    503: "Unavailable: Temporal is unreachable or busy, or the claim did not answer in time; "
+    "try again after `Retry-After` seconds (a change: with the same `Idempotency-Key`)",
 }
 
 
@@ -168,18 +174,22 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem responses an operation can give."""
     return {
         code: {"model": Problem, "description": _PROBLEM_DESCRIPTIONS[code]}
-        for code in sorted({401, 422, *codes})
+        for code in sorted({401, 422, 503, *codes})
     }
 
 
-CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410)
+CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410, 413)
+SURVEY_SEND_PROBLEMS = problems(403, 404, 409, 410, 413, 429)
 
 
 def claim_change(tag: str, summary: str) -> dict[str, Any]:
-    """The route options of a change to a claim: it answers the claim view, or a problem."""
+    """The route options of a change to a claim: it answers the claim view (without its
+    growing lists), or a problem."""
     return {
         "response_model": ClaimView,
         "tags": [tag],
         "summary": summary,
+        "response_description": "the claim view after the change, with `history`, `comments` "
+        "and `questions` left empty (GET the claim for them)",
         "responses": CLAIM_ACTION_PROBLEMS,
     }

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 
+from fastapi import Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.pages.render import PAGE_CSS
+from portal.problems import problem_response
+
+log = logging.getLogger("claims.api")
 
 _CSS_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
@@ -24,8 +29,8 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class SecurityHeaders:
-    """Adds the security headers to every response (pages, JSON and downloads alike)."""
+class HttpMiddleware:
+    """ASGI middleware for HTTP requests (anything else passes through untouched)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,7 +39,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
 
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    """Adds the security headers to every response (pages, JSON and downloads alike)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
@@ -44,3 +58,27 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ServerErrors(HttpMiddleware):
+    """An exception nothing else answered becomes a 500 problem document that names nothing
+    of it (the log has the traceback), inside the security headers."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def send_noting_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_start)
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # too late for a problem document: the server closes the connection
+            response = problem_response(
+                Request(scope), 500, "InternalError", "something went wrong on our side"
+            )
+            await response(scope, receive, send)

@@ -11,6 +11,9 @@ workflow's validator made it or the claim is already over, surfaces as
 
 from __future__ import annotations
 
+import asyncio
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,6 +79,20 @@ from workflows.search_attributes import (
     PARTNER_ID,
 )
 from workflows.texts import ENDED_FROM_OUTSIDE
+
+TRANSIENT_RPC_STATUSES = frozenset(
+    {
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        RPCStatusCode.CANCELLED,
+    }
+)
+"""Temporal answers that mean "not now" rather than "no": worth the same call again later."""
+
+RPC_TIMEOUT = timedelta(seconds=10)
+"""How long any one call to Temporal may take, retries included: a stuck worker or server
+makes a call fail (a portal answers 503), never hang."""
 
 SURVEY_ANSWER_WAIT = timedelta(seconds=10)
 """How long survey answers wait for the claim's answer before going by signal instead:
@@ -188,8 +205,10 @@ class ClaimsClient:
         task_queue: str = DEFAULT_TASK_QUEUE,
         links: SurveyLinks | None = None,
         survey_answer_wait: timedelta = SURVEY_ANSWER_WAIT,
+        rpc_timeout: timedelta = RPC_TIMEOUT,
     ) -> None:
         self.client = client
+        self.rpc_timeout = rpc_timeout
         self.task_queue = task_queue
         self._links = links
         self.survey_answer_wait = survey_answer_wait
@@ -222,18 +241,20 @@ class ClaimsClient:
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=operator_text.static_summary(claim_input),
                 static_details=operator_text.static_details(claim_input),
+                rpc_timeout=self.rpc_timeout,
             )
             created = True
         except WorkflowAlreadyStartedError:
             handle = self.handle(claim_input.engagement_id)
-            description = await handle.describe()
+            description = await handle.describe(rpc_timeout=self.rpc_timeout)
             if description.status != WorkflowExecutionStatus.RUNNING:
                 raise ClaimAlreadyFinished(
                     claim_input.engagement_id, await self._final_view(handle)
                 ) from None
             created = False
         return StartedClaim(
-            view=await handle.query(WorkshopClaimWorkflow.get_claim), created=created
+            view=await handle.query(WorkshopClaimWorkflow.get_claim, rpc_timeout=self.rpc_timeout),
+            created=created,
         )
 
     async def get_claim(self, engagement_id: str) -> ClaimView:
@@ -242,10 +263,13 @@ class ClaimsClient:
         handle = self.handle(engagement_id)
         try:
             return await handle.query(
-                WorkshopClaimWorkflow.get_claim, reject_condition=QueryRejectCondition.NOT_OPEN
+                WorkshopClaimWorkflow.get_claim,
+                reject_condition=QueryRejectCondition.NOT_OPEN,
+                rpc_timeout=self.rpc_timeout,
             )
         except WorkflowQueryRejectedError as closed:
-            return ended_from_outside(await handle.query(WorkshopClaimWorkflow.get_claim), closed)
+            view = await handle.query(WorkshopClaimWorkflow.get_claim, rpc_timeout=self.rpc_timeout)
+            return ended_from_outside(view, closed)
         except RPCError as err:
             if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
@@ -254,7 +278,9 @@ class ClaimsClient:
     async def find_claims(self, query: str, limit: int = 1000) -> list[ClaimSummary]:
         """Claims matching a visibility query (see starter.queries), newest first."""
         found = []
-        async for execution in self.client.list_workflows(query, limit=limit):
+        async for execution in self.client.list_workflows(
+            query, limit=limit, rpc_timeout=self.rpc_timeout
+        ):
             attributes = execution.typed_search_attributes
             found.append(
                 ClaimSummary(
@@ -275,30 +301,64 @@ class ClaimsClient:
         return found
 
     # --- partner and reviewer actions ---------------------------------------------------
+    # Each takes an optional `update_id`, the idempotency key of the change: the same id
+    # sent again (a retried request) attaches to the first update and gets its answer.
 
-    async def attach_document(self, engagement_id: str, msg: AttachDocument) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.attach_document, msg)
+    async def attach_document(
+        self, engagement_id: str, msg: AttachDocument, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.attach_document, msg, update_id=update_id
+        )
 
-    async def send_survey(self, engagement_id: str, msg: SendSurvey) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.send_survey, msg)
+    async def send_survey(
+        self, engagement_id: str, msg: SendSurvey, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.send_survey, msg, update_id=update_id
+        )
 
-    async def update_contacts(self, engagement_id: str, msg: UpdateContacts) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.update_contacts, msg)
+    async def update_contacts(
+        self, engagement_id: str, msg: UpdateContacts, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.update_contacts, msg, update_id=update_id
+        )
 
-    async def add_comment(self, engagement_id: str, msg: AddComment) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.add_comment, msg)
+    async def add_comment(
+        self, engagement_id: str, msg: AddComment, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.add_comment, msg, update_id=update_id
+        )
 
-    async def submit(self, engagement_id: str, msg: Submit) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.submit, msg)
+    async def submit(
+        self, engagement_id: str, msg: Submit, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.submit, msg, update_id=update_id
+        )
 
-    async def request_info(self, engagement_id: str, msg: RequestInfo) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.request_info, msg)
+    async def request_info(
+        self, engagement_id: str, msg: RequestInfo, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.request_info, msg, update_id=update_id
+        )
 
-    async def approve(self, engagement_id: str, msg: Approve) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.approve, msg)
+    async def approve(
+        self, engagement_id: str, msg: Approve, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.approve, msg, update_id=update_id
+        )
 
-    async def reject(self, engagement_id: str, msg: Reject) -> ClaimView:
-        return await self._update(engagement_id, WorkshopClaimWorkflow.reject, msg)
+    async def reject(
+        self, engagement_id: str, msg: Reject, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.reject, msg, update_id=update_id
+        )
 
     # --- signals --------------------------------------------------------------------------
 
@@ -403,28 +463,46 @@ class ClaimsClient:
         update: Any,
         msg: Any,
         *,
+        update_id: str | None = None,
         rpc_timeout: timedelta | None = None,
     ) -> ClaimView:
+        """Send an update under one id, again with that id while the answer is "not now"
+        (timeout, unavailable, not ready) and `rpc_timeout` (default: the client's) lasts:
+        the server keeps updates by id, so a retry attaches to the first, never acts twice."""
         handle = self.handle(engagement_id)
-        try:
-            view: ClaimView = await handle.execute_update(update, msg, rpc_timeout=rpc_timeout)
-            return view
-        except WorkflowUpdateFailedError as err:
-            if isinstance(err.cause, ApplicationError):
-                raise ClaimUpdateRefused(err.cause) from err
-            raise
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
+        update_id = update_id or str(uuid.uuid4())
+        budget = (rpc_timeout or self.rpc_timeout).total_seconds()
+        deadline = time.monotonic() + budget
+        pause = 0.2
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                view: ClaimView = await handle.execute_update(
+                    update, msg, id=update_id, rpc_timeout=timedelta(seconds=max(remaining, 0.1))
+                )
+                return view
+            except WorkflowUpdateFailedError as err:
+                if isinstance(err.cause, ApplicationError):
+                    raise ClaimUpdateRefused(err.cause) from err
                 raise
-            await self._raise_for_missing(
-                engagement_id, handle, actor=getattr(msg, "actor", None), is_update=True
-            )
-            raise
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                if deadline - time.monotonic() < pause:
+                    raise
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    await self._raise_for_missing(
+                        engagement_id, handle, actor=getattr(msg, "actor", None), is_update=True
+                    )
+                    raise
+                if not update_may_retry(err) or deadline - time.monotonic() < pause:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
     async def _signal(self, engagement_id: str, signal: Any, msg: Any) -> None:
         handle = self.handle(engagement_id)
         try:
-            await handle.signal(signal, msg)
+            await handle.signal(signal, msg, rpc_timeout=self.rpc_timeout)
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -442,7 +520,7 @@ class ClaimsClient:
         """An update or signal found no running claim: say whether it is over or unknown
         (to a partner's user, another partner's claim is unknown, as while it runs)."""
         try:
-            await handle.describe()
+            await handle.describe(rpc_timeout=self.rpc_timeout)
         except RPCError as err:
             if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
@@ -463,9 +541,17 @@ class ClaimsClient:
 
     async def _final_view(self, handle: WorkflowHandle[Any, ClaimView]) -> ClaimView | None:
         try:
-            return await handle.query(WorkshopClaimWorkflow.get_claim)
+            return await handle.query(WorkshopClaimWorkflow.get_claim, rpc_timeout=self.rpc_timeout)
         except RPCError:
             return None
+
+
+def update_may_retry(err: RPCError) -> bool:
+    """An update's RPC error that means "not now" (the update may still be sent again under
+    its id): no answer in time, the frontend unreachable or busy, the workflow not ready."""
+    if err.status == RPCStatusCode.FAILED_PRECONDITION:
+        return "failed state" in err.message
+    return err.status in TRANSIENT_RPC_STATUSES
 
 
 def _no_such_workflow(err: RPCError) -> bool:

@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.api.enums.v1 import EventType
@@ -28,7 +30,9 @@ from claims_testing.data import MAIL_FROM, PUBLIC_URL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
+from portal.routes import API_PREFIX as V1
 from starter.client import ClaimRefused, ClaimsClient
+from tests.api_keys import ApiKeyHolder
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.messages import ClaimView, RefusalType, SendSurvey, SurveyKind
 
@@ -251,3 +255,72 @@ async def refused(action: Awaitable[object], refusal_type: RefusalType) -> Claim
         await action
     assert caught.value.type == refusal_type, caught.value
     return caught.value
+
+
+# --- the portal API ----------------------------------------------------------------------
+
+
+def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
+    """A valid POST /claims body: the workflow input without its actor."""
+    body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
+        mode="json", exclude={"actor"}
+    )
+    return body
+
+
+async def start(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
+) -> dict[str, Any]:
+    """Start a claim through the portal API (201), consented now unless `consent_at` says."""
+    consent_at = changes.pop("consent_at", None) or await env.get_current_time()
+    response = await api.post(
+        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
+    )
+    assert response.status_code == 201, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
+    """An RFC 9457 problem document with the refusal type as title."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["title"] == title
+    assert problem["status"] == status
+    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
+    assert isinstance(problem["detail"], str)
+    assert problem["detail"]
+    return problem
+
+
+def pdf(text: str = "proof") -> bytes:
+    """A small real PDF; `text` makes its content (and so its hash) differ."""
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% " + text.encode() + b"\ntrailer\n%%EOF\n"
+    )
+
+
+async def upload(
+    api: httpx.AsyncClient,
+    engagement_id: str,
+    holder: ApiKeyHolder,
+    content: bytes,
+    *,
+    kind: str | None = "results_and_recommendations",
+    filename: str = "report.pdf",
+    content_type: str = "application/pdf",
+) -> httpx.Response:
+    """Upload a proof document through the portal API (multipart `kind` and `file`)."""
+    data = {"kind": kind} if kind is not None else {}
+    return await api.post(
+        f"{V1}/claims/{engagement_id}/documents",
+        data=data,
+        files={"file": (filename, content, content_type)},
+        headers=holder.headers,
+    )
+
+
+def stored_files(blob_dir: Path) -> list[Path]:
+    """Every file in the blob store (uploads in progress included)."""
+    return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []

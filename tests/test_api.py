@@ -42,6 +42,7 @@ from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
+from tests.helpers import assert_problem, pdf, start, start_body, stored_files, upload
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -61,68 +62,6 @@ V1 = "/api/v1"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
-    """A valid POST /claims body: the workflow input without its actor."""
-    body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
-        mode="json", exclude={"actor"}
-    )
-    return body
-
-
-async def start(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
-) -> dict[str, Any]:
-    consent_at = changes.pop("consent_at", None) or await env.get_current_time()
-    response = await api.post(
-        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
-    )
-    assert response.status_code == 201, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
-def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
-    """An RFC 9457 problem document with the refusal type as title."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["title"] == title
-    assert problem["status"] == status
-    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
-    assert isinstance(problem["detail"], str)
-    assert problem["detail"]
-    return problem
-
-
-def pdf(text: str = "proof") -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% " + text.encode() + b"\ntrailer\n%%EOF\n"
-    )
-
-
-async def upload(
-    api: httpx.AsyncClient,
-    engagement_id: str,
-    holder: ApiKeyHolder,
-    content: bytes,
-    *,
-    kind: str | None = "results_and_recommendations",
-    filename: str = "report.pdf",
-    content_type: str = "application/pdf",
-) -> httpx.Response:
-    data = {"kind": kind} if kind is not None else {}
-    return await api.post(
-        f"{V1}/claims/{engagement_id}/documents",
-        data=data,
-        files={"file": (filename, content, content_type)},
-        headers=holder.headers,
-    )
-
-
-def stored_files(blob_dir: Path) -> list[Path]:
-    return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []
 
 
 async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
@@ -507,7 +446,9 @@ async def test_a_comment_carries_the_callers_identity_and_a_reviewers_comment_is
         headers=keyring.user.headers,
     )
     assert response.status_code == 200, response.text
-    [comment] = response.json()["comments"]
+    assert response.json()["comments"] == []  # an update's answer leaves them out (issue 15)
+    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)).json()
+    [comment] = view["comments"]
     assert comment["text"] == "delivered on site"
     assert comment["actor"] == {"user": keyring.user.user, "role": "incentives_user"}
 
@@ -646,6 +587,7 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
     view = response.json()
     assert view["customer_contact"] == new_contact
     assert view["proof"]["customer_survey"]["status"] == "invalidated"
+    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)).json()
     assert view["history"][-1]["actor"]["user"] == keyring.user.user
 
     problem = assert_problem(
@@ -747,8 +689,8 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     await answer_survey_page(api, survey_link(partner_mail), PARTNER_ANSWERS)
     await answer_survey_page(api, survey_link(customer_mail), CUSTOMER_ANSWERS)
 
-    view = (await api.get(f"{V1}/claims/{eid}", headers=a)).json()
-    assert view["missing"] == []
+    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.reviewer.headers)).json()
+    assert view["missing"] == []  # the answers are the program's to read (issue 15: not partners')
     completed = [e for e in view["history"] if e["event"] == "survey_completed"]
     assert [e["detail"]["answers"] for e in completed] == [
         {**PARTNER_ANSWERS, "overall": 5, "customer_engagement": 4, "program_support": 4},
@@ -768,7 +710,8 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
-    assert approved.json()["history"][-1]["actor"] == {
+    decided = (await api.get(f"{V1}/claims/{eid}", headers=r)).json()
+    assert decided["history"][-1]["actor"] == {
         "user": keyring.reviewer.user,
         "role": "reviewer",
     }
@@ -874,7 +817,7 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
         f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.user.headers
     )
     assert download.content == png
-    assert len(stored_files(blob_dir)) == 2
+    assert len(stored_files(blob_dir)) == 1  # the replaced file is removed (issue 15)
 
     assert_problem(
         await api.get(f"{V1}/claims/{eid}/documents/invoice", headers=keyring.admin.headers),

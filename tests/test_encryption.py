@@ -11,6 +11,7 @@ token only.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -274,7 +275,8 @@ async def test_claims_written_with_an_old_key_go_on_after_rotation(
     rotated = with_converter(dev_env.client, encrypted_data_converter([KEY_B, KEY_A]))
     async with create_worker(rotated, task_queue, activities):
         claims = ClaimsClient(rotated, task_queue=task_queue, links=links)
-        view = await claims.add_comment(eid, AddComment(text="after rotation", actor=ACTOR))
+        await claims.add_comment(eid, AddComment(text="after rotation", actor=ACTOR))
+        view = await claims.get_claim(eid)
         assert [c.text for c in view.comments] == [COMMENT, "after rotation"]
         await settled(claims.handle(eid))
 
@@ -609,3 +611,114 @@ async def test_the_uvicorn_app_stops_at_start_up_on_bad_configuration(
     await codec_server._ConfiguredAtStartup()({"type": "lifespan"}, receive, send)
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "CLAIMS_ENCRYPTION_KEYS" in sent[0]["message"]
+
+
+# --- codec server hardening (issue 15) ------------------------------------------------------
+
+
+def codec_client(config: CodecServerConfig, client: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(config), client=(client, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://codec.test")
+
+
+def codec_config(tokens_file: Path, proxies: frozenset[str] = frozenset()) -> CodecServerConfig:
+    return CodecServerConfig(
+        codec=EncryptionCodec([KEY_A]),
+        operators=OperatorTokens.from_file(tokens_file),
+        cors_origins=frozenset([UI]),
+        trusted_proxies=proxies,
+    )
+
+
+async def test_operator_tokens_are_read_again_when_the_file_changes(
+    codec_http: httpx.AsyncClient, operator_token: str, tokens_file: Path
+) -> None:
+    sealed = payloads_json(await EncryptionCodec([KEY_A]).encode([SECRET]))
+    olga = {"Authorization": f"Bearer {operator_token}"}
+    assert (await codec_http.post("/decode", json=sealed, headers=olga)).status_code == 200
+    await codec_http.post("/login", data={"token": operator_token})
+    session = {"Origin": UI}
+    assert (await codec_http.post("/decode", json=sealed, headers=session)).status_code == 200
+
+    pia_token = secrets.token_urlsafe(32)
+    entries = [{"token_sha256": token_sha256(pia_token), "operator": "Pia, new on call"}]
+    await asyncio.to_thread(tokens_file.write_text, json.dumps(entries))  # Olga off, Pia on
+    assert (await codec_http.post("/decode", json=sealed, headers=olga)).status_code == 403
+    assert (await codec_http.post("/decode", json=sealed, headers=session)).status_code == 401
+    pia = {"Authorization": f"Bearer {pia_token}"}
+    assert (await codec_http.post("/decode", json=sealed, headers=pia)).status_code == 200
+
+    await asyncio.to_thread(tokens_file.write_text, "[{broken")  # refuses all, not the old list
+    assert (await codec_http.post("/decode", json=sealed, headers=pia)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("proxies", "client", "forwarded", "secure"),
+    [
+        (frozenset({"127.0.0.1"}), "127.0.0.1", "https", True),
+        (frozenset(), "127.0.0.1", "https", False),
+        (frozenset({"10.0.0.5"}), "127.0.0.1", "https", False),
+        (frozenset({"127.0.0.1"}), "127.0.0.1", "http", False),
+    ],
+    ids=["trusted proxy", "no proxy trusted", "another address", "plain http"],
+)
+async def test_the_session_cookie_is_secure_behind_a_trusted_tls_proxy(
+    tokens_file: Path,
+    operator_token: str,
+    proxies: frozenset[str],
+    client: str,
+    forwarded: str,
+    secure: bool,
+) -> None:
+    async with codec_client(codec_config(tokens_file, proxies), client) as http:
+        signed_in = await http.post(
+            "/login", data={"token": operator_token}, headers={"X-Forwarded-Proto": forwarded}
+        )
+    assert signed_in.status_code == 200
+    assert ("secure" in signed_in.headers["set-cookie"].lower().split("; ")) is secure
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://[", "null"])
+async def test_sign_in_and_sign_out_from_another_origin_are_refused(
+    codec_http: httpx.AsyncClient, operator_token: str, origin: str
+) -> None:
+    refused = await codec_http.post(
+        "/login", data={"token": operator_token}, headers={"Origin": origin}
+    )
+    assert refused.status_code == 403
+    assert SESSION_COOKIE not in refused.cookies
+    for own in ("http://codec.test", UI):
+        signed_in = await codec_http.post(
+            "/login", data={"token": operator_token}, headers={"Origin": own}
+        )
+        assert signed_in.status_code == 200
+    assert (await codec_http.post("/logout", headers={"Origin": origin})).status_code == 403
+    sealed = payloads_json(await EncryptionCodec([KEY_A]).encode([SECRET]))
+    still = await codec_http.post("/decode", json=sealed, headers={"Origin": UI})
+    assert still.status_code == 200  # the forged sign-out ended nothing
+
+
+async def test_a_namespace_from_the_path_or_header_is_sanitised_before_logging(
+    codec_http: httpx.AsyncClient, operator_token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sealed = payloads_json(await EncryptionCodec([KEY_A]).encode([SECRET]))
+    auth = {"Authorization": f"Bearer {operator_token}"}
+    with caplog.at_level(logging.INFO, logger="claims.codec_server"):
+        forged = "/x%0A2026-01-01 INFO operator Mallory signed in/decode"
+        assert (await codec_http.post(forged, json=sealed, headers=auth)).status_code == 200
+        headers = {**auth, "X-Namespace": "ns\rforged"}
+        assert (await codec_http.post("/decode", json=sealed, headers=headers)).status_code == 200
+    assert "Mallory" not in caplog.text
+    assert "forged" not in caplog.text
+    assert caplog.text.count("(namespace (not a namespace name))") == 2
+
+
+def test_trusted_proxies_must_be_ip_addresses(tokens_file: Path) -> None:
+    env = {
+        "CLAIMS_ENCRYPTION_KEYS": key_env(KEY_A),
+        "CLAIMS_CODEC_OPERATOR_TOKENS_FILE": str(tokens_file),
+    }
+    with pytest.raises(SettingsError, match="CLAIMS_CODEC_TRUSTED_PROXIES"):
+        codec_server.load_config({**env, "CLAIMS_CODEC_TRUSTED_PROXIES": "proxy.example"})
+    config = codec_server.load_config({**env, "CLAIMS_CODEC_TRUSTED_PROXIES": "10.0.0.5, ::1"})
+    assert config.trusted_proxies == {"10.0.0.5", "::1"}

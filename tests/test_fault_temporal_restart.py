@@ -102,8 +102,9 @@ async def test_temporal_restart_keeps_timers_on_time_and_outage_updates_fail_cle
 
             # The same update, sent again, now succeeds (the failed one left no trace).
             retried = time.monotonic()
-            view = await asyncio.wait_for(claims.add_comment(reminded.engagement_id, comment), 60)
+            await asyncio.wait_for(claims.add_comment(reminded.engagement_id, comment), 60)
             retry_took = time.monotonic() - retried
+            view = await claims.get_claim(reminded.engagement_id)
             assert [c.text for c in view.comments] == [comment.text]
 
             lapsed = await asyncio.wait_for(claims.handle(lapsing.engagement_id).result(), 60)

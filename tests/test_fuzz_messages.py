@@ -54,7 +54,9 @@ JSON = Any
 
 # --- valid messages, as a JSON caller writes them -------------------------------------------
 
-_TEXT = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+_TEXT = st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc", "Cf", "Co", "Cn", "Zl", "Zp")
+)  # what workflows.text allows in every text field
 
 
 def _bounded_text(max_size: int) -> st.SearchStrategy[str]:
@@ -175,7 +177,7 @@ STRING_LIMITS: dict[str, int] = {
     "question": 4000,
     "note": 4000,
     "reason": 4000,
-    "answers": 4000,
+    "answers": 2000,
     "filename": 255,
     "content_type": 255,
     "uri": 2048,

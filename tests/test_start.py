@@ -88,8 +88,10 @@ async def test_plain_json_caller_with_dicts_and_iso_timestamps_drives_a_claim(
         task_queue=claims.task_queue,
     )
     actor = {"user": "anna", "role": "incentives_admin"}
-    view = await handle.execute_update("add_comment", {"text": "from a dict", "actor": actor})
-    assert isinstance(view, dict)
+    answer = await handle.execute_update("add_comment", {"text": "from a dict", "actor": actor})
+    assert isinstance(answer, dict)
+    assert answer["comments"] == []  # an update answers without its growing lists
+    view = await handle.query("get_claim")
     assert view["comments"][0]["text"] == "from a dict"
     queried = await handle.query("get_claim")
     assert queried["status"] == "in_progress"

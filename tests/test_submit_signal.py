@@ -17,7 +17,8 @@ async def test_submit_signal_while_incomplete_is_recorded_and_changes_nothing_el
     env: WorkflowEnvironment, claims: ClaimsClient
 ) -> None:
     eid = await start_claim_now(env, claims)
-    before = await claims.attach_document(eid, attach("invoice"))
+    await claims.attach_document(eid, attach("invoice"))
+    before = await claims.get_claim(eid)
 
     await claims.submit_signal(eid, Submit(actor=PARTNER_ADMIN))
     after = await claims.get_claim(eid)

@@ -23,13 +23,13 @@ from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import operator_text, rules, tracing
+    from workflows import bounds, failures, operator_text, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
@@ -75,6 +75,20 @@ def _refusal_error(refusal: rules.Refusal) -> ApplicationError:
     return ApplicationError(
         refusal.message, *refusal.details, type=refusal.type, non_retryable=True
     )
+
+
+NOTIFICATION_FAILED_PATCH = "notification-failed-recorded"
+"""Since issue 15: a notification that can't be built is recorded and skipped (before, its
+activity was retried forever, so no earlier history holds such a failure)."""
+
+
+def _unbuildable(err: ActivityError) -> tuple[str, str] | None:
+    """The reason and error name of a notification the mail activity could not build."""
+    cause = err.cause
+    if not isinstance(cause, ApplicationError) or cause.type != failures.NOTIFICATION_FAILED:
+        return None
+    error = str(cause.details[0]) if cause.details else "error"
+    return cause.message, error
 
 
 class CarriedClaim(BaseModel):
@@ -248,15 +262,26 @@ class WorkshopClaimWorkflow:
             if self._pausing or not self._claim.outbox:
                 return
             notification = self._claim.outbox[0]
-            with tracing.continuing(notification.trace_context):
-                report = await workflow.execute_activity_method(
-                    ClaimActivities.send_notification,
-                    notification,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
-                    retry_policy=MAIL_RETRY,
-                    summary=operator_text.notification_summary(notification),
+            try:
+                with tracing.continuing(notification.trace_context):
+                    report = await workflow.execute_activity_method(
+                        ClaimActivities.send_notification,
+                        notification,
+                        start_to_close_timeout=timedelta(minutes=2),
+                        heartbeat_timeout=ACTIVITY_HEARTBEAT_TIMEOUT,
+                        retry_policy=MAIL_RETRY,
+                        summary=operator_text.notification_summary(notification),
+                    )
+            except ActivityError as err:
+                failed = _unbuildable(err)
+                if failed is None or not workflow.patched(NOTIFICATION_FAILED_PATCH):
+                    raise
+                self._claim.outbox.pop(0)  # recorded, not retried: the queue moves on
+                reason, error = failed
+                failures.record_notification_failed(
+                    self._claim, notification, reason, error, workflow.now()
                 )
+                continue
             self._claim.outbox.pop(0)
             if report.refused:
                 rules.record_undeliverable(
@@ -280,7 +305,8 @@ class WorkshopClaimWorkflow:
         trace = tracing.update_trace(self)
         for notification in self._claim.outbox[queued:]:
             notification.trace_context = trace
-        return self._view()
+        # Not a command: what an update answers is not replayed, so no patch is needed.
+        return bounds.compact(self._view())
 
     # --- what the portal asks ---------------------------------------------------------
 
@@ -304,7 +330,7 @@ class WorkshopClaimWorkflow:
 
     @send_survey.validator
     def _validate_send_survey(self, msg: SendSurvey) -> None:
-        self._check(rules.check_send_survey, msg)
+        self._check(bounds.check_send_survey, msg)
 
     @workflow.update
     def update_contacts(self, msg: UpdateContacts) -> ClaimView:
@@ -320,7 +346,7 @@ class WorkshopClaimWorkflow:
 
     @add_comment.validator
     def _validate_add_comment(self, msg: AddComment) -> None:
-        self._check(rules.check_add_comment, msg)
+        self._check(bounds.check_add_comment, msg)
 
     @workflow.update
     def submit(self, msg: Submit) -> ClaimView:
@@ -338,7 +364,7 @@ class WorkshopClaimWorkflow:
 
     @request_info.validator
     def _validate_request_info(self, msg: RequestInfo) -> None:
-        self._check(rules.check_request_info, msg)
+        self._check(bounds.check_request_info, msg)
 
     @workflow.update
     def approve(self, msg: Approve) -> ClaimView:

@@ -30,6 +30,18 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from workflows.text import (
+    ANSWER_MAX_CHARS,
+    FREE_TEXT_MAX_CHARS,
+    MAX_ANSWERS,
+    MAX_CONTACTS,
+    NAME_MAX_CHARS,
+    bounded_answers,
+    free_text,
+    plausible_consent,
+    single_line,
+)
+
 Role = Literal["incentives_admin", "incentives_user", "reviewer"]
 Locale = Literal["en", "nl"]
 DocumentKind = Literal["results_and_recommendations", "invoice"]
@@ -58,6 +70,7 @@ RefusalType = Literal[
     "ContactLocked",
     "SurveyCompleted",
     "NotFound",
+    "TooManyRequests",
 ]
 NotificationKind = Literal[
     "survey_invitation",
@@ -90,13 +103,21 @@ def _decimal_amount(value: str) -> str:
 
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_CHARS),
+    AfterValidator(single_line),
+]
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
     AfterValidator(_email),
 ]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+LongText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=FREE_TEXT_MAX_CHARS),
+    AfterValidator(free_text),
+]
 Amount = Annotated[str, StringConstraints(max_length=32), AfterValidator(_decimal_amount)]
 
 MAX_DOCUMENT_BYTES = 25 * 1024 * 1024
@@ -162,8 +183,8 @@ class ClaimInputFields(Inbound):
     partner: Party
     customer: Party
     workshop: Name
-    consent_at: AwareDatetime
-    partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
+    consent_at: Annotated[AwareDatetime, AfterValidator(plausible_consent)]
+    partner_contacts: list[Contact] = Field(min_length=1, max_length=MAX_CONTACTS)
     customer_contact: Contact
 
 
@@ -176,11 +197,19 @@ class ClaimInput(ClaimInputFields):
 class Document(Inbound):
     """A stored file that proves part of the workshop's execution."""
 
-    filename: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-    content_type: Annotated[str, StringConstraints(min_length=3, max_length=255)]
+    filename: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+        AfterValidator(single_line),
+    ]
+    content_type: Annotated[
+        str, StringConstraints(min_length=3, max_length=255), AfterValidator(single_line)
+    ]
     size_bytes: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-    uri: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    uri: Annotated[
+        str, StringConstraints(min_length=1, max_length=2048), AfterValidator(single_line)
+    ]
 
 
 class AttachDocument(Inbound):
@@ -198,7 +227,9 @@ class SendSurvey(Inbound):
 class UpdateContactsFields(Inbound):
     """UpdateContacts without `actor`: what a portal request names (its API key is the actor)."""
 
-    partner_contacts: list[Contact] | None = Field(default=None, min_length=1, max_length=10)
+    partner_contacts: list[Contact] | None = Field(
+        default=None, min_length=1, max_length=MAX_CONTACTS
+    )
     customer_contact: Contact | None = None
 
 
@@ -251,7 +282,11 @@ class Reject(RejectFields):
 
 
 AnswerKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-AnswerValue = Annotated[str, StringConstraints(max_length=4000)] | int | float
+AnswerValue = (
+    Annotated[str, StringConstraints(max_length=ANSWER_MAX_CHARS), AfterValidator(free_text)]
+    | int
+    | float
+)
 
 
 class SurveyCompleted(Inbound):
@@ -260,7 +295,9 @@ class SurveyCompleted(Inbound):
     kind: SurveyKind
     link_version: int = Field(ge=1)
     respondent_email: Email
-    answers: dict[AnswerKey, AnswerValue] = Field(max_length=100)
+    answers: Annotated[
+        dict[AnswerKey, AnswerValue], Field(max_length=MAX_ANSWERS), AfterValidator(bounded_answers)
+    ]
 
 
 class PaymentIssued(Inbound):

@@ -7,8 +7,10 @@ or a comment, since anyone who can open the UI reads these texts.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
+from workflows.failures import failed_notifications
 from workflows.messages import ClaimInput, Notification
 from workflows.rules import (
     SUBMISSION_WINDOW_DAYS,
@@ -34,13 +36,25 @@ _NOTIFICATION: dict[str, str] = {
 }
 
 
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~!&#])")
+"""What makes Markdown (or HTML in it) out of text: emphasis, code, links, images, tags,
+entities, tables, headings. Each is shown literally once backslash-escaped."""
+
+
+def literal(text: str) -> str:
+    """Partner-supplied text as the UI's Markdown shows it: literally, on one line (no link,
+    image, emphasis or markup a partner could plant in an operator's page)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
 def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
 def static_summary(claim: ClaimInput) -> str:
     """One line fixed at start: which claim this is."""
-    return f"Workshop claim {claim.engagement_id}: {claim.workshop} for {claim.customer.name}"
+    workshop, customer = literal(claim.workshop), literal(claim.customer.name)
+    return f"Workshop claim {claim.engagement_id}: {workshop} for {customer}"
 
 
 def static_details(claim: ClaimInput) -> str:
@@ -48,9 +62,9 @@ def static_details(claim: ClaimInput) -> str:
     deadline = deadline_after(claim.consent_at)
     return (
         f"**Engagement:** {claim.engagement_id}  \n"
-        f"**Partner:** {claim.partner.name} ({claim.partner.id})  \n"
-        f"**Customer:** {claim.customer.name} ({claim.customer.id})  \n"
-        f"**Workshop:** {claim.workshop}  \n"
+        f"**Partner:** {literal(claim.partner.name)} ({claim.partner.id})  \n"
+        f"**Customer:** {literal(claim.customer.name)} ({claim.customer.id})  \n"
+        f"**Workshop:** {literal(claim.workshop)}  \n"
         f"**Customer consent:** {_day(claim.consent_at)}  \n"
         f"**Submission deadline:** {_day(deadline)} ({SUBMISSION_WINDOW_DAYS} days after consent)"
     )
@@ -100,5 +114,19 @@ def current_details(claim: ClaimState, now: datetime) -> str:
     return (
         f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
-        f"**Next:** {_next_event(claim, now)}"
+        f"**Next:** {_next_event(claim, now)}" + _failures_line(claim)
+    )
+
+
+def _failures_line(claim: ClaimState) -> str:
+    """Mails that could not be made, named by kind and error (no person, no content)."""
+    failed = failed_notifications(claim)
+    if not failed:
+        return ""
+    last = failed[-1].detail
+    kind = " ".join(part for part in (last.get("survey_kind"), last.get("kind")) if part)
+    return (
+        f"  \n**Notification failed:** {len(failed)} not sent; last: "
+        f"{literal(kind.replace('_', ' '))} ({literal(str(last.get('error', 'error')))}), "
+        f"{_day(failed[-1].at)}; the claim's history has the reason"
     )

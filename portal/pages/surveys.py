@@ -41,9 +41,13 @@ log = logging.getLogger("claims.api")
 
 
 def _origin(url: str) -> str:
-    parts = urlsplit(url.strip().lower())
-    host = parts.hostname or ""
-    port = parts.port
+    """The origin (scheme, host, port) of a URL; "" for a malformed one, which matches none."""
+    try:
+        parts = urlsplit(url.strip().lower())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # an unclosed IPv6 bracket, a port that is no number or out of range
+        return ""
     if port is None or (parts.scheme, port) in (("http", 80), ("https", 443)):
         return f"{parts.scheme}://{host}"
     return f"{parts.scheme}://{host}:{port}"

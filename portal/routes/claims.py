@@ -10,7 +10,8 @@ from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, caller_message, visible_claim
+from portal.deps import CallerDep, EngagementId, UpdateId, caller_message, visible_claim
+from portal.privacy import as_seen_by
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
@@ -46,7 +47,7 @@ router = APIRouter(prefix=API_PREFIX)
     summary="Start a claim",
     responses={
         200: {"model": ClaimView, "description": "the engagement already had this running claim"},
-        **problems(403, 409),
+        **problems(403, 409, 413),
     },
 )
 async def start_claim(
@@ -72,7 +73,7 @@ async def start_claim(
     if not caller.sees_partner(started.view.partner.id):
         raise taken
     response.status_code = 201 if started.created else 200
-    return started.view
+    return as_seen_by(caller, started.view)
 
 
 @router.get(
@@ -139,19 +140,29 @@ async def get_history(
     **claim_change("claims", "Change the partner contacts and/or the customer contact"),
 )
 async def update_contacts(
-    engagement_id: EngagementId, body: UpdateContactsBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: UpdateContactsBody,
+    caller: CallerDep,
+    portal: PortalDep,
+    update_id: UpdateId,
 ) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
     msg = caller_message("update_contacts", caller, UpdateContacts, body)
-    return await portal.claims.update_contacts(engagement_id, msg)
+    view = await portal.claims.update_contacts(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
 
 
 @router.post("/claims/{engagement_id}/comments", **claim_change("claims", "Add a comment"))
 async def add_comment(
-    engagement_id: EngagementId, body: CommentBody, caller: CallerDep, portal: PortalDep
+    engagement_id: EngagementId,
+    body: CommentBody,
+    caller: CallerDep,
+    portal: PortalDep,
+    update_id: UpdateId,
 ) -> ClaimView:
     msg = caller_message("add_comment", caller, AddComment, body)
-    return await portal.claims.add_comment(engagement_id, msg)
+    view = await portal.claims.add_comment(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
 
 
 @router.post(
@@ -161,7 +172,9 @@ async def submit(
     engagement_id: EngagementId,
     caller: CallerDep,
     portal: PortalDep,
+    update_id: UpdateId,
     body: Annotated[EmptyBody | None, Body()] = None,
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
-    return await portal.claims.submit(engagement_id, caller_message("submit", caller, Submit))
+    msg = caller_message("submit", caller, Submit)
+    return as_seen_by(caller, await portal.claims.submit(engagement_id, msg, update_id=update_id))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import cast, get_args
 
@@ -10,11 +12,10 @@ from fastapi import Request, Response
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRouter
 
-from portal.blobs import (
-    receive_multipart_upload,
-)
+from portal.blobs import download_name, receive_multipart_upload
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, visible_claim
+from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
+from portal.privacy import as_seen_by
 from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
 from portal.routes import API_PREFIX
 from workflows.messages import (
@@ -68,6 +69,7 @@ async def upload_document(
     request: Request,
     caller: CallerDep,
     portal: PortalDep,
+    update_id: UpdateId,
 ) -> ClaimView:
     """Multipart `kind` and `file`: the file is streamed to the blob store, checked by its
     content (PDF, Office, image, e-mail; 25 MiB at most), then attached to the claim
@@ -85,18 +87,34 @@ async def upload_document(
         deadline=view.deadline_at,
         now=datetime.now(UTC),
     )
+    began = time.time()
     upload = await receive_multipart_upload(
         portal.blobs,
         request.headers.get("content-type", ""),
         request.stream(),
         choices={"kind": frozenset(get_args(DocumentKind))},
+        owner=engagement_id,
     )
     # The stored blob's attributes are the document's fields, by name.
     document = Document.model_validate(upload.blob, from_attributes=True)
     kind = cast(DocumentKind, upload.fields["kind"])
-    return await portal.claims.attach_document(
-        engagement_id, AttachDocument(kind=kind, document=document, actor=caller.actor)
+    msg = AttachDocument(kind=kind, document=document, actor=caller.actor)
+    attached = await portal.claims.attach_document(engagement_id, msg, update_id=update_id)
+    # The claim's documents now known, what they replaced (and old unattached uploads) go.
+    await asyncio.to_thread(
+        portal.blobs.release,
+        engagement_id,
+        keep=_document_hashes(attached),
+        replaced=_document_hashes(view) - _document_hashes(attached),
+        since=began,
     )
+    return as_seen_by(caller, attached)
+
+
+def _document_hashes(view: ClaimView) -> set[str]:
+    """The content hashes of a claim's current documents."""
+    documents = (view.proof.results_and_recommendations.document, view.proof.invoice.document)
+    return {document.sha256 for document in documents if document is not None}
 
 
 @router.get(
@@ -128,6 +146,6 @@ async def download_document(
     return FileResponse(
         path,
         media_type=document.content_type,
-        filename=document.filename,
+        filename=download_name(document.filename, document.content_type),
         content_disposition_type="attachment",
     )
