@@ -49,7 +49,9 @@ def smtp_config(settings: Settings) -> SmtpConfig:
 
 def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
     links = SurveyLinks(settings.secret_key, settings.public_url)
-    return ClaimActivities(store, Mailer(smtp_config(settings), MailRenderer(links)))
+    return ClaimActivities(
+        store, Mailer(smtp_config(settings), MailRenderer(links)), review_mail=settings.review_mail
+    )
 
 
 def build_payment_activities(

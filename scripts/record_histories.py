@@ -45,7 +45,9 @@ async def record(names: list[str], only_missing: bool, release: str | None) -> N
         store = ClaimStore.from_url(f"sqlite+aiosqlite:///{scratch}/claims.db")
         await store.migrate()
         smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from="Claims <c@claims.test>")
-        activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+        activities = ClaimActivities(
+            store, Mailer(smtp, MailRenderer(links)), review_mail="review-desk@claims.test"
+        )
         try:
             for name in names:
                 target = CORPUS / (f"{name}@{release}.json" if release else f"{name}.json")

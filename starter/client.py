@@ -37,12 +37,15 @@ from workflows.messages import (
     AddComment,
     Approve,
     AttachDocument,
+    Cancel,
     ClaimInput,
     ClaimView,
+    Dispute,
     PaymentIssued,
     RefusalType,
     Reject,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
     SurveyCompleted,
@@ -265,6 +268,16 @@ class ClaimsClient:
 
     async def submit(self, engagement_id: str, msg: Submit) -> ClaimView:
         return await self._update(engagement_id, WorkshopClaimWorkflow.submit, msg)
+
+    async def cancel(self, engagement_id: str, msg: Cancel) -> ClaimView:
+        """Withdraw a claim before submission; the returned view is its last (cancelled)."""
+        return await self._update(engagement_id, WorkshopClaimWorkflow.cancel, msg)
+
+    async def respond_info(self, engagement_id: str, msg: RespondInfo) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.respond_info, msg)
+
+    async def dispute(self, engagement_id: str, msg: Dispute) -> ClaimView:
+        return await self._update(engagement_id, WorkshopClaimWorkflow.dispute, msg)
 
     async def request_info(self, engagement_id: str, msg: RequestInfo) -> ClaimView:
         return await self._update(engagement_id, WorkshopClaimWorkflow.request_info, msg)

@@ -22,7 +22,7 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM
+from claims_testing.data import MAIL_FROM, REVIEW_MAIL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
@@ -123,7 +123,7 @@ def mailing_activities(
     links made by `links`: the test kit's `claims_activities`, for a mail server or links
     of the test's own."""
     smtp = SmtpConfig(host=smtp_host, port=smtp_port, mail_from=MAIL_FROM, timeout=5)
-    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)), review_mail=REVIEW_MAIL)
 
 
 def worker_process_environ(

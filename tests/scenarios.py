@@ -99,6 +99,7 @@ async def approved(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     eid = await _submitted(claims)
     await claims.request_info(eid, "Attendance list?")
     await claims.comment(eid, "Twelve people.")
+    await claims.respond_info(eid, "Twelve people.")
     await claims.submit(eid)
     await claims.approve(eid, note="Thanks.")
     return eid

@@ -25,6 +25,7 @@ from workflows.messages import (
     Approve,
     PaymentIssued,
     RequestInfo,
+    RespondInfo,
     Submit,
 )
 
@@ -42,6 +43,7 @@ async def recorded_histories(
     await claims.add_comment(paid.engagement_id, AddComment(text="hi", actor=PARTNER_ADMIN))
     await claims.submit_signal(paid.engagement_id, Submit(actor=PARTNER_ADMIN))
     await claims.request_info(paid.engagement_id, RequestInfo(question="?", actor=REVIEWER))
+    await claims.respond_info(paid.engagement_id, RespondInfo(text="!", actor=PARTNER_ADMIN))
     await claims.submit(paid.engagement_id, Submit(actor=PARTNER_ADMIN))
     await claims.approve(paid.engagement_id, Approve(actor=REVIEWER))
     await claims.payment_issued(

@@ -23,10 +23,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     model_serializer,
+    model_validator,
 )
 from typing_extensions import TypedDict
 
@@ -36,7 +39,17 @@ DocumentKind = Literal["results_and_recommendations", "invoice"]
 SurveyKind = Literal["partner", "customer"]
 SurveyChannel = Literal["email", "direct"]
 ClaimStatus = Literal[
-    "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
+    "in_progress",
+    "submitted",
+    "info_requested",
+    "approved",
+    "paid",
+    "rejected",
+    "rejected_final",
+    "disputed",
+    "expired",
+    "cancelled",
+    "auto_rejected",
 ]
 ProofItem = Literal["results_and_recommendations", "partner_survey", "customer_survey", "invoice"]
 SurveyStatus = Literal["not_sent", "sent", "invalidated", "completed"]
@@ -58,6 +71,12 @@ NotificationKind = Literal[
     "rejected",
     "auto_rejected",
     "paid",
+    "reply_reminder",
+    "expired",
+    "cancelled",
+    "dispute_received",
+    "rejected_final",
+    "review_escalation",
 ]
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -97,6 +116,22 @@ class Inbound(BaseModel):
     """Base of every message a caller sends: strict about unknown fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _lenient_when_carried(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        """Strict for what callers send; lenient for what a claim carries into its next
+        run (validated with the context `{"carried": True}`): a rule tightened in a later
+        release must not fail claims that were accepted under the old one."""
+        try:
+            return handler(data)
+        except ValidationError:
+            carried = isinstance(info.context, dict) and info.context.get("carried")
+            if carried and isinstance(data, dict):
+                return cls.model_construct(**data)
+            raise
 
 
 class ActorJSON(TypedDict):
@@ -241,6 +276,42 @@ class Reject(RejectFields):
     actor: Actor
 
 
+class CancelFields(Inbound):
+    """Cancel without `actor`: what a portal request names (its API key is the actor)."""
+
+    reason: LongText
+
+
+class Cancel(CancelFields):
+    """The partner withdraws a claim started by mistake, before it is submitted."""
+
+    actor: Actor
+
+
+class RespondInfoFields(Inbound):
+    """RespondInfo without `actor`: what a portal request names (its API key is the actor)."""
+
+    text: LongText
+
+
+class RespondInfo(RespondInfoFields):
+    """The partner's answer to the program's open question."""
+
+    actor: Actor
+
+
+class DisputeFields(Inbound):
+    """Dispute without `actor`: what a portal request names (its API key is the actor)."""
+
+    reason: LongText
+
+
+class Dispute(DisputeFields):
+    """The partner contests a rejection, within the dispute window."""
+
+    actor: Actor
+
+
 AnswerKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 AnswerValue = Annotated[str, StringConstraints(max_length=4000)] | int | float
 
@@ -303,6 +374,9 @@ class Question(Outbound):
     at: datetime
     actor: Actor
     question: str
+    answer: str | None = None
+    answered_at: datetime | None = None
+    answered_by: Actor | None = None
 
 
 class HistoryEntry(Outbound):
@@ -343,6 +417,11 @@ class ClaimView(Outbound):
     decided_at: datetime | None
     paid_at: datetime | None
     payment: Payment | None
+    reply_until: datetime | None = None
+    """While `info_requested`: the end of the reply window (null for a claim whose
+    question was asked before the reply window existed)."""
+    dispute_until: datetime | None = None
+    """While `rejected`: the end of the dispute window."""
 
 
 # --- between the workflow and its activities ---------------------------------------------
@@ -370,6 +449,12 @@ class Notification(Outbound):
     missing: list[ProofItem] = Field(default_factory=list)
     text: str | None = None
     payment: Payment | None = None
+    until: datetime | None = None
+    """The end of the window the mail is about (reply or dispute window)."""
+    to_review_desk: bool = False
+    """For the program's review desk (CLAIMS_REVIEW_MAIL), not for `recipients`."""
+    status: ClaimStatus | None = None
+    """The claim's status when the mail was decided (review desk mails name it)."""
     trace_context: dict[str, str] = Field(default_factory=dict)
     """The trace of the request that led to this mail (W3C trace context), so its sending
     is traced as part of that request; empty when tracing is off."""
@@ -395,6 +480,17 @@ class StoreClaim(Outbound):
 
     view: ClaimView
     since_seq: int = 0
+    release: int | None = None
+    """The workflow release that asks (echoed in the receipt, see `StoreReceipt`)."""
+
+
+class StoreReceipt(Outbound):
+    """What a read-model write did. Its `release` echoes the workflow's, so the first
+    write of a run records in history which release started the run: a version marker
+    that costs no event of its own (earlier releases' writes returned a bare row count)."""
+
+    rows: int
+    release: int | None = None
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -18,6 +18,10 @@ STATUS_WORDS: dict[Locale, dict[ClaimStatus, str]] = {
         "approved": "approved and waiting for payment",
         "paid": "paid",
         "rejected": "rejected",
+        "rejected_final": "rejected for good",
+        "disputed": "disputed and waiting for review",
+        "expired": "expired without an answer to the program's question",
+        "cancelled": "cancelled by the partner",
         "auto_rejected": "rejected automatically",
     },
     "nl": {
@@ -27,6 +31,10 @@ STATUS_WORDS: dict[Locale, dict[ClaimStatus, str]] = {
         "approved": "goedgekeurd en wacht op betaling",
         "paid": "betaald",
         "rejected": "afgewezen",
+        "rejected_final": "definitief afgewezen",
+        "disputed": "betwist en wacht op beoordeling",
+        "expired": "verlopen zonder antwoord op de vraag van het programma",
+        "cancelled": "geannuleerd door de partner",
         "auto_rejected": "automatisch afgewezen",
     },
 }
