@@ -16,13 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.messages import (
     AddCommentFields,
     ApproveFields,
+    CancelFields,
     ClaimInputFields,
     ClaimStatus,
     ClaimView,
+    DisputeFields,
     Party,
     ProofItem,
     RejectFields,
     RequestInfoFields,
+    RespondInfoFields,
     UpdateContactsFields,
 )
 
@@ -60,6 +63,18 @@ class ApproveBody(RequestBody, ApproveFields):
 
 
 class RejectBody(RequestBody, RejectFields):
+    pass
+
+
+class CancelBody(RequestBody, CancelFields):
+    pass
+
+
+class InfoResponseBody(RequestBody, RespondInfoFields):
+    pass
+
+
+class DisputeBody(RequestBody, DisputeFields):
     pass
 
 

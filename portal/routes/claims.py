@@ -1,4 +1,4 @@
-"""Claims: start, list, read, contacts, comments, submit."""
+"""Claims: start, list, read, contacts, comments, submit, cancel, answer, dispute."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from portal.deps import CallerDep, EngagementId, caller_message, visible_claim
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
+    CancelBody,
     ClaimList,
     CommentBody,
+    DisputeBody,
     EmptyBody,
+    InfoResponseBody,
     StartClaimBody,
     UpdateContactsBody,
     summary_of,
@@ -27,10 +30,13 @@ from starter.client import (
 from workflows.messages import (
     IDENTIFIER_PATTERN,
     AddComment,
+    Cancel,
     ClaimInput,
     ClaimStatus,
     ClaimView,
+    Dispute,
     HistoryEntry,
+    RespondInfo,
     Submit,
     UpdateContacts,
 )
@@ -165,3 +171,39 @@ async def submit(
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
     return await portal.claims.submit(engagement_id, caller_message("submit", caller, Submit))
+
+
+@router.post(
+    "/claims/{engagement_id}/cancel",
+    **claim_change("claims", "Cancel a claim started by mistake (before submission)"),
+)
+async def cancel(
+    engagement_id: EngagementId, body: CancelBody, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    """Final: the partner contacts get a confirmation, and the engagement can't be claimed
+    again (409 WrongState once submitted)."""
+    return await portal.claims.cancel(engagement_id, caller_message("cancel", caller, Cancel, body))
+
+
+@router.post(
+    "/claims/{engagement_id}/info-response",
+    **claim_change("claims", "Answer the program's open question"),
+)
+async def respond_info(
+    engagement_id: EngagementId, body: InfoResponseBody, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    """While `info_requested`; then submit again (within the reply window)."""
+    msg = caller_message("respond_info", caller, RespondInfo, body)
+    return await portal.claims.respond_info(engagement_id, msg)
+
+
+@router.post(
+    "/claims/{engagement_id}/dispute",
+    **claim_change("claims", "Dispute the rejection (within the dispute window, once)"),
+)
+async def dispute(
+    engagement_id: EngagementId, body: DisputeBody, caller: CallerDep, portal: PortalDep
+) -> ClaimView:
+    """The review desk is mailed; a reviewer then approves or rejects for good."""
+    msg = caller_message("dispute", caller, Dispute, body)
+    return await portal.claims.dispute(engagement_id, msg)
