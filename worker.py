@@ -67,15 +67,17 @@ def create_worker(
     task_queue: str,
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
+    claim_workflow: type = WorkshopClaimWorkflow,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
     With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities).
+    `claim_workflow` is for the upgrade test, which runs the previous release's class.
     """
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WorkshopClaimWorkflow, *([PaymentCycleWorkflow] if payments else [])],
+        workflows=[claim_workflow, *([PaymentCycleWorkflow] if payments else [])],
         activities=[
             activities.store_claim,
             activities.send_notification,
