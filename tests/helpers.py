@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from claims_testing.data import MAIL_FROM, REVIEW_MAIL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
-from starter.client import ClaimsClient
+from starter.client import ClaimsClient, workflow_id
 from tests.builders import PARTNER_ADMIN, claim_input
+from workflows import rules
+from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
@@ -88,6 +91,33 @@ async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str
     """Start a claim consented at the server's current time; returns its engagement id."""
     started = await claims.start_claim(claim_input(await env.get_current_time()))
     return started.view.engagement_id
+
+
+def continued_run(now: datetime) -> ClaimRun:
+    """The input of a run that continues a claim (as continue-as-new makes it): consented
+    84 days ago, so its 30-day reminder went out in the run before, and its 7-day
+    reminder fell due yesterday, between the two runs (workers down, say)."""
+    consent_at = now - timedelta(days=84)
+    claim = claim_input(consent_at)
+    state = rules.open_claim(claim, consent_at)
+    rules.settle_clocks(state, consent_at, carried=False)
+    first = rules.next_clock(state)
+    assert first is not None
+    rules.reach_clock(state, first, first.at)
+    state.outbox.clear()  # the run before sent it
+    carried = CarriedClaim(claim=state, stored=0, release=RELEASE)
+    return ClaimRun.model_validate({**claim.model_dump(), "carried": carried.model_dump()})
+
+
+async def start_continued_run(claims: ClaimsClient, run: ClaimRun) -> str:
+    """Start `run` as continue-as-new would (no static summary: only a start sets one)."""
+    await claims.client.start_workflow(
+        WorkshopClaimWorkflow.run,
+        run,
+        id=workflow_id(run.engagement_id),
+        task_queue=claims.task_queue,
+    )
+    return run.engagement_id
 
 
 async def sent_survey_token(claims: ClaimsClient, eid: str, kind: SurveyKind) -> str:

@@ -122,14 +122,15 @@ class Inbound(BaseModel):
     def _lenient_when_carried(
         cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
     ) -> Any:
-        """Strict for what callers send; lenient for what a claim carries into its next
-        run (validated with the context `{"carried": True}`): a rule tightened in a later
-        release must not fail claims that were accepted under the old one."""
+        """Strict for what callers send; lenient (validated with the context
+        `{"lenient": True}`) for what a claim already accepted and carries on: its state
+        in its next run, and what it reports (`Outbound` payloads, see starter.converter).
+        A rule tightened in a later release must not fail claims accepted under the old."""
         try:
             return handler(data)
         except ValidationError:
-            carried = isinstance(info.context, dict) and info.context.get("carried")
-            if carried and isinstance(data, dict):
+            lenient = isinstance(info.context, dict) and info.context.get("lenient")
+            if lenient and isinstance(data, dict):
                 return cls.model_construct(**data)
             raise
 
