@@ -10,9 +10,10 @@ applied by `workflows.rules`, and this class wires those rules to Temporal:
   reminders and auto-rejects a claim still in progress at its 90-day deadline,
   reminds of and ends the reply window, closes the dispute window and escalates
   a claim waiting too long for review;
-- the after-submission clocks are switched on behind `workflow.patched` when first
-  needed, so claims started before them replay and go on as before
-  (docs/versioning.md);
+- a run records which release started it (`RELEASE`, in its first read-model
+  write); runs of earlier releases keep their exact commands and get each
+  after-submission clock behind `workflow.patched` when they first need it, so
+  they replay and go on as before (docs/versioning.md);
 - side effects leave through two queues drained by activities, so a slow mail
   server or database never holds up a portal user: the read model is written
   in order, notifications are sent in order, each retried until done.
