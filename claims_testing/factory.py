@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import Any, Protocol, TypeVar, get_args
 
 from claims_testing.data import PARTNER_ADMIN, REVIEWER, claim_input, document
 from starter.client import ClaimsClient, StartedClaim
@@ -29,6 +29,7 @@ from workflows.messages import (
     AttachDocument,
     Cancel,
     ClaimInput,
+    ClaimStatus,
     ClaimView,
     Dispute,
     Document,
@@ -47,19 +48,8 @@ from workflows.rules import PROOF_ITEMS, REPLY_WINDOW_DAYS, SUBMISSION_WINDOW
 
 T = TypeVar("T")
 
-ClaimState = Literal[
-    "in_progress",
-    "submitted",
-    "info_requested",
-    "approved",
-    "paid",
-    "rejected",
-    "disputed",
-    "rejected_final",
-    "expired",
-    "cancelled",
-    "auto_rejected",
-]
+ClaimState = ClaimStatus
+"""The factory drives a claim to any status."""
 CLAIM_STATES: tuple[ClaimState, ...] = get_args(ClaimState)
 """Every state the factory drives a claim to."""
 RESPONDENT = "respondent@example.com"

@@ -96,20 +96,8 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("review_escalation", {}),
 ]
 CASE_IDS = [
-    "survey_invitation-partner",
-    "survey_invitation-customer",
-    "reminder",
-    "info_requested",
-    "approved",
-    "rejected",
-    "auto_rejected",
-    "paid",
-    "reply_reminder",
-    "expired",
-    "cancelled",
-    "dispute_received",
-    "rejected_final",
-    "review_escalation",
+    f"{kind}-{changes['survey_kind']}" if kind == "survey_invitation" else kind
+    for kind, changes in CASES
 ]
 
 

@@ -138,8 +138,9 @@ def submitted() -> ClaimState:
     return claim
 
 
-def info_requested() -> ClaimState:
-    claim = submitted()
+def info_requested(claim: ClaimState | None = None) -> ClaimState:
+    """A question asked of a submitted claim (`claim`, or a new one with no clocks)."""
+    claim = claim or submitted()
     msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
     act(claim, rules.check_request_info, rules.request_info, msg)
     return claim
@@ -157,8 +158,9 @@ def paid() -> ClaimState:
     return claim
 
 
-def rejected() -> ClaimState:
-    claim = submitted()
+def rejected(claim: ClaimState | None = None) -> ClaimState:
+    """A submitted claim (`claim`, or a new one with no clocks) rejected."""
+    claim = claim or submitted()
     act(claim, rules.check_reject, rules.reject, Reject(reason="No invoice", actor=REVIEWER))
     return claim
 
@@ -972,16 +974,11 @@ def submitted_with_clocks() -> ClaimState:
 
 
 def asked_with_window() -> ClaimState:
-    claim = submitted_with_clocks()
-    msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
-    act(claim, rules.check_request_info, rules.request_info, msg)
-    return claim
+    return info_requested(submitted_with_clocks())
 
 
 def rejected_with_window() -> ClaimState:
-    claim = submitted_with_clocks()
-    act(claim, rules.check_reject, rules.reject, Reject(reason="No invoice", actor=REVIEWER))
-    return claim
+    return rejected(submitted_with_clocks())
 
 
 def run_clocks(claim: ClaimState, until: datetime) -> ClaimState:
