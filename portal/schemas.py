@@ -21,6 +21,7 @@ from workflows.messages import (
     ClaimStatus,
     ClaimView,
     DisputeFields,
+    Locale,
     Party,
     ProofItem,
     RejectFields,
@@ -28,6 +29,7 @@ from workflows.messages import (
     RespondInfoFields,
     UpdateContactsFields,
 )
+from workflows.texts import status_words
 
 # --- request and response bodies --------------------------------------------------------------
 
@@ -91,6 +93,9 @@ class ClaimSummary(BaseModel):
     workshop: str
     status: ClaimStatus
     status_reason: str | None
+    status_words: dict[Locale, str] = Field(
+        default_factory=dict, description="how the status reads, in English and Dutch"
+    )
     consent_at: datetime
     deadline_at: datetime
     missing: list[ProofItem]
@@ -115,6 +120,7 @@ def summary_of(row: Mapping[str, Any]) -> ClaimSummary:
     return ClaimSummary.model_validate(
         {
             **view.model_dump(include=fields),
+            "status_words": {locale: status_words(view.status, locale) for locale in ("en", "nl")},
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
         }

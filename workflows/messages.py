@@ -423,6 +423,8 @@ class ClaimView(Outbound):
     question was asked before the reply window existed)."""
     dispute_until: datetime | None = None
     """While `rejected`: the end of the dispute window."""
+    status_words: dict[Locale, str] = Field(default_factory=dict)
+    """How the status reads in a sentence ("the claim is ..."), in English and Dutch."""
 
 
 # --- between the workflow and its activities ---------------------------------------------

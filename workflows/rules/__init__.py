@@ -687,6 +687,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         payment=claim.payment,
         reply_until=claim.reply_until if claim.status == "info_requested" else None,
         dispute_until=claim.dispute_until if claim.status == "rejected" else None,
+        status_words={locale: status_words(claim.status, locale) for locale in ("en", "nl")},
     )
 
 
