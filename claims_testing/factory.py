@@ -52,6 +52,8 @@ ClaimState = ClaimStatus
 """The factory drives a claim to any status."""
 CLAIM_STATES: tuple[ClaimState, ...] = get_args(ClaimState)
 """Every state the factory drives a claim to."""
+NOTHING_DONE = frozenset({"auto_rejected", "cancelled"})
+"""States the factory reaches with no proof item done."""
 RESPONDENT = "respondent@example.com"
 ANSWERS: Mapping[str, str | int | float] = {"q1": 5}
 QUESTION = "Please add the attendance list."
@@ -94,14 +96,14 @@ def _checked(state: str, items: Iterable[str]) -> set[ProofItem]:
             f"unknown proof item(s) {', '.join(map(repr, unknown))}: "
             f"use any of {', '.join(PROOF_ITEMS)}"
         )
-    if state in ("in_progress", "cancelled"):
+    if state == "in_progress":
         return {item for item in PROOF_ITEMS if item in given}
     if given:
         raise ValueError(
-            f"items are for 'in_progress' and 'cancelled' only: a claim that is {state!r} "
-            + ("has none done" if state == "auto_rejected" else "has all four done")
+            f"items are for 'in_progress' only: a claim that is {state!r} "
+            + ("has none done" if state in NOTHING_DONE else "has all four done")
         )
-    return set() if state == "auto_rejected" else set(PROOF_ITEMS)
+    return set() if state in NOTHING_DONE else set(PROOF_ITEMS)
 
 
 @dataclass
@@ -116,10 +118,11 @@ class ClaimFactory:
         self, state: ClaimState = "in_progress", *, items: Iterable[ProofItem] = (), **fields: Any
     ) -> ClaimView:
         """Start a claim (fields override the defaults of `claims_testing.data.claim_input`)
-        and drive it to `state`; `items` are the proof items done for `in_progress` (and
-        `cancelled`). `disputed` and `rejected_final` go through a rejection and a
-        dispute; `expired` waits out the reply window, so it needs virtual time (the
-        time-skipping server) like the other clocks.
+        and drive it to `state`; `items` are the proof items done for `in_progress` (a
+        claim `cancelled` or `auto_rejected` has none; cancel one with items by hand).
+        `disputed` and `rejected_final` go through a rejection and a dispute; `expired`
+        waits out the reply window, so it needs virtual time (the time-skipping server)
+        like the other clocks.
 
         A state or item it does not know is a `ValueError` naming the valid ones, never
         a claim in some other state (a typo must fail the test, not pass it).

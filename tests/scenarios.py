@@ -134,7 +134,10 @@ async def rejected(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 
 async def cancelled(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    return (await _factory(env, client)("cancelled", items=["invoice"])).engagement_id
+    claims = _factory(env, client)
+    eid = (await claims("in_progress", items=["invoice"])).engagement_id
+    await claims.cancel(eid)
+    return eid
 
 
 async def answered(env: WorkflowEnvironment, client: ClaimsClient) -> str:
