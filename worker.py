@@ -40,7 +40,9 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
     links = SurveyLinks(settings.secret_key, settings.public_url)
-    return ClaimActivities(store, Mailer(settings.smtp, MailRenderer(links)))
+    return ClaimActivities(
+        store, Mailer(settings.smtp, MailRenderer(links)), review_mail=settings.review_mail
+    )
 
 
 def build_payment_activities(
@@ -57,17 +59,19 @@ def create_worker(
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
     reconcile: ReconcileActivities | None = None,
+    claim_workflow: type = WorkshopClaimWorkflow,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
     With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities);
     with `reconcile`, the reconciliation of claims ended from outside (`ReconcileClaims`).
+    `claim_workflow` is for the upgrade test, which runs the previous release's class.
     """
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[
-            WorkshopClaimWorkflow,
+            claim_workflow,
             *([PaymentCycleWorkflow] if payments else []),
             *([ReconcileClaimsWorkflow] if reconcile else []),
         ],

@@ -28,7 +28,7 @@ from temporalio.exceptions import ApplicationError
 from activities.mail import Mailer, NotificationUnbuildable
 from activities.store import ClaimStore
 from workflows.failures import NOTIFICATION_FAILED
-from workflows.messages import DeliveryReport, Notification, StoreClaim
+from workflows.messages import Contact, DeliveryReport, Notification, StoreClaim, StoreReceipt
 
 HEARTBEAT_EVERY = 1.0
 """Seconds between background heartbeats (the SDK sends at most one per 80% of the
@@ -60,13 +60,19 @@ async def heartbeating(details: Callable[[], tuple[Any, ...]]) -> AsyncIterator[
 class ClaimActivities:
     """Activity implementations bound to one store and one mailer (shared by all claims)."""
 
-    def __init__(self, store: ClaimStore, mailer: Mailer) -> None:
+    def __init__(self, store: ClaimStore, mailer: Mailer, review_mail: str | None = None) -> None:
         self._store = store
         self._mailer = mailer
+        self._review_desk = (
+            None if review_mail is None else Contact(name="Review desk", email=review_mail)
+        )
+        """CLAIMS_REVIEW_MAIL: where disputes and review escalations go (None: nowhere).
+        Resolved here, not in the workflow, so changing it reaches claims already running."""
 
     @activity.defn(name="store_claim")
-    async def store_claim(self, write: StoreClaim) -> int:
-        """Write the claim's latest view and its new history rows; returns rows inserted.
+    async def store_claim(self, write: StoreClaim) -> StoreReceipt:
+        """Write the claim's latest view and its new history rows; returns rows inserted
+        and the release of the workflow that asked (its version marker, see StoreReceipt).
 
         Run as a local activity (within the workflow task), which does not heartbeat."""
         began = time.perf_counter()
@@ -74,11 +80,15 @@ class ClaimActivities:
         activity.metric_meter().create_histogram_float(
             "claims_read_model_write_seconds", "seconds one read-model write took", "s"
         ).record(time.perf_counter() - began)
-        return rows
+        return StoreReceipt(rows=rows, release=write.release)
 
     @activity.defn(name="send_notification")
     async def send_notification(self, notification: Notification) -> DeliveryReport:
         """Mail every recipient once; permanently refused recipients are reported, not raised."""
+        if notification.to_review_desk:
+            if self._review_desk is None:
+                return DeliveryReport(key=notification.key, delivered=0)
+            notification = notification.model_copy(update={"recipients": [self._review_desk]})
         details = activity.info().heartbeat_details
         resume = DeliveryReport.model_validate(details[0]) if details else None
         latest: list[DeliveryReport] = [resume] if resume is not None else []

@@ -40,8 +40,8 @@ from workflows.messages import (
     Notification,
     RefusedRecipient,
 )
-from workflows.rules import SUBMISSION_WINDOW_DAYS
-from workflows.texts import ITEM_LABELS
+from workflows.rules import REPLY_WINDOW_DAYS, REVIEW_CLOCK_DAYS, SUBMISSION_WINDOW_DAYS
+from workflows.texts import ITEM_LABELS, status_words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -164,6 +164,12 @@ class MailRenderer(TemplateRenderer):
             "deadline": format_deadline(notification.deadline_at, lang),
             "missing": [ITEM_LABELS[lang][item] for item in notification.missing],
             "window_days": SUBMISSION_WINDOW_DAYS,
+            "until": None if notification.until is None else format_date(notification.until, lang),
+            "status": None
+            if notification.status is None
+            else status_words(notification.status, lang),
+            "reply_days": REPLY_WINDOW_DAYS,
+            "review_days": REVIEW_CLOCK_DAYS,
         }
 
     def render(self, notification: Notification, recipient: Contact) -> RenderedMail:

@@ -19,6 +19,8 @@ from workflows.messages import (
     Party,
 )
 
+REVIEW_MAIL = "review-desk@program.example"
+"""The review desk the test kit's activities mail (CLAIMS_REVIEW_MAIL)."""
 MAIL_FROM = "Workshop claims <claims@claims.test>"
 PUBLIC_URL = "http://claims.test"
 """Survey links in captured mails start with this (no server answers there)."""

@@ -7,7 +7,8 @@ writes state: every step is the message a portal or a reviewer would send.
 
 `ClaimFactory(client, clock)("approved")` is the short way; the step methods
 (`start`, `attach`, `send_survey`, `complete_survey`, `comment`, `submit`,
-`request_info`, `approve`, `reject`, `pay`, `result`) are the long way, for a
+`cancel`, `respond_info`, `dispute`, `request_info`, `approve`, `reject`, `pay`,
+`result`) are the long way, for a
 caller that needs its own order, actors or documents. `timed` wraps every message
 (the benchmark passes its round-trip recorder there); by default it only awaits.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, TypeVar, get_args
+from typing import Any, Protocol, TypeVar, get_args
 
 from claims_testing.data import PARTNER_ADMIN, REVIEWER, claim_input, document
 from starter.client import ClaimsClient, StartedClaim
@@ -26,31 +27,38 @@ from workflows.messages import (
     AddComment,
     Approve,
     AttachDocument,
+    Cancel,
     ClaimInput,
+    ClaimStatus,
     ClaimView,
+    Dispute,
     Document,
     DocumentKind,
     PaymentIssued,
     ProofItem,
     Reject,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
     SurveyChannel,
     SurveyKind,
 )
-from workflows.rules import PROOF_ITEMS, SUBMISSION_WINDOW
+from workflows.rules import PROOF_ITEMS, REPLY_WINDOW_DAYS, SUBMISSION_WINDOW
 
 T = TypeVar("T")
 
-ClaimState = Literal[
-    "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
-]
+ClaimState = ClaimStatus
+"""The factory drives a claim to any status."""
 CLAIM_STATES: tuple[ClaimState, ...] = get_args(ClaimState)
 """Every state the factory drives a claim to."""
+NOTHING_DONE = frozenset({"auto_rejected", "cancelled"})
+"""States the factory reaches with no proof item done."""
 RESPONDENT = "respondent@example.com"
 ANSWERS: Mapping[str, str | int | float] = {"q1": 5}
 QUESTION = "Please add the attendance list."
+ANSWER = "Twelve people attended; the list is attached."
+REASON = "Started for the wrong engagement."
 
 
 class Clock(Protocol):
@@ -93,9 +101,9 @@ def _checked(state: str, items: Iterable[str]) -> set[ProofItem]:
     if given:
         raise ValueError(
             f"items are for 'in_progress' only: a claim that is {state!r} "
-            + ("has none done" if state == "auto_rejected" else "has all four done")
+            + ("has none done" if state in NOTHING_DONE else "has all four done")
         )
-    return set() if state == "auto_rejected" else set(PROOF_ITEMS)
+    return set() if state in NOTHING_DONE else set(PROOF_ITEMS)
 
 
 @dataclass
@@ -110,7 +118,11 @@ class ClaimFactory:
         self, state: ClaimState = "in_progress", *, items: Iterable[ProofItem] = (), **fields: Any
     ) -> ClaimView:
         """Start a claim (fields override the defaults of `claims_testing.data.claim_input`)
-        and drive it to `state`; `items` are the proof items done for `in_progress`.
+        and drive it to `state`; `items` are the proof items done for `in_progress` (a
+        claim `cancelled` or `auto_rejected` has none; cancel one with items by hand).
+        `disputed` and `rejected_final` go through a rejection and a dispute; `expired`
+        waits out the reply window, so it needs virtual time (the time-skipping server)
+        like the other clocks; `terminated` is a claim in progress terminated in Temporal.
 
         A state or item it does not know is a `ValueError` naming the valid ones, never
         a claim in some other state (a typo must fail the test, not pass it).
@@ -125,13 +137,25 @@ class ClaimFactory:
         if state == "auto_rejected":
             return await self.result(eid)
         await self.provide(eid, done_items)
-        if state == "in_progress":
+        if state == "terminated":  # as an operator does it, from outside the claim
+            await self.client.handle(eid).terminate("terminated by the test kit")
+        if state in ("in_progress", "terminated"):
             return await self.client.get_claim(eid)
+        if state == "cancelled":
+            await self.cancel(eid)
+            return await self.result(eid)
         await self.submit(eid)
-        if state == "info_requested":
+        if state in ("info_requested", "expired"):
             await self.request_info(eid)
-        elif state == "rejected":
-            return await self.reject(eid)
+            if state == "expired":
+                return await self._expire(eid)
+        elif state in ("rejected", "disputed", "rejected_final"):
+            await self.reject(eid)
+            if state != "rejected":
+                await self.dispute(eid)
+            if state == "rejected_final":
+                await self.reject(eid, "Still not eligible.")
+                return await self.result(eid)
         elif state != "submitted":
             await self.approve(eid)
             if state == "paid":
@@ -207,6 +231,27 @@ class ClaimFactory:
     async def submit(self, eid: str, *, actor: Actor = PARTNER_ADMIN) -> ClaimView:
         return await self.timed("submit", self.client.submit(eid, Submit(actor=actor)))
 
+    async def cancel(
+        self, eid: str, reason: str = REASON, *, actor: Actor = PARTNER_ADMIN
+    ) -> ClaimView:
+        """Withdraw the claim (before submission); returns its last view (the workflow ends)."""
+        msg = Cancel(reason=reason, actor=actor)
+        return await self.timed("cancel", self.client.cancel(eid, msg))
+
+    async def respond_info(
+        self, eid: str, text: str = ANSWER, *, actor: Actor = PARTNER_ADMIN
+    ) -> ClaimView:
+        """Answer the program's open question (the claim can then be submitted again)."""
+        msg = RespondInfo(text=text, actor=actor)
+        return await self.timed("respond_info", self.client.respond_info(eid, msg))
+
+    async def dispute(
+        self, eid: str, reason: str = "The workshop was eligible.", *, actor: Actor = PARTNER_ADMIN
+    ) -> ClaimView:
+        """Dispute the rejection, within the dispute window."""
+        msg = Dispute(reason=reason, actor=actor)
+        return await self.timed("dispute", self.client.dispute(eid, msg))
+
     async def request_info(
         self, eid: str, question: str = QUESTION, *, actor: Actor = REVIEWER
     ) -> ClaimView:
@@ -222,10 +267,10 @@ class ClaimFactory:
     async def reject(
         self, eid: str, reason: str = "Not eligible.", *, actor: Actor = REVIEWER
     ) -> ClaimView:
-        """Reject the submitted claim; returns its final view (the workflow ends)."""
+        """Reject the submitted (or disputed) claim: `rejected`, open to a dispute for
+        30 days (a disputed claim's rejection is final, and its workflow ends)."""
         msg = Reject(reason=reason, actor=actor)
-        await self.timed("reject", self.client.reject(eid, msg))
-        return await self.result(eid)
+        return await self.timed("reject", self.client.reject(eid, msg))
 
     async def pay(self, eid: str, *, reference: str | None = None, amount: str = "1500.00") -> None:
         """The payment signal of an approved claim (paid now, by the clock)."""
@@ -236,6 +281,15 @@ class ClaimFactory:
             paid_at=await self.clock.now(),
         )
         await self.timed("payment_issued", self.client.payment_issued(eid, payment))
+
+    async def _expire(self, eid: str) -> ClaimView:
+        """Let the reply window run out: one virtual sleep over it (awaiting the result
+        alone does not move the test server's time past timers set by an update)."""
+        advance = getattr(self.clock, "advance", None)
+        if advance is None:
+            raise ValueError("'expired' needs virtual time: use a VirtualClock")
+        await advance(days=REPLY_WINDOW_DAYS + 1)
+        return await self.result(eid)
 
     async def result(self, eid: str) -> ClaimView:
         """The claim's final view, once its workflow has ended."""

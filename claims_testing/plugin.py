@@ -168,10 +168,12 @@ def claims_activities(
 ) -> ClaimActivities:
     from activities.claim_activities import ClaimActivities
     from activities.mail import Mailer, MailRenderer, SmtpConfig
-    from claims_testing.data import MAIL_FROM
+    from claims_testing.data import MAIL_FROM, REVIEW_MAIL
 
     smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    return ClaimActivities(claims_store, Mailer(smtp, MailRenderer(claims_links)))
+    return ClaimActivities(
+        claims_store, Mailer(smtp, MailRenderer(claims_links)), review_mail=REVIEW_MAIL
+    )
 
 
 @pytest.fixture

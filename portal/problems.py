@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -65,8 +65,10 @@ class Problem(BaseModel):
     status: int
     detail: str = Field(description="what was wrong, in words a portal can show")
     instance: str | None = None
-    missing: list[ProofItem] | None = Field(
-        default=None, description="Incomplete: the proof items still missing, in order"
+    missing: list[ProofItem | Literal["info_response"]] | None = Field(
+        default=None,
+        description="Incomplete: the proof items still missing, in order, or "
+        "`info_response` when the program's open question has no answer yet",
     )
     errors: list[FieldProblem] | None = Field(
         default=None, description="InvalidInput from request validation: one entry per field"

@@ -16,15 +16,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.messages import (
     AddCommentFields,
     ApproveFields,
+    CancelFields,
     ClaimInputFields,
     ClaimStatus,
     ClaimView,
+    DisputeFields,
+    Locale,
     Party,
     ProofItem,
     RejectFields,
     RequestInfoFields,
+    RespondInfoFields,
     UpdateContactsFields,
 )
+from workflows.texts import status_words
 
 # --- request and response bodies --------------------------------------------------------------
 
@@ -63,6 +68,18 @@ class RejectBody(RequestBody, RejectFields):
     pass
 
 
+class CancelBody(RequestBody, CancelFields):
+    pass
+
+
+class InfoResponseBody(RequestBody, RespondInfoFields):
+    pass
+
+
+class DisputeBody(RequestBody, DisputeFields):
+    pass
+
+
 class SurveyLinkOut(BaseModel):
     url: str = Field(description="the partner survey's link, the same one its e-mail carries")
 
@@ -76,6 +93,9 @@ class ClaimSummary(BaseModel):
     workshop: str
     status: ClaimStatus
     status_reason: str | None
+    status_words: dict[Locale, str] = Field(
+        default_factory=dict, description="how the status reads, in English and Dutch"
+    )
     consent_at: datetime
     deadline_at: datetime
     missing: list[ProofItem]
@@ -100,6 +120,7 @@ def summary_of(row: Mapping[str, Any]) -> ClaimSummary:
     return ClaimSummary.model_validate(
         {
             **view.model_dump(include=fields),
+            "status_words": {locale: status_words(view.status, locale) for locale in ("en", "nl")},
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
         }

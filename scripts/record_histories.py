@@ -27,14 +27,22 @@ sys.path.insert(0, str(ROOT))
 from activities.claim_activities import ClaimActivities  # noqa: E402
 from activities.links import SurveyLinks  # noqa: E402
 from activities.mail import Mailer, MailRenderer, SmtpConfig  # noqa: E402
+from activities.payments import (  # noqa: E402
+    PaymentActivities,
+    RemittanceMailer,
+    RemittanceRenderer,
+)
 from activities.store import ClaimStore  # noqa: E402
 from claims_testing.servers import start_time_skipping_server  # noqa: E402
 from devstack.mailcatcher import MailCatcher  # noqa: E402
 from starter.client import ClaimsClient  # noqa: E402
 from tests.scenarios import SCENARIOS  # noqa: E402
 from worker import create_worker  # noqa: E402
+from workflows.payments_messages import Tariff  # noqa: E402
 
 CORPUS = ROOT / "tests" / "histories"
+TARIFFS = {"Cloud adoption workshop": Tariff(amount="1500.00", currency="EUR")}
+"""What the payment cycle scenario pays for the test data's workshop."""
 
 
 async def record(names: list[str], only_missing: bool, release: str | None) -> None:
@@ -45,7 +53,9 @@ async def record(names: list[str], only_missing: bool, release: str | None) -> N
         store = ClaimStore.from_url(f"sqlite+aiosqlite:///{scratch}/claims.db")
         await store.migrate()
         smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from="Claims <c@claims.test>")
-        activities = ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+        activities = ClaimActivities(
+            store, Mailer(smtp, MailRenderer(links)), review_mail="review-desk@claims.test"
+        )
         try:
             for name in names:
                 target = CORPUS / (f"{name}@{release}.json" if release else f"{name}.json")
@@ -53,10 +63,17 @@ async def record(names: list[str], only_missing: bool, release: str | None) -> N
                     continue
                 async with await start_time_skipping_server() as env:
                     queue = f"record-{uuid.uuid4()}"
-                    async with create_worker(env.client, queue, activities):
+                    payments = PaymentActivities(
+                        store.engine,
+                        env.client,
+                        TARIFFS,
+                        RemittanceMailer(smtp, RemittanceRenderer()),
+                        sent_mail=store,
+                    )
+                    async with create_worker(env.client, queue, activities, payments):
                         claims = ClaimsClient(env.client, task_queue=queue, links=links)
-                        eid = await SCENARIOS[name](env, claims)
-                        history = await claims.handle(eid).fetch_history()
+                        workflow = await SCENARIOS[name](env, claims)
+                        history = await env.client.get_workflow_handle(workflow).fetch_history()
                 target.write_text(history.to_json())
                 print(f"wrote {target.relative_to(ROOT)} ({len(history.events)} events)")
         finally:

@@ -49,12 +49,15 @@ from workflows.messages import (
     AddComment,
     Approve,
     AttachDocument,
+    Cancel,
     ClaimInput,
     ClaimView,
+    Dispute,
     PaymentIssued,
     RefusalType,
     Reject,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
     SurveyCompleted,
@@ -337,6 +340,28 @@ class ClaimsClient:
     ) -> ClaimView:
         return await self._update(
             engagement_id, WorkshopClaimWorkflow.submit, msg, update_id=update_id
+        )
+
+    async def cancel(
+        self, engagement_id: str, msg: Cancel, *, update_id: str | None = None
+    ) -> ClaimView:
+        """Withdraw a claim before submission; the returned view is its last (cancelled)."""
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.cancel, msg, update_id=update_id
+        )
+
+    async def respond_info(
+        self, engagement_id: str, msg: RespondInfo, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.respond_info, msg, update_id=update_id
+        )
+
+    async def dispute(
+        self, engagement_id: str, msg: Dispute, *, update_id: str | None = None
+    ) -> ClaimView:
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.dispute, msg, update_id=update_id
         )
 
     async def request_info(

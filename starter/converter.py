@@ -32,7 +32,7 @@ from temporalio.converter import (
 from temporalio.exceptions import ApplicationError
 
 from starter.codec import EncryptionCodec, EncryptionKey
-from workflows.messages import describe_validation_error
+from workflows.messages import Outbound, describe_validation_error
 
 if TYPE_CHECKING:
     from starter.settings import Settings
@@ -47,6 +47,9 @@ class ClaimsJSONPayloadConverter(PydanticJSONPlainPayloadConverter):
         type_hint: type | None = None,
     ) -> Any:
         try:
+            if isinstance(type_hint, type) and issubclass(type_hint, Outbound):
+                # What a claim reports was accepted once: read it leniently.
+                return type_hint.model_validate_json(payload.data, context={"lenient": True})
             return super().from_payload(payload, type_hint)
         except ValidationError as err:
             raise ApplicationError(

@@ -9,7 +9,7 @@ from datetime import datetime
 from starter.client import ClaimSummary
 from workflows.messages import ClaimView
 from workflows.rules import days_left
-from workflows.texts import ITEM_LABELS
+from workflows.texts import ITEM_LABELS, status_words
 
 
 def _day(moment: datetime | None) -> str:
@@ -77,8 +77,13 @@ def claim_text(view: ClaimView, now: datetime) -> str:
         f"Claim {view.engagement_id}: {view.workshop}",
         f"  partner  {view.partner.name} ({view.partner.id})",
         f"  customer {view.customer.name} ({view.customer.id})",
-        f"Status: {view.status}" + (f" ({view.status_reason})" if view.status_reason else ""),
+        f"Status: {view.status}, {status_words(view.status)}"
+        + (f" ({view.status_reason})" if view.status_reason else ""),
     ]
+    if view.reply_until is not None:
+        lines.append(f"Reply window: until {_stamp(view.reply_until)}")
+    if view.dispute_until is not None:
+        lines.append(f"Dispute window: until {_stamp(view.dispute_until)}")
     if view.status == "in_progress":
         days = days_left(view.deadline_at, now)
         lines.append(f"Deadline: {_stamp(view.deadline_at)} ({days} days left)")

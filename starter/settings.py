@@ -64,6 +64,9 @@ class Settings:
     metrics_bind: str | None = None
     """CLAIMS_METRICS_BIND (`host:port`): where the worker serves Prometheus metrics; unset:
     none."""
+    review_mail: str | None = None
+    """CLAIMS_REVIEW_MAIL: the review desk's address, mailed disputes and claims waiting
+    for review too long; unset: no such mail."""
     log_format: LogFormat = "text"
     """CLAIMS_LOG_FORMAT: `text` (readable lines) or `json` (one JSON object a line)."""
 
@@ -219,6 +222,9 @@ def load_settings(
     if "@" not in mail_from:
         raise SettingsError("CLAIMS_MAIL_FROM must contain an e-mail address")
     task_queue = _text(env, "CLAIMS_TASK_QUEUE", DEFAULT_TASK_QUEUE)
+    review_mail = env.get("CLAIMS_REVIEW_MAIL", "").strip() or None
+    if review_mail is not None and "@" not in review_mail:
+        raise SettingsError("CLAIMS_REVIEW_MAIL must be an e-mail address")
     return Settings(
         temporal_connect=temporal,
         task_queue=task_queue,
@@ -239,6 +245,7 @@ def load_settings(
         tariffs=_tariffs(env),
         metrics_bind=bind_setting(env, "CLAIMS_METRICS_BIND"),
         log_format=_log_format(env),
+        review_mail=review_mail,
     )
 
 

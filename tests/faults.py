@@ -41,6 +41,7 @@ from workflows.messages import (
     ClaimView,
     PaymentIssued,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
     SurveyCompleted,
@@ -121,6 +122,9 @@ class Portal:
 
     async def request_info(self, eid: str, msg: RequestInfo) -> ClaimView:
         return await self._update(eid, WorkshopClaimWorkflow.request_info, msg)
+
+    async def respond_info(self, eid: str, msg: RespondInfo) -> ClaimView:
+        return await self._update(eid, WorkshopClaimWorkflow.respond_info, msg)
 
     async def approve(self, eid: str, msg: Approve) -> ClaimView:
         return await self._update(eid, WorkshopClaimWorkflow.approve, msg)
@@ -204,6 +208,8 @@ async def review_and_pay(
         )
         await pause()
         await portal.attach_document(eid, attach("results_and_recommendations", "v2"))
+        await pause()
+        await portal.respond_info(eid, RespondInfo(text="Attached it.", actor=PARTNER_USER))
         await pause()
         view = await portal.submit(eid, Submit(actor=PARTNER_USER))
         assert view.status == "submitted", view.status

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,14 +26,16 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM, PUBLIC_URL
+from claims_testing.data import MAIL_FROM, PUBLIC_URL, REVIEW_MAIL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
-from starter.client import ClaimRefused, ClaimsClient
+from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import ApiKeyHolder
 from tests.builders import PARTNER_ADMIN, claim_input
+from workflows import rules
+from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.messages import ClaimView, RefusalType, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
@@ -96,6 +98,33 @@ async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str
     return started.view.engagement_id
 
 
+def continued_run(now: datetime) -> ClaimRun:
+    """The input of a run that continues a claim (as continue-as-new makes it): consented
+    84 days ago, so its 30-day reminder went out in the run before, and its 7-day
+    reminder fell due yesterday, between the two runs (workers down, say)."""
+    consent_at = now - timedelta(days=84)
+    claim = claim_input(consent_at)
+    state = rules.open_claim(claim, consent_at)
+    rules.settle_clocks(state, consent_at, carried=False)
+    first = rules.next_clock(state)
+    assert first is not None
+    rules.reach_clock(state, first, first.at)
+    state.outbox.clear()  # the run before sent it
+    carried = CarriedClaim(claim=state, stored=0, release=RELEASE)
+    return ClaimRun.model_validate({**claim.model_dump(), "carried": carried.model_dump()})
+
+
+async def start_continued_run(claims: ClaimsClient, run: ClaimRun) -> str:
+    """Start `run` as continue-as-new would (no static summary: only a start sets one)."""
+    await claims.client.start_workflow(
+        WorkshopClaimWorkflow.run,
+        run,
+        id=workflow_id(run.engagement_id),
+        task_queue=claims.task_queue,
+    )
+    return run.engagement_id
+
+
 async def sent_survey_token(claims: ClaimsClient, eid: str, kind: SurveyKind) -> str:
     """Send the `kind` survey by mail (as the partner admin); returns its link's token."""
     await claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
@@ -129,7 +158,7 @@ def mailing_activities(
     links made by `links`: the test kit's `claims_activities`, for a mail server or links
     of the test's own."""
     smtp = SmtpConfig(host=smtp_host, port=smtp_port, mail_from=MAIL_FROM, timeout=5)
-    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)))
+    return ClaimActivities(store, Mailer(smtp, MailRenderer(links)), review_mail=REVIEW_MAIL)
 
 
 def worker_process_environ(

@@ -4,21 +4,30 @@
 server and saves its history in tests/histories/; tests/test_replay.py
 replays the saved histories against the current workflow code on every run.
 The messages are sent by the one claim driver, claims_testing's ClaimFactory.
+
+A scenario added in a release is recorded from that release on (`SINCE`): the corpus
+holds every scenario of its time for each release whose claims may still be running.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
 from claims_testing import ClaimFactory, VirtualClock
-from starter.client import ClaimsClient
+from starter.client import ClaimsClient, workflow_id
+from starter.payments import start_payment_cycle
 from tests.builders import PARTNER_ADMIN, PARTNER_USER
+from tests.helpers import continued_run, start_continued_run
 from workflows.messages import Contact, Submit, SurveyKind, UpdateContacts
+from workflows.rules import DISPUTE_WINDOW, REPLY_WINDOW, REVIEW_CLOCK
 
 Scenario = Callable[[WorkflowEnvironment, ClaimsClient], Awaitable[str]]
+"""Runs a claim (or another workflow) to a state and returns the workflow's id."""
+ClaimScenario = Callable[[WorkflowEnvironment, ClaimsClient], Awaitable[str]]
 """Runs a claim to a state and returns its engagement id."""
 ANSWERS: dict[str, str | int | float] = {"q1": 5, "q2": "good"}
 
@@ -99,6 +108,7 @@ async def approved(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     eid = await _submitted(claims)
     await claims.request_info(eid, "Attendance list?")
     await claims.comment(eid, "Twelve people.")
+    await claims.respond_info(eid, "Twelve people.")
     await claims.submit(eid)
     await claims.approve(eid, note="Thanks.")
     return eid
@@ -120,15 +130,127 @@ async def rejected(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     return eid
 
 
+# --- added with the after-submission clocks ---------------------------------------------
+
+
+async def cancelled(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    claims = _factory(env, client)
+    eid = (await claims("in_progress", items=["invoice"])).engagement_id
+    await claims.cancel(eid)
+    return eid
+
+
+async def answered(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """A question answered with respond_info, the claim submitted again and approved."""
+    claims = _factory(env, client)
+    eid = await _submitted(claims)
+    await claims.request_info(eid, "Attendance list?")
+    await client.submit_signal(eid, Submit(actor=PARTNER_ADMIN))  # refused: no answer yet
+    await claims.respond_info(eid, "Twelve people.")
+    await claims.submit(eid)
+    await claims.approve(eid)
+    return eid
+
+
+async def expired(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    claims = _factory(env, client)
+    eid = await _submitted(claims)
+    await claims.request_info(eid, "Attendance list?")
+    await env.sleep(REPLY_WINDOW + timedelta(minutes=1))  # two reminders, then expired
+    await claims.result(eid)
+    return eid
+
+
+async def disputed(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """Rejected, disputed, escalated after 10 days waiting, approved and paid."""
+    claims = _factory(env, client)
+    eid = await _submitted(claims)
+    await claims.reject(eid)
+    await claims.dispute(eid)
+    await env.sleep(REVIEW_CLOCK + timedelta(minutes=1))
+    await claims.approve(eid)
+    await claims.pay(eid, reference="B-2:" + eid)
+    await claims.result(eid)
+    return eid
+
+
+async def rejected_final(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """Escalated while waiting for review, rejected, not disputed in time."""
+    claims = _factory(env, client)
+    eid = await _submitted(claims)
+    await env.sleep(REVIEW_CLOCK + timedelta(minutes=1))
+    await claims.reject(eid)
+    await env.sleep(DISPUTE_WINDOW + timedelta(minutes=1))
+    await claims.result(eid)
+    return eid
+
+
+async def continued(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """A run continued as new, with a reminder that fell due between the two runs."""
+    eid = await start_continued_run(client, continued_run(await env.get_current_time()))
+    await env.sleep(timedelta(days=2))
+    return eid
+
+
+async def payment_cycle(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """A PaymentCycle run that pays one approved claim (its id, not an engagement's)."""
+    claims = _factory(env, client)
+    view = await claims("approved")
+    cycle_date = (await env.get_current_time() + timedelta(seconds=1)).replace(microsecond=0)
+    handle = await start_payment_cycle(
+        env.client, task_queue=client.task_queue, cycle_date=cycle_date
+    )
+    with env.auto_time_skipping_disabled():
+        await asyncio.wait_for(handle.result(), 60)
+        await asyncio.wait_for(claims.result(view.engagement_id), 60)
+    return handle.id
+
+
+def _claim(scenario: ClaimScenario) -> Scenario:
+    async def run(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+        return workflow_id(await scenario(env, client))
+
+    return run
+
+
 SCENARIOS: dict[str, Scenario] = {
-    "in_progress": in_progress,
-    "contact_changed": contact_changed,
-    "reminded": reminded,
-    "auto_rejected": auto_rejected,
-    "submitted": submitted,
-    "info_requested": info_requested,
-    "approved": approved,
-    "paid": paid,
-    "rejected": rejected,
+    "in_progress": _claim(in_progress),
+    "contact_changed": _claim(contact_changed),
+    "reminded": _claim(reminded),
+    "auto_rejected": _claim(auto_rejected),
+    "submitted": _claim(submitted),
+    "info_requested": _claim(info_requested),
+    "approved": _claim(approved),
+    "paid": _claim(paid),
+    "rejected": _claim(rejected),
+    "cancelled": _claim(cancelled),
+    "answered": _claim(answered),
+    "expired": _claim(expired),
+    "disputed": _claim(disputed),
+    "rejected_final": _claim(rejected_final),
+    "continued": _claim(continued),
+    "payment_cycle": payment_cycle,
 }
 """Every scenario of the corpus, by the name of its history file."""
+
+RELEASES: tuple[str, ...] = ("", "survey-update", "observability", "clocks")
+"""The releases recorded in the corpus, oldest first ("": the first, `<scenario>.json`)."""
+SINCE: dict[str, str] = dict.fromkeys(
+    [
+        "cancelled",
+        "answered",
+        "expired",
+        "disputed",
+        "rejected_final",
+        "continued",
+        "payment_cycle",
+    ],
+    "clocks",
+)
+"""The release a scenario was added in (not listed: the first)."""
+
+
+def scenarios_of(release: str) -> list[str]:
+    """The scenarios a release's corpus holds: those added in it or before."""
+    position = RELEASES.index(release)
+    return [name for name in SCENARIOS if RELEASES.index(SINCE.get(name, "")) <= position]

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore, InvalidCursor
+from claims_testing import ClaimFactory
 from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, survey_link
 from portal.app import app as portal_app
@@ -703,7 +704,15 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     )
     assert asked.json()["status"] == "info_requested"
     await mailbox.wait_for(kind="info_requested", engagement_id=eid, count=len(PARTNER_CONTACTS))
-    await api.post(f"{V1}/claims/{eid}/comments", json={"text": "Twelve people."}, headers=u)
+    unanswered = assert_problem(
+        await api.post(f"{V1}/claims/{eid}/submit", headers=a), 409, "Incomplete"
+    )
+    assert unanswered["missing"] == ["info_response"]
+    answer = {"text": "Twelve people."}
+    answered = await api.post(f"{V1}/claims/{eid}/info-response", json=answer, headers=u)
+    assert answered.status_code == 200, answered.text
+    seen = (await api.get(f"{V1}/claims/{eid}", headers=u)).json()  # answers are compact
+    assert seen["questions"][-1]["answer"] == "Twelve people."
     assert (await api.post(f"{V1}/claims/{eid}/submit", headers=a)).json()["status"] == "submitted"
     approved = await api.post(
         f"{V1}/claims/{eid}/review/approve", json={"note": "Thanks"}, headers=r
@@ -744,6 +753,7 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
         headers=keyring.reviewer.headers,
     )
     assert rejected.json()["status"] == "rejected"
+    await env.sleep(rules.DISPUTE_WINDOW + timedelta(minutes=1))  # no dispute: rejected for good
     await claims.handle(eid).result()
 
     a = keyring.admin.headers
@@ -760,9 +770,45 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
     ]:
         problem = assert_problem(response, 409, "WrongState")
         assert "rejected" in problem["detail"]
-    assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected"
+    assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected_final"
     again = start_body(await env.get_current_time(), engagement_id=eid)
     assert_problem(await api.post(f"{V1}/claims", json=again, headers=a), 409, "WrongState")
+
+
+async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the_usual_problems(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    claim_factory: ClaimFactory,
+) -> None:
+    a, r = keyring.admin.headers, keyring.reviewer.headers
+    reason = {"reason": "Started by mistake."}
+    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    assert_problem(
+        await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=r), 403, "NotAllowed"
+    )
+    assert_problem(
+        await api.post(f"{V1}/claims/{eid}/cancel", json={}, headers=a), 422, "InvalidInput"
+    )
+    cancelled = await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=a)
+    assert cancelled.json()["status"] == "cancelled"
+
+    asked = (await claim_factory("info_requested")).engagement_id
+    text = {"text": "Twelve."}
+    answer = await api.post(f"{V1}/claims/{asked}/info-response", json=text, headers=r)
+    assert_problem(answer, 403, "NotAllowed")
+
+    rejected = (await claim_factory("rejected")).engagement_id
+    assert_problem(
+        await api.post(f"{V1}/claims/{rejected}/cancel", json=reason, headers=a), 409, "WrongState"
+    )
+    assert_problem(
+        await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=r), 403, "NotAllowed"
+    )
+    disputed = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    assert disputed.json()["status"] == "disputed"
+    again = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    assert_problem(again, 409, "WrongState")
 
 
 # --- documents ----------------------------------------------------------------------------------

@@ -134,6 +134,19 @@ async def test_show_and_updates_take_json_from_an_option_or_a_file(
     assert compact(after) == commented.view()  # the refusals changed nothing
 
 
+async def test_cancel_from_the_command_line_and_show_says_the_status_in_words(
+    env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str]
+) -> None:
+    eid = await start_claim_now(env, claims)
+    reason = json.dumps({"reason": "Wrong engagement.", "actor": ACTOR})
+
+    cancelled = await run_cli("cancel", eid, "--json", reason, env=cli_env)
+    shown = await run_cli("show", eid, env=cli_env)
+
+    assert cancelled.view().status == "cancelled"
+    assert "Status: cancelled, cancelled by the partner (Wrong engagement.)" in shown.stdout
+
+
 async def test_show_of_an_unknown_engagement_says_there_is_no_claim(
     cli_env: dict[str, str],
 ) -> None:

@@ -139,6 +139,9 @@ VALID: dict[type[Inbound], st.SearchStrategy[dict[str, JSON]]] = {
     messages.RequestInfo: st.fixed_dictionaries({"question": long_texts, "actor": actors}),
     messages.Approve: st.fixed_dictionaries({"actor": actors}, optional={"note": long_texts}),
     messages.Reject: st.fixed_dictionaries({"reason": long_texts, "actor": actors}),
+    messages.Cancel: st.fixed_dictionaries({"reason": long_texts, "actor": actors}),
+    messages.RespondInfo: st.fixed_dictionaries({"text": long_texts, "actor": actors}),
+    messages.Dispute: st.fixed_dictionaries({"reason": long_texts, "actor": actors}),
     messages.SurveyCompleted: st.fixed_dictionaries(
         {
             "kind": st.sampled_from(["partner", "customer"]),

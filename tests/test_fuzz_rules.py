@@ -41,12 +41,15 @@ from workflows.messages import (
     Actor,
     AddComment,
     Approve,
+    Cancel,
     ClaimStatus,
     Contact,
+    Dispute,
     Notification,
     PaymentIssued,
     Reject,
     RequestInfo,
+    RespondInfo,
     Role,
     SendSurvey,
     Submit,
@@ -80,6 +83,9 @@ CHECK_AND_APPLY: dict[str, tuple[Check, Apply]] = {
     "request_info": (rules.check_request_info, rules.request_info),
     "approve": (rules.check_approve, rules.approve),
     "reject": (rules.check_reject, rules.reject),
+    "cancel": (rules.check_cancel, rules.cancel),
+    "respond_info": (rules.check_respond_info, rules.respond_info),
+    "dispute": (rules.check_dispute, rules.dispute),
 }
 
 
@@ -96,7 +102,8 @@ TRANSITIONS = documented_transitions()
 def test_the_lifecycle_diagram_is_read_from_the_docs() -> None:
     assert ("in_progress", "submitted") in TRANSITIONS
     assert ("approved", "paid") in TRANSITIONS
-    assert len(TRANSITIONS) == 8
+    assert ("rejected", "disputed") in TRANSITIONS
+    assert len(TRANSITIONS) == 15
 
 
 # --- one generated life -------------------------------------------------------------------
@@ -142,6 +149,12 @@ def update_message(step: Step) -> BaseModel:
         return RequestInfo(question=f"question {pick}", actor=actor)
     if step.action == "approve":
         return Approve(note=None if pick % 2 else "fine", actor=actor)
+    if step.action == "cancel":
+        return Cancel(reason=f"reason {pick}", actor=actor)
+    if step.action == "respond_info":
+        return RespondInfo(text=f"answer {pick}", actor=actor)
+    if step.action == "dispute":
+        return Dispute(reason=f"reason {pick}", actor=actor)
     assert step.action == "reject"
     return Reject(reason=f"reason {pick}", actor=actor)
 
@@ -165,6 +178,9 @@ def candidates(action: str, claim: ClaimState) -> list[BaseModel]:
         "request_info": [RequestInfo(question="why?", actor=reviewer)],
         "approve": [Approve(actor=reviewer)],
         "reject": [Reject(reason="no", actor=reviewer)],
+        "cancel": [Cancel(reason="mistake", actor=partner)],
+        "respond_info": [RespondInfo(text="answer", actor=partner)],
+        "dispute": [Dispute(reason="unfair", actor=partner)],
     }
     return options[action]
 
@@ -183,34 +199,32 @@ class Life:
 
     claim: ClaimState
     now: datetime
-    checkpoints: list[rules.Checkpoint]
     sent: list[Notification] = field(default_factory=list)
     statuses: list[ClaimStatus] = field(default_factory=list)
 
     @classmethod
     def start(cls, started_at: datetime) -> Life:
         claim = rules.open_claim(claim_input(CONSENT), started_at)
-        life = cls(claim, started_at, rules.checkpoints(claim, started_at))
+        claim.clocks = ["review_clock", "reply_window", "dispute_window"]  # this release's
+        rules.settle_clocks(claim, started_at, carried=False)
+        life = cls(claim, started_at)
         life.check_invariants()
-        life.fire_due_checkpoints()  # a claim started after its deadline rejects at once
+        life.fire_due_clocks()  # a claim started after its deadline rejects at once
         return life
 
     # -- what the workflow does ----------------------------------------------------------
 
     def wait(self, duration: timedelta) -> None:
         self.now += duration
-        self.fire_due_checkpoints()
+        self.fire_due_clocks()
 
-    def fire_due_checkpoints(self) -> None:
-        """The reminder and deadline timers, while in progress: each fires at its moment, or
-        at once (at the claim's latest event) when that moment had passed when it started."""
-        while self.checkpoints and self.checkpoints[0].at <= self.now:
-            checkpoint = self.checkpoints.pop(0)
-            if self.claim.status != "in_progress":
-                self.checkpoints.clear()
-                return
-            fired_at = max(checkpoint.at, self.claim.history[-1].at)
-            self.changes(partial(rules.reach_checkpoint, self.claim, checkpoint, fired_at))
+    def fire_due_clocks(self) -> None:
+        """The workflow's timers: each clock moment (reminders, deadline, reply and dispute
+        windows, review clock) fires at its moment, or at once (at the claim's latest
+        event) when that moment had passed when it was set."""
+        while (clock := rules.next_clock(self.claim)) is not None and clock.at <= self.now:
+            fired_at = max(clock.at, self.claim.history[-1].at)
+            self.changes(partial(rules.reach_clock, self.claim, clock, fired_at))
 
     def take(self, step: Step) -> None:
         self.wait(step.wait)
@@ -341,6 +355,8 @@ PREFIXES = {
     "complete proof": COMPLETE_PROOF,
     "submitted": [*COMPLETE_PROOF, ready("submit")],
     "approved": [*COMPLETE_PROOF, ready("submit"), ready("approve")],
+    "asked": [*COMPLETE_PROOF, ready("submit"), ready("request_info")],
+    "rejected": [*COMPLETE_PROOF, ready("submit"), ready("reject")],
 }
 """Random steps rarely get a claim through review; some lives start further on."""
 

@@ -26,6 +26,7 @@ from workflows.messages import (
     Approve,
     PaymentIssued,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
 )
@@ -124,6 +125,8 @@ async def test_claim_goes_from_start_to_paid_with_mails_and_read_model_at_each_s
     await assert_stored(store, await claims.get_claim(eid))
 
     view = await claims.attach_document(eid, attach("results_and_recommendations", "v2"))
+    await claims.respond_info(eid, RespondInfo(text="Added it.", actor=PARTNER_USER))
+    assert (await claims.get_claim(eid)).questions[0].answer == "Added it."
     view = await claims.submit(eid, Submit(actor=PARTNER_USER))
     assert view.status == "submitted"
     assert [h.event for h in (await claims.get_claim(eid)).history].count("resubmitted") == 1
@@ -159,6 +162,7 @@ async def test_claim_goes_from_start_to_paid_with_mails_and_read_model_at_each_s
         "submitted",
         "info_requested",
         "document_attached",
+        "info_responded",
         "resubmitted",
         "approved",
         "payment_issued",

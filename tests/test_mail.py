@@ -55,8 +55,12 @@ def notification(kind: NotificationKind, **changes: Any) -> Notification:
         fields |= {"days_left": 7, "missing": ["partner_survey", "invoice"]}
     if kind == "auto_rejected":
         fields |= {"missing": ["invoice"]}
-    if kind in ("info_requested", "rejected", "approved"):
+    if kind in ("info_requested", "rejected", "approved", "cancelled", "rejected_final"):
         fields |= {"text": "Please add the attendee list."}
+    if kind == "reply_reminder":
+        fields |= {"days_left": 7, "until": DEADLINE, "text": "Who attended?"}
+    if kind in ("dispute_received", "review_escalation"):
+        fields |= {"to_review_desk": True, "status": "disputed", "text": "It was eligible."}
     if kind == "paid":
         fields |= {
             "payment": Payment(
@@ -84,9 +88,16 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("rejected", {}),
     ("auto_rejected", {}),
     ("paid", {}),
+    ("reply_reminder", {}),
+    ("expired", {}),
+    ("cancelled", {}),
+    ("dispute_received", {}),
+    ("rejected_final", {}),
+    ("review_escalation", {}),
 ]
 CASE_IDS = [
-    "-".join([kind, *([changes["survey_kind"]] if changes else [])]) for kind, changes in CASES
+    f"{kind}-{changes['survey_kind']}" if kind == "survey_invitation" else kind
+    for kind, changes in CASES
 ]
 
 
@@ -135,6 +146,27 @@ def test_dutch_mail_is_written_in_dutch_and_english_mail_in_english(
     assert "Dear Anna Admin," in english.html
     assert "Beste" not in english.text
     assert dutch.subject != english.subject
+
+
+@pytest.mark.parametrize(
+    ("kind", "english", "dutch"),
+    [
+        pytest.param("rejected", "dispute the rejection", "bezwaar maken", id="dispute-window"),
+        pytest.param(
+            "info_requested", "otherwise the claim expires", "verloopt", id="reply-window"
+        ),
+    ],
+)
+def test_a_mail_about_a_window_says_until_when_in_the_recipients_language(
+    renderer: MailRenderer, kind: NotificationKind, english: str, dutch: str
+) -> None:
+    windowed = notification(kind, until=datetime(2025, 5, 2, tzinfo=UTC))
+
+    assert "2 May 2025" in renderer.render(windowed, ANNA).text
+    assert english in renderer.render(windowed, ANNA).text
+    assert "2 mei 2025" in renderer.render(windowed, JOOST).text
+    assert dutch in renderer.render(windowed, JOOST).html
+    assert "2 May 2025" not in renderer.render(notification(kind), ANNA).text
 
 
 def test_dates_are_written_in_the_recipients_language(renderer: MailRenderer) -> None:

@@ -34,6 +34,10 @@ DOCUMENTED = {
         "status": "submitted",
         "in_status_longer_than": timedelta(days=14),
     },
+    "Escalated: waiting for review longer than 10 days": {
+        "status": "submitted",
+        "in_status_longer_than": timedelta(days=10),
+    },
     "Auto-rejected this month": {
         "status": "auto_rejected",
         "in_status_since": datetime(2026, 11, 1, tzinfo=UTC),

@@ -27,14 +27,17 @@ from workflows.messages import (
     Actor,
     AddComment,
     Approve,
+    Cancel,
     ClaimStatus,
     Contact,
+    Dispute,
     Notification,
     NotificationKind,
     PaymentIssued,
     RefusalType,
     Reject,
     RequestInfo,
+    RespondInfo,
     SendSurvey,
     Submit,
     SurveyChannel,
@@ -137,9 +140,10 @@ def submitted() -> ClaimState:
     return act(with_all_proof(), rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
 
 
-def info_requested() -> ClaimState:
+def info_requested(claim: ClaimState | None = None) -> ClaimState:
+    """A question asked of a submitted claim (`claim`, or a new one with no clocks)."""
     msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
-    return act(submitted(), rules.check_request_info, rules.request_info, msg)
+    return act(claim or submitted(), rules.check_request_info, rules.request_info, msg)
 
 
 def approved() -> ClaimState:
@@ -153,9 +157,10 @@ def paid() -> ClaimState:
     return claim
 
 
-def rejected() -> ClaimState:
+def rejected(claim: ClaimState | None = None) -> ClaimState:
+    """A submitted claim (`claim`, or a new one with no clocks) rejected."""
     msg = Reject(reason="No invoice", actor=REVIEWER)
-    return act(submitted(), rules.check_reject, rules.reject, msg)
+    return act(claim or submitted(), rules.check_reject, rules.reject, msg)
 
 
 def auto_rejected() -> ClaimState:
@@ -737,19 +742,29 @@ PARTNER_ACTIONS = ["attach_document", "send_survey", "update_contacts", "add_com
 @pytest.mark.parametrize(
     ("build", "now", "expected"),
     [
-        pytest.param(new_claim, NOW, PARTNER_ACTIONS, id="in_progress"),
+        pytest.param(new_claim, NOW, [*PARTNER_ACTIONS, "cancel"], id="in_progress"),
         pytest.param(
             # both surveys are completed, so send_survey has nothing left to send
             with_all_proof,
             NOW,
-            ["attach_document", "update_contacts", "add_comment", "submit"],
+            ["attach_document", "update_contacts", "add_comment", "submit", "cancel"],
             id="in_progress-all-proof",
         ),
         pytest.param(submitted, NOW, ["request_info", "approve", "reject"], id="submitted"),
         pytest.param(
             info_requested,
             NOW,
-            ["attach_document", "update_contacts", "add_comment", "submit", "reject"],
+            # asked without a reply window (a claim of an earlier release): submit needs
+            # no answer first
+            [
+                "attach_document",
+                "update_contacts",
+                "add_comment",
+                "submit",
+                "cancel",
+                "respond_info",
+                "reject",
+            ],
             id="info_requested",
         ),
         pytest.param(approved, NOW, [], id="approved"),
@@ -769,7 +784,7 @@ def test_allowed_actions_per_state(
 def test_allowed_actions_keep_send_survey_while_one_survey_is_open() -> None:
     claim = with_customer_survey_completed()
 
-    assert rules.allowed_actions(claim, NOW) == PARTNER_ACTIONS
+    assert rules.allowed_actions(claim, NOW) == [*PARTNER_ACTIONS, "cancel"]
 
 
 # --- notifications --------------------------------------------------------------------------
@@ -781,6 +796,8 @@ def every_notification() -> list[Notification]:
     reminder = rules.checkpoints(reminded, NOW)[0]
     rules.reach_checkpoint(reminded, reminder, reminder.at)
     claims = [reminded, info_requested(), paid(), rejected(), auto_rejected()]
+    claims += [cancelled(), disputed_then_rejected(), escalated()]
+    claims += [run_clocks(asked_with_window(), REPLY_END)]
     return [notification for claim in claims for notification in claim.outbox]
 
 
@@ -904,3 +921,361 @@ def test_every_status_and_item_has_words_in_every_locale() -> None:
         assert set(texts.STATUS_WORDS[locale]) == set(get_args(ClaimStatus))
         assert set(texts.ITEM_LABELS[locale]) == set(rules.PROOF_ITEMS)
     assert str(rules.SUBMISSION_WINDOW_DAYS) in rules.AUTO_REJECT_REASON
+
+
+# --- after submission: cancel, respond_info, dispute and the clocks -------------------------
+
+REPLY_END = NOW + rules.REPLY_WINDOW
+DISPUTE_END = NOW + rules.DISPUTE_WINDOW
+
+
+ALL_CLOCKS = ["review_clock", "reply_window", "dispute_window"]
+
+
+def submitted_with_clocks() -> ClaimState:
+    """A submitted claim with every after-submission clock switched on, as the workflow
+    of this release switches them on for new claims."""
+    claim = submitted()
+    claim.clocks = list(ALL_CLOCKS)
+    return claim
+
+
+def asked_with_window() -> ClaimState:
+    return info_requested(submitted_with_clocks())
+
+
+def rejected_with_window() -> ClaimState:
+    return rejected(submitted_with_clocks())
+
+
+def run_clocks(claim: ClaimState, until: datetime) -> ClaimState:
+    """Reach every clock moment up to `until`, as the workflow's timers would."""
+    while (clock := rules.next_clock(claim)) is not None and clock.at <= until:
+        rules.reach_clock(claim, clock, clock.at)
+    return claim
+
+
+def cancelled() -> ClaimState:
+    claim = new_claim()
+    act(
+        claim,
+        rules.check_cancel,
+        rules.cancel,
+        Cancel(reason="Wrong engagement", actor=PARTNER_USER),
+    )
+    return claim
+
+
+def disputed() -> ClaimState:
+    claim = rejected_with_window()
+    msg = Dispute(reason="The invoice was attached", actor=PARTNER_ADMIN)
+    act(claim, rules.check_dispute, rules.dispute, msg, LATER)
+    return claim
+
+
+def disputed_then_rejected() -> ClaimState:
+    claim = disputed()
+    act(claim, rules.check_reject, rules.reject, Reject(reason="Still no", actor=REVIEWER), LATER)
+    return claim
+
+
+def escalated() -> ClaimState:
+    claim = submitted_with_clocks()
+    return run_clocks(claim, NOW + rules.REVIEW_CLOCK)
+
+
+def refusal_of(check: Check[M], claim: ClaimState, msg: M, now: datetime = NOW) -> Refusal:
+    with pytest.raises(Refusal) as refused:
+        check(claim, msg, now)
+    return refused.value
+
+
+def test_the_windows_are_named_constants_of_the_rules() -> None:
+    assert timedelta(days=30) == rules.REPLY_WINDOW
+    assert rules.REPLY_REMINDER_DAYS_BEFORE == (7, 1)
+    assert timedelta(days=30) == rules.DISPUTE_WINDOW
+    assert timedelta(days=10) == rules.REVIEW_CLOCK
+    assert rules.EXPIRED_REASON == "no response within 30 days"
+
+
+def test_cancel_ends_the_claim_and_confirms_the_reason_to_the_partner_contacts() -> None:
+    claim = cancelled()
+
+    assert claim.status == "cancelled"
+    assert claim.status_reason == "Wrong engagement"
+    assert rules.is_final(claim)
+    assert last_event(claim) == ("cancelled", {"reason": "Wrong engagement"})
+    assert [(n.kind, n.text) for n in claim.outbox] == [("cancelled", "Wrong engagement")]
+    assert claim.outbox[0].recipients == PARTNER_CONTACTS
+
+
+def test_cancel_is_possible_while_info_is_requested() -> None:
+    claim = info_requested()
+    act(claim, rules.check_cancel, rules.cancel, Cancel(reason="Withdrawn", actor=PARTNER_ADMIN))
+    assert claim.status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("build", "actor", "refusal_type"),
+    [
+        pytest.param(submitted, PARTNER_ADMIN, "WrongState", id="after-submission"),
+        pytest.param(new_claim, REVIEWER, "NotAllowed", id="by-a-reviewer"),
+        pytest.param(new_claim, OTHER_PARTNERS_ADMIN, "NotFound", id="another-partner"),
+    ],
+)
+def test_cancel_is_refused(
+    build: Callable[[], ClaimState], actor: Actor, refusal_type: RefusalType
+) -> None:
+    refusal = refusal_of(rules.check_cancel, build(), Cancel(reason="x", actor=actor))
+    assert refusal.type == refusal_type
+    if refusal_type == "WrongState":
+        assert "cancel is not possible while the claim is submitted" in refusal.message
+
+
+def test_cancel_after_the_deadline_is_refused_as_deadline_passed() -> None:
+    refusal = refusal_of(
+        rules.check_cancel, new_claim(), Cancel(reason="x", actor=PARTNER_ADMIN), DEADLINE
+    )
+    assert refusal.type == "DeadlinePassed"
+
+
+def test_respond_info_answers_the_open_question_and_keeps_the_claim_waiting() -> None:
+    claim = asked_with_window()
+    msg = RespondInfo(text="Team Blue", actor=PARTNER_USER)
+
+    act(claim, rules.check_respond_info, rules.respond_info, msg, LATER)
+
+    question = claim.questions[-1]
+    assert (question.answer, question.answered_at) == ("Team Blue", LATER)
+    assert question.answered_by == Actor(user=PARTNER_USER.user, role=PARTNER_USER.role)
+    assert claim.status == "info_requested"
+    assert last_event(claim) == ("info_responded", {"text": "Team Blue"})
+    assert "respond_info" not in rules.allowed_actions(claim, LATER)
+    assert "submit" in rules.allowed_actions(claim, LATER)
+
+
+def test_submit_after_a_question_without_an_answer_is_incomplete_info_response() -> None:
+    claim = asked_with_window()
+
+    refusal = refusal_of(rules.check_submit, claim, Submit(actor=PARTNER_ADMIN))
+
+    assert refusal.type == "Incomplete"
+    assert refusal.details == ["info_response"]
+    assert "respond_info" in refusal.message
+    assert "submit" not in rules.allowed_actions(claim, NOW)
+
+
+def test_submit_after_the_answer_resubmits() -> None:
+    claim = asked_with_window()
+    act(
+        claim,
+        rules.check_respond_info,
+        rules.respond_info,
+        RespondInfo(text="A", actor=PARTNER_ADMIN),
+    )
+    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_ADMIN), LATER)
+    assert claim.status == "submitted"
+    assert last_event(claim)[0] == "resubmitted"
+
+
+@pytest.mark.parametrize(
+    ("build", "actor", "refusal_type"),
+    [
+        pytest.param(submitted, PARTNER_ADMIN, "WrongState", id="no-question-asked"),
+        pytest.param(info_requested, REVIEWER, "NotAllowed", id="by-a-reviewer"),
+    ],
+)
+def test_respond_info_is_refused(
+    build: Callable[[], ClaimState], actor: Actor, refusal_type: RefusalType
+) -> None:
+    refusal = refusal_of(rules.check_respond_info, build(), RespondInfo(text="x", actor=actor))
+    assert refusal.type == refusal_type
+
+
+def test_a_second_answer_to_the_same_question_is_refused() -> None:
+    claim = asked_with_window()
+    act(
+        claim,
+        rules.check_respond_info,
+        rules.respond_info,
+        RespondInfo(text="A", actor=PARTNER_ADMIN),
+    )
+
+    refusal = refusal_of(
+        rules.check_respond_info, claim, RespondInfo(text="B", actor=PARTNER_ADMIN)
+    )
+
+    assert refusal.type == "WrongState"
+    assert "already answered" in refusal.message
+
+
+def test_request_info_opens_a_30_day_reply_window_named_in_its_mail() -> None:
+    claim = submitted()
+    claim.clocks = ["reply_window"]
+    act(
+        claim,
+        rules.check_request_info,
+        rules.request_info,
+        RequestInfo(question="?", actor=REVIEWER),
+    )
+
+    assert claim.reply_until == NOW + timedelta(days=30)
+    assert claim.outbox[-1].until == claim.reply_until
+    assert rules.view(claim, NOW).reply_until == claim.reply_until
+
+
+def test_the_reply_window_reminds_7_and_1_days_before_then_expires_the_claim() -> None:
+    claim = asked_with_window()
+    moments = []
+    while (clock := rules.next_clock(claim)) is not None:
+        moments.append((clock.kind, clock.at, clock.days_before))
+        rules.reach_clock(claim, clock, clock.at)
+
+    assert moments == [
+        ("reply_reminder", REPLY_END - timedelta(days=7), 7),
+        ("reply_reminder", REPLY_END - timedelta(days=1), 1),
+        ("reply_end", REPLY_END, 0),
+    ]
+    assert [(n.kind, n.days_left) for n in claim.outbox[-3:]] == [
+        ("reply_reminder", 7),
+        ("reply_reminder", 1),
+        ("expired", None),
+    ]
+    assert all(n.recipients == PARTNER_CONTACTS for n in claim.outbox[-3:])
+    assert claim.status == "expired"
+    assert claim.status_reason == "no response within 30 days"
+    assert rules.is_final(claim)
+
+
+def test_resubmission_within_the_reply_window_stops_its_clock() -> None:
+    claim = asked_with_window()
+    act(
+        claim,
+        rules.check_respond_info,
+        rules.respond_info,
+        RespondInfo(text="A", actor=PARTNER_ADMIN),
+    )
+    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_ADMIN), LATER)
+
+    clock = rules.next_clock(claim)
+
+    assert clock is not None
+    assert clock.kind == "review"
+    assert clock.at == LATER + rules.REVIEW_CLOCK
+
+
+def test_a_rejection_opens_a_30_day_dispute_window_named_in_its_mail() -> None:
+    claim = submitted()
+    claim.clocks = ["dispute_window"]
+    act(claim, rules.check_reject, rules.reject, Reject(reason="No", actor=REVIEWER))
+
+    assert claim.status == "rejected"
+    assert not rules.is_final(claim)
+    assert claim.dispute_until == DISPUTE_END
+    assert claim.outbox[-1].until == DISPUTE_END
+    assert rules.allowed_actions(claim, NOW) == ["dispute"]
+    assert rules.allowed_actions(claim, DISPUTE_END) == []
+
+
+def test_a_rejection_without_a_dispute_window_is_final_as_before() -> None:
+    claim = rejected()
+    assert claim.dispute_until is None
+    assert rules.is_final(claim)
+
+
+def test_no_dispute_in_time_makes_the_rejection_final() -> None:
+    claim = run_clocks(rejected_with_window(), DISPUTE_END)
+
+    assert claim.status == "rejected_final"
+    assert claim.status_reason == "No invoice"
+    assert rules.is_final(claim)
+
+
+def test_a_dispute_mails_the_review_desk_and_waits_for_review() -> None:
+    claim = disputed()
+
+    assert claim.status == "disputed"
+    assert claim.status_reason == "The invoice was attached"
+    assert last_event(claim) == ("disputed", {"reason": "The invoice was attached"})
+    desk = claim.outbox[-1]
+    assert (desk.kind, desk.to_review_desk, desk.recipients) == ("dispute_received", True, [])
+    assert rules.allowed_actions(claim, LATER) == ["approve", "reject"]
+
+
+def test_a_disputed_claim_rejected_again_is_final_at_once() -> None:
+    claim = disputed_then_rejected()
+
+    assert claim.status == "rejected_final"
+    assert rules.is_final(claim)
+    assert claim.outbox[-1].kind == "rejected_final"
+
+
+def test_a_disputed_claim_can_be_approved() -> None:
+    claim = disputed()
+    act(claim, rules.check_approve, rules.approve, Approve(actor=REVIEWER), LATER)
+    assert claim.status == "approved"
+
+
+@pytest.mark.parametrize(
+    ("build", "actor", "at", "refusal_type"),
+    [
+        pytest.param(disputed, PARTNER_ADMIN, LATER, "WrongState", id="a-second-dispute"),
+        pytest.param(rejected_with_window, REVIEWER, LATER, "NotAllowed", id="by-a-reviewer"),
+        pytest.param(rejected_with_window, PARTNER_ADMIN, DISPUTE_END, "WrongState", id="too-late"),
+        pytest.param(submitted, PARTNER_ADMIN, NOW, "WrongState", id="not-rejected"),
+    ],
+)
+def test_dispute_is_refused(
+    build: Callable[[], ClaimState], actor: Actor, at: datetime, refusal_type: RefusalType
+) -> None:
+    refusal = refusal_of(rules.check_dispute, build(), Dispute(reason="x", actor=actor), at)
+    assert refusal.type == refusal_type
+
+
+def test_a_claim_waiting_10_days_for_review_is_escalated_once_to_the_review_desk() -> None:
+    claim = escalated()
+
+    assert last_event(claim)[0] == "review_escalated"
+    escalations = [n for n in claim.outbox if n.kind == "review_escalation"]
+    assert len(escalations) == 1
+    assert escalations[0].to_review_desk
+    assert escalations[0].status == "submitted"
+    assert rules.next_clock(claim) is None
+
+
+def test_a_reminder_already_sent_is_not_sent_again_in_a_continued_run() -> None:
+    claim = new_claim()
+    first = rules.next_clock(claim)
+    assert first is not None
+    rules.reach_clock(claim, first, first.at)
+    carried = ClaimState.model_validate(claim.model_dump(mode="json"))
+    rules.settle_clocks(carried, first.at + timedelta(days=1), carried=True)
+
+    upcoming = rules.next_clock(carried)
+
+    assert upcoming is not None
+    assert (upcoming.kind, upcoming.days_before) == ("deadline_reminder", 7)
+
+
+def test_a_reminder_due_between_two_runs_is_still_due_in_the_new_run() -> None:
+    """An earlier release's carried state (no `clocks_passed`) learns what was sent from
+    its history; a reminder that fell due between the runs is left due, not skipped."""
+    claim = new_claim()
+    data = claim.model_dump(mode="json", exclude={"clocks_passed"})
+    carried = ClaimState.model_validate(data)
+    rules.settle_clocks(carried, DEADLINE - timedelta(days=20), carried=True)
+
+    due = rules.next_clock(carried)
+
+    assert due is not None
+    assert (due.kind, due.days_before) == ("deadline_reminder", 30)
+
+
+def test_a_claim_started_late_skips_the_reminders_already_past() -> None:
+    claim = rules.open_claim(claim_input(CONSENT), DEADLINE - timedelta(days=2))
+    rules.settle_clocks(claim, DEADLINE - timedelta(days=2), carried=False)
+
+    clock = rules.next_clock(claim)
+
+    assert clock is not None
+    assert (clock.kind, clock.days_before) == ("deadline_reminder", 1)

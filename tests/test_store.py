@@ -243,7 +243,8 @@ async def test_a_retried_store_activity_writes_nothing_twice(claim_store: ClaimS
         """One delivery of the same activity input, decoded as a worker decodes it."""
         [write] = converter.from_payloads(payloads, [StoreClaim])
         assert isinstance(write, StoreClaim)
-        return await ActivityEnvironment().run(activities.store_claim, write)
+        receipt = await ActivityEnvironment().run(activities.store_claim, write)
+        return receipt.rows
 
     assert await attempt() == len(view.history)
     assert await attempt() == 0

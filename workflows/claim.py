@@ -6,8 +6,14 @@ applied by `workflows.rules`, and this class wires those rules to Temporal:
 - updates refuse in their validator (a refused update writes nothing to
   history) and return the claim view after the change;
 - signals are recorded either way, since their sender can't be answered;
-- a durable timer per checkpoint sends the 30/7/1-day reminders and
-  auto-rejects a claim still in progress at its 90-day deadline;
+- a durable timer per clock moment (`rules.next_clock`) sends the 30/7/1-day
+  reminders and auto-rejects a claim still in progress at its 90-day deadline,
+  reminds of and ends the reply window, closes the dispute window and escalates
+  a claim waiting too long for review;
+- a run records which release started it (`RELEASE`, in its first read-model
+  write); runs of earlier releases keep their exact commands and get each
+  after-submission clock behind `workflow.patched` when they first need it, so
+  they replay and go on as before (docs/versioning.md);
 - side effects leave through two queues drained by activities, so a slow mail
   server or database never holds up a portal user: the read model is written
   in order, notifications are sent in order, each retried until done.
@@ -16,31 +22,42 @@ applied by `workflows.rules`, and this class wires those rules to Temporal:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
+    from pydantic import BaseModel, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
+    # By full name, not `from workflows import rules`: the sandbox passes a module through
+    # only when it is imported by name; a submodule taken from the workflow's own (fresh)
+    # package would be loaded again inside the sandbox, a second copy whose classes
+    # (rules.Refusal) differ from the ones the passed-through modules raise.
+    import workflows.bounds as bounds
+    import workflows.failures as failures
+    import workflows.operator_text as operator_text
+    import workflows.rules as rules
+    import workflows.tracing as tracing
     from activities.claim_activities import ClaimActivities
-    from workflows import bounds, failures, operator_text, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
         AttachDocument,
+        Cancel,
         ClaimInput,
         ClaimView,
+        Dispute,
         PaymentIssued,
         Reject,
         RequestInfo,
+        RespondInfo,
         SendSurvey,
         StoreClaim,
+        StoreReceipt,
         Submit,
         SurveyCompleted,
         UpdateContacts,
@@ -96,6 +113,8 @@ class CarriedClaim(BaseModel):
 
     claim: rules.ClaimState
     stored: int
+    release: int | None = None
+    """The release of the run that continued (None: an earlier release's)."""
 
 
 class ClaimRun(ClaimInput):
@@ -103,6 +122,33 @@ class ClaimRun(ClaimInput):
     continues as new (callers start claims with a plain `ClaimInput`)."""
 
     carried: CarriedClaim | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _lenient_when_continued(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        """A continued run reads what its claim already accepted leniently (a validator
+        tightened in a later release must not fail an open claim); a new claim's input
+        stays strict."""
+        context = info.context if isinstance(info.context, dict) else {}
+        if isinstance(data, dict) and data.get("carried") is not None and not context:
+            return cls.model_validate(data, context={"lenient": True})
+        return handler(data)
+
+
+PATCHES: dict[str, str] = {
+    "review_clock": "review-clock",
+    "reply_window": "reply-window",
+    "dispute_window": "dispute-window",
+}
+"""Each after-submission clock, by the patch that switches it on (docs/versioning.md)."""
+RELEASE = 2
+"""This release of the workflow code (1: every release before the after-submission
+clocks). A run records the release that started it in its first read-model write (see
+`StoreReceipt`), and a continued run carries it: runs of this release need no patch."""
+CARRIED_CLOCKS_PATCH = "carried-clocks"
+"""A continued run sends a reminder that fell due between its runs (before: skipped)."""
 
 
 @workflow.defn(name="WorkshopClaim")
@@ -113,6 +159,20 @@ class WorkshopClaimWorkflow:
         self._claim = (
             rules.open_claim(claim_input, workflow.now()) if carried is None else carried.claim
         )
+        rules.settle_clocks(self._claim, workflow.now(), carried=carried is not None)
+        self._run_started = workflow.now()
+        # Which release started this run: carried by a continued run, else learnt from
+        # the first read-model write's receipt (None until then).
+        self._release: int | None = None if carried is None else carried.release or 1
+        # The clock timers running, by clock key (a run of this release leaves unneeded
+        # ones running rather than cancel them).
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        # Clocks whose patch said no in this run: asked once per run (a replay of a claim
+        # started before the clock existed must take the same, old path every time).
+        self._clocks_declined: set[str] = set()
+        # A continued run can't set the static summary again (only a start can): the
+        # current details repeat it.
+        self._summary_line = None if carried is None else operator_text.static_summary(claim_input)
         # History entries already written to the read model.
         self._stored = 0 if carried is None else carried.stored
         # The claim is over: drain the mail queue, then the rest, then end.
@@ -150,19 +210,19 @@ class WorkshopClaimWorkflow:
         mail = asyncio.create_task(self._mail_loop())
         store = asyncio.create_task(self._store_loop())
         publish = asyncio.create_task(self._publish_loop())
-        deadline = asyncio.create_task(self._watch_deadline())
+        deadline = asyncio.create_task(self._watch_clocks())
 
         await workflow.wait_condition(
             lambda: rules.is_final(self._claim) or workflow.info().is_continue_as_new_suggested()
         )
         if not rules.is_final(self._claim):
             # Continue as new with the whole state; queued notifications and unstored
-            # history go along, and the new run picks up the deadline from its own clock.
+            # history go along, and so do the clock moments already passed.
             self._pausing = True
             deadline.cancel()
             await asyncio.gather(mail, store, publish)
             await workflow.wait_condition(workflow.all_handlers_finished)
-            carried = CarriedClaim(claim=self._claim, stored=self._stored)
+            carried = CarriedClaim(claim=self._claim, stored=self._stored, release=RELEASE)
             workflow.continue_as_new(claim_input.model_copy(update={"carried": carried}))
 
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -172,22 +232,71 @@ class WorkshopClaimWorkflow:
         await asyncio.gather(store, publish)
         return self._view()
 
-    async def _watch_deadline(self) -> None:
-        """Reminders, then the deadline, while the claim is in progress."""
-        for checkpoint in rules.checkpoints(self._claim, workflow.now()):
-            delay = checkpoint.at - workflow.now()
-            if delay > timedelta(0):
-                # A timeout means the checkpoint's moment has come; anything else
-                # that wakes us is a status change, checked just below.
-                with contextlib.suppress(TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._claim.status != "in_progress",
-                        timeout=delay,
-                        timeout_summary=checkpoint.summary,
-                    )
-            if self._claim.status != "in_progress":
-                return
-            rules.reach_checkpoint(self._claim, checkpoint, workflow.now())
+    async def _watch_clocks(self) -> None:
+        """Sleep until the next clock moment and act on it, for as long as the claim runs.
+
+        A run of an earlier release (see `RELEASE`) gets exactly the timers its code
+        issued (one per reminder, cancelled when the claim leaves `in_progress`), so its
+        history replays; a run of this release leaves a timer it no longer needs to fire
+        unheeded instead of cancelling it, which costs nothing while the claim is short
+        (the event budget of docs/performance.md) and one wake-up if it is still open."""
+        while not rules.is_final(self._claim):
+            clock = rules.next_clock(self._claim)
+            if clock is None:
+                await workflow.wait_condition(
+                    lambda: rules.next_clock(self._claim) is not None or rules.is_final(self._claim)
+                )
+                continue
+            if clock.at > workflow.now():
+                await self._sleep_until(clock)
+            elif self._missed_between_runs(clock):
+                self._claim.clocks_passed.append(clock.key)
+                continue
+            if rules.next_clock(self._claim) == clock and clock.at <= workflow.now():
+                rules.reach_clock(self._claim, clock, workflow.now())
+
+    async def _sleep_until(self, clock: rules.Clock) -> None:
+        """A durable timer for `clock`; returns when it fires or the next moment changed."""
+        timer = self._timers.get(clock.key)
+        if timer is None:
+            delay = clock.at - workflow.now()
+            timer = asyncio.create_task(workflow.sleep(delay, summary=clock.summary))
+            self._timers[clock.key] = timer
+        try:
+            await workflow.wait_condition(
+                lambda: timer.done() or rules.next_clock(self._claim) != clock
+            )
+        finally:
+            if not timer.done() and not self._leaves_timers():
+                timer.cancel()
+            if timer.done() or timer.cancelled():
+                self._timers.pop(clock.key, None)
+
+    def _leaves_timers(self) -> bool:
+        """Whether this run leaves timers it no longer needs (this release), or cancels
+        them as runs of earlier releases did."""
+        return (self._release or 0) >= RELEASE
+
+    def _missed_between_runs(self, clock: rules.Clock) -> bool:
+        """A reminder that fell due before this continued run started: earlier releases
+        skipped it (and their histories must replay so); this one sends it late, once."""
+        if self._summary_line is None or clock.kind not in ("deadline_reminder", "reply_reminder"):
+            return False
+        if clock.at > self._run_started or self._leaves_timers():
+            return False
+        return not workflow.patched(CARRIED_CLOCKS_PATCH)
+
+    def _switch_on(self, clock: str) -> None:
+        """Switch on an after-submission clock before the change that needs it. A run of
+        this release has them from its start; a run of an earlier release asks its patch
+        (PATCHES) the first time: a replay of its old history says no (and the claim goes
+        on as before), a change made after the deploy says yes."""
+        if clock in self._claim.clocks or clock in self._clocks_declined:
+            return
+        if self._leaves_timers() or workflow.patched(PATCHES[clock]):
+            self._claim.clocks.append(clock)
+        else:
+            self._clocks_declined.add(clock)
 
     async def _store_loop(self) -> None:
         """Write the read model after each change, in order, until the claim is closed."""
@@ -200,14 +309,19 @@ class WorkshopClaimWorkflow:
             if self._pausing or self._stored >= len(self._claim.history):
                 return
             view = self._view()
-            write = StoreClaim(view=view, since_seq=self._stored)
-            await workflow.execute_local_activity_method(
-                ClaimActivities.store_claim,
+            write = StoreClaim(view=view, since_seq=self._stored, release=RELEASE)
+            outcome = await workflow.execute_local_activity(
+                "store_claim",  # ClaimActivities.store_claim
                 write,
+                # Earlier releases' writes returned a bare row count: their histories
+                # still replay, and say that an earlier release started the run.
+                result_type=cast(type, StoreReceipt | int),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=STORE_RETRY,
                 summary="store: claim read model",
             )
+            if self._release is None:
+                self._release = outcome.release or 1 if isinstance(outcome, StoreReceipt) else 1
             self._stored = len(view.history)
 
     async def _publish_loop(self) -> None:
@@ -239,7 +353,10 @@ class WorkshopClaimWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = attributes
-        workflow.set_current_details(operator_text.current_details(claim, now))
+        details = operator_text.current_details(claim, now)
+        if self._summary_line is not None:
+            details = f"**{self._summary_line}**  \n{details}"
+        workflow.set_current_details(details)
         self._count_status_change()
         self._published_version = len(claim.history)
 
@@ -350,16 +467,46 @@ class WorkshopClaimWorkflow:
 
     @workflow.update
     def submit(self, msg: Submit) -> ClaimView:
+        self._switch_on("review_clock")
         return self._apply(rules.submit, msg)
 
     @submit.validator
     def _validate_submit(self, msg: Submit) -> None:
         self._check(rules.check_submit, msg)
 
+    @workflow.update
+    def cancel(self, msg: Cancel) -> ClaimView:
+        """Withdraw a claim started by mistake; the workflow ends."""
+        return self._apply(rules.cancel, msg)
+
+    @cancel.validator
+    def _validate_cancel(self, msg: Cancel) -> None:
+        self._check(rules.check_cancel, msg)
+
+    @workflow.update
+    def respond_info(self, msg: RespondInfo) -> ClaimView:
+        """Answer the program's open question (then submit again)."""
+        return self._apply(rules.respond_info, msg)
+
+    @respond_info.validator
+    def _validate_respond_info(self, msg: RespondInfo) -> None:
+        self._check(rules.check_respond_info, msg)
+
+    @workflow.update
+    def dispute(self, msg: Dispute) -> ClaimView:
+        """Contest a rejection within the dispute window; the review desk is mailed."""
+        self._switch_on("review_clock")
+        return self._apply(rules.dispute, msg)
+
+    @dispute.validator
+    def _validate_dispute(self, msg: Dispute) -> None:
+        self._check(rules.check_dispute, msg)
+
     # --- reviewer updates -------------------------------------------------------------
 
     @workflow.update
     def request_info(self, msg: RequestInfo) -> ClaimView:
+        self._switch_on("reply_window")
         return self._apply(rules.request_info, msg)
 
     @request_info.validator
@@ -376,6 +523,7 @@ class WorkshopClaimWorkflow:
 
     @workflow.update
     def reject(self, msg: Reject) -> ClaimView:
+        self._switch_on("dispute_window")
         return self._apply(rules.reject, msg)
 
     @reject.validator
@@ -405,6 +553,7 @@ class WorkshopClaimWorkflow:
         except rules.Refusal as refusal:
             rules.submit_refused(self._claim, msg, refusal, now)
             return
+        self._switch_on("review_clock")
         rules.submit(self._claim, msg, now)
 
     @workflow.signal

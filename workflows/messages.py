@@ -23,10 +23,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     SerializerFunctionWrapHandler,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     model_serializer,
+    model_validator,
 )
 from typing_extensions import TypedDict
 
@@ -54,6 +57,10 @@ ClaimStatus = Literal[
     "approved",
     "paid",
     "rejected",
+    "rejected_final",
+    "disputed",
+    "expired",
+    "cancelled",
     "auto_rejected",
     "terminated",
 ]
@@ -80,6 +87,12 @@ NotificationKind = Literal[
     "rejected",
     "auto_rejected",
     "paid",
+    "reply_reminder",
+    "expired",
+    "cancelled",
+    "dispute_received",
+    "rejected_final",
+    "review_escalation",
 ]
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -127,6 +140,23 @@ class Inbound(BaseModel):
     """Base of every message a caller sends: strict about unknown fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _lenient_when_carried(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        """Strict for what callers send; lenient (validated with the context
+        `{"lenient": True}`) for what a claim already accepted and carries on: its state
+        in its next run, and what it reports (`Outbound` payloads, see starter.converter).
+        A rule tightened in a later release must not fail claims accepted under the old."""
+        try:
+            return handler(data)
+        except ValidationError:
+            lenient = isinstance(info.context, dict) and info.context.get("lenient")
+            if lenient and isinstance(data, dict):
+                return cls.model_construct(**data)
+            raise
 
 
 class ActorJSON(TypedDict):
@@ -281,6 +311,42 @@ class Reject(RejectFields):
     actor: Actor
 
 
+class CancelFields(Inbound):
+    """Cancel without `actor`: what a portal request names (its API key is the actor)."""
+
+    reason: LongText
+
+
+class Cancel(CancelFields):
+    """The partner withdraws a claim started by mistake, before it is submitted."""
+
+    actor: Actor
+
+
+class RespondInfoFields(Inbound):
+    """RespondInfo without `actor`: what a portal request names (its API key is the actor)."""
+
+    text: LongText
+
+
+class RespondInfo(RespondInfoFields):
+    """The partner's answer to the program's open question."""
+
+    actor: Actor
+
+
+class DisputeFields(Inbound):
+    """Dispute without `actor`: what a portal request names (its API key is the actor)."""
+
+    reason: LongText
+
+
+class Dispute(DisputeFields):
+    """The partner contests a rejection, within the dispute window."""
+
+    actor: Actor
+
+
 AnswerKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 AnswerValue = (
     Annotated[str, StringConstraints(max_length=ANSWER_MAX_CHARS), AfterValidator(free_text)]
@@ -349,6 +415,9 @@ class Question(Outbound):
     at: datetime
     actor: Actor
     question: str
+    answer: str | None = None
+    answered_at: datetime | None = None
+    answered_by: Actor | None = None
 
 
 class HistoryEntry(Outbound):
@@ -389,6 +458,13 @@ class ClaimView(Outbound):
     decided_at: datetime | None
     paid_at: datetime | None
     payment: Payment | None
+    reply_until: datetime | None = None
+    """While `info_requested`: the end of the reply window (null for a claim whose
+    question was asked before the reply window existed)."""
+    dispute_until: datetime | None = None
+    """While `rejected`: the end of the dispute window."""
+    status_words: dict[Locale, str] = Field(default_factory=dict)
+    """How the status reads in a sentence ("the claim is ..."), in English and Dutch."""
 
 
 # --- between the workflow and its activities ---------------------------------------------
@@ -416,6 +492,12 @@ class Notification(Outbound):
     missing: list[ProofItem] = Field(default_factory=list)
     text: str | None = None
     payment: Payment | None = None
+    until: datetime | None = None
+    """The end of the window the mail is about (reply or dispute window)."""
+    to_review_desk: bool = False
+    """For the program's review desk (CLAIMS_REVIEW_MAIL), not for `recipients`."""
+    status: ClaimStatus | None = None
+    """The claim's status when the mail was decided (review desk mails name it)."""
     trace_context: dict[str, str] = Field(default_factory=dict)
     """The trace of the request that led to this mail (W3C trace context), so its sending
     is traced as part of that request; empty when tracing is off."""
@@ -441,6 +523,17 @@ class StoreClaim(Outbound):
 
     view: ClaimView
     since_seq: int = 0
+    release: int | None = None
+    """The workflow release that asks (echoed in the receipt, see `StoreReceipt`)."""
+
+
+class StoreReceipt(Outbound):
+    """What a read-model write did. Its `release` echoes the workflow's, so the first
+    write of a run records in history which release started the run: a version marker
+    that costs no event of its own (earlier releases' writes returned a bare row count)."""
+
+    rows: int
+    release: int | None = None
 
 
 def describe_validation_error(err: ValidationError) -> str:

@@ -20,6 +20,7 @@ from workflows.rules import (
     deadline_after,
     deadline_of,
     missing_items,
+    next_clock,
     reminder_summary,
     survey,
 )
@@ -33,6 +34,12 @@ _NOTIFICATION: dict[str, str] = {
     "rejected": "claim rejected",
     "auto_rejected": "claim rejected automatically",
     "paid": "claim paid",
+    "reply_reminder": "reply {reminder}",
+    "expired": "claim expired",
+    "cancelled": "claim cancelled",
+    "dispute_received": "dispute to the review desk",
+    "rejected_final": "claim rejected for good",
+    "review_escalation": "review escalation to the review desk",
 }
 
 
@@ -97,11 +104,19 @@ def _next_event(claim: ClaimState, now: datetime) -> str:
     if claim.status == "in_progress":
         upcoming = checkpoints(claim, now)[0]
         return f"{upcoming.summary} on {_day(upcoming.at)}, unless submitted before"
+    upcoming_clock = next_clock(claim)
+    when = (
+        ""
+        if upcoming_clock is None
+        else f" ({upcoming_clock.summary} on {_day(upcoming_clock.at)})"
+    )
     return {
         "submitted": "review by the program (request info, approve or reject)",
         "info_requested": "the partner's answer and a new submission",
         "approved": "payment in the program's payment cycle",
-    }.get(claim.status, "none: the claim is over")
+        "rejected": "a dispute by the partner, or the rejection becomes final",
+        "disputed": "review of the dispute by the program (approve or reject)",
+    }.get(claim.status, "none: the claim is over") + when
 
 
 def current_details(claim: ClaimState, now: datetime) -> str:

@@ -50,3 +50,14 @@ class ClaimState(BaseModel):
     outbox: list[Notification] = Field(default_factory=list)
     """Notifications decided but not yet handed to the mail server."""
     notifications_made: int = 0
+    clocks: list[str] = Field(default_factory=list)
+    """The after-submission clocks this claim keeps (`review_clock`, `reply_window`,
+    `dispute_window`): each is switched on by the workflow the first time it is needed,
+    behind a patch, so a claim started before they existed keeps its old behaviour."""
+    clocks_passed: list[str] = Field(default_factory=list)
+    """Keys of the clock moments already dealt with (reminder sent or skipped, escalation
+    sent): carried across continue-as-new, so each is acted on exactly once."""
+    reply_until: datetime | None = None
+    """End of the reply window of the latest question (None: asked before it existed)."""
+    dispute_until: datetime | None = None
+    """End of the dispute window of the rejection (None: no dispute is possible)."""

@@ -151,7 +151,7 @@ TEXTS: Mapping[Locale, Mapping[str, str]] = {
         "gone_completed": "This survey has already been completed. Thank you!",
         "gone_invalidated": "This link is no longer valid because the contact details "
         "changed. Ask for the survey to be sent again; the new e-mail has a new link.",
-        "gone_closed": "This claim no longer takes survey answers.",
+        "gone_closed": "This claim is {claim_status} and no longer takes survey answers.",
         "not_found_title": "Survey not found",
         "not_found_body": "This survey link is not valid. Check that you copied the whole "
         "link from the e-mail.",
@@ -188,7 +188,7 @@ TEXTS: Mapping[Locale, Mapping[str, str]] = {
         "gone_invalidated": "Deze link is niet meer geldig omdat de contactgegevens zijn "
         "gewijzigd. Vraag om de enquête opnieuw te versturen; de nieuwe e-mail bevat een "
         "nieuwe link.",
-        "gone_closed": "Deze claim neemt geen enquêteantwoorden meer aan.",
+        "gone_closed": "Deze claim is {claim_status} en neemt geen enquêteantwoorden meer aan.",
         "not_found_title": "Enquête niet gevonden",
         "not_found_body": "Deze enquêtelink is niet geldig. Controleer of u de hele link uit "
         "de e-mail hebt gekopieerd.",

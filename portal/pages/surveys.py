@@ -33,6 +33,7 @@ from workflows.messages import (
     Locale,
     SurveyKind,
 )
+from workflows.texts import status_words
 
 MAX_SURVEY_FORM_BYTES = 64 * 1024
 
@@ -66,7 +67,10 @@ def _gone_page(view: ClaimView, ref: SurveyLinkRef, lang: Locale) -> HTMLRespons
     elif proof.link_version != ref.link_version or proof.status == "invalidated":
         body = "gone_invalidated"
     else:
-        body = "gone_closed"
+        words = status_words(view.status, lang)
+        return PAGES.message(
+            "survey_gone.html.j2", 410, lang, "gone_title", "gone_closed", claim_status=words
+        )
     return PAGES.message("survey_gone.html.j2", 410, lang, "gone_title", body)
 
 

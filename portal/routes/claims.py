@@ -1,4 +1,4 @@
-"""Claims: start, list, read, contacts, comments, submit."""
+"""Claims: start, list, read, contacts, comments, submit, cancel, answer, dispute."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from portal.privacy import as_seen_by
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
 from portal.schemas import (
+    CancelBody,
     ClaimList,
     CommentBody,
+    DisputeBody,
     EmptyBody,
+    InfoResponseBody,
     StartClaimBody,
     UpdateContactsBody,
     summary_of,
@@ -28,10 +31,13 @@ from starter.client import (
 from workflows.messages import (
     IDENTIFIER_PATTERN,
     AddComment,
+    Cancel,
     ClaimInput,
     ClaimStatus,
     ClaimView,
+    Dispute,
     HistoryEntry,
+    RespondInfo,
     Submit,
     UpdateContacts,
 )
@@ -178,3 +184,53 @@ async def submit(
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
     msg = caller_message("submit", caller, Submit)
     return as_seen_by(caller, await portal.claims.submit(engagement_id, msg, update_id=update_id))
+
+
+@router.post(
+    "/claims/{engagement_id}/cancel",
+    **claim_change("claims", "Cancel a claim started by mistake (before submission)"),
+)
+async def cancel(
+    engagement_id: EngagementId,
+    body: CancelBody,
+    caller: CallerDep,
+    portal: PortalDep,
+    update_id: UpdateId,
+) -> ClaimView:
+    """Final: the partner contacts get a confirmation, and the engagement can't be claimed
+    again (409 WrongState once submitted)."""
+    msg = caller_message("cancel", caller, Cancel, body)
+    return as_seen_by(caller, await portal.claims.cancel(engagement_id, msg, update_id=update_id))
+
+
+@router.post(
+    "/claims/{engagement_id}/info-response",
+    **claim_change("claims", "Answer the program's open question"),
+)
+async def respond_info(
+    engagement_id: EngagementId,
+    body: InfoResponseBody,
+    caller: CallerDep,
+    portal: PortalDep,
+    update_id: UpdateId,
+) -> ClaimView:
+    """While `info_requested`; then submit again (within the reply window)."""
+    msg = caller_message("respond_info", caller, RespondInfo, body)
+    view = await portal.claims.respond_info(engagement_id, msg, update_id=update_id)
+    return as_seen_by(caller, view)
+
+
+@router.post(
+    "/claims/{engagement_id}/dispute",
+    **claim_change("claims", "Dispute the rejection (within the dispute window, once)"),
+)
+async def dispute(
+    engagement_id: EngagementId,
+    body: DisputeBody,
+    caller: CallerDep,
+    portal: PortalDep,
+    update_id: UpdateId,
+) -> ClaimView:
+    """The review desk is mailed; a reviewer then approves or rejects for good."""
+    msg = caller_message("dispute", caller, Dispute, body)
+    return as_seen_by(caller, await portal.claims.dispute(engagement_id, msg, update_id=update_id))

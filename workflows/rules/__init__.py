@@ -6,6 +6,10 @@ functions what is allowed, applies the change they describe and runs the
 notifications they queue. That keeps every rule in one place, unit-testable
 without a server, and deterministic by construction (time is always passed in).
 
+What happens after submission (cancel, the answer to a question, disputes and
+the reply, dispute and review clocks) is in workflows/after_submission.py; its
+windows are named here with the others.
+
 Each partner or reviewer action has two functions:
 - ``check_<action>(claim, message, now)`` raises :class:`Refusal` when the
   action is not allowed now; it changes nothing.
@@ -32,18 +36,14 @@ from workflows.messages import (
     HistoryEntry,
     Notification,
     NotificationKind,
-    Payment,
-    PaymentIssued,
     ProofItem,
     Question,
     RefusalType,
-    RefusedRecipient,
     Reject,
     RequestInfo,
     Role,
     SendSurvey,
     Submit,
-    SurveyCompleted,
     SurveyKind,
     SurveyProof,
     UpdateContacts,
@@ -62,6 +62,19 @@ REMINDER_DAYS_BEFORE_DEADLINE: tuple[int, ...] = (30, 7, 1)
 
 AUTO_REJECT_REASON = f"not submitted within {SUBMISSION_WINDOW_DAYS} days of customer consent"
 
+REPLY_WINDOW_DAYS = 30
+REPLY_WINDOW = timedelta(days=REPLY_WINDOW_DAYS)
+"""The partner has this long from `request_info` to submit again, or the claim expires."""
+REPLY_REMINDER_DAYS_BEFORE: tuple[int, ...] = (7, 1)
+"""Partner contacts are reminded this many days before the reply window ends."""
+DISPUTE_WINDOW_DAYS = 30
+DISPUTE_WINDOW = timedelta(days=DISPUTE_WINDOW_DAYS)
+"""A rejection can be disputed for this long; then it is final."""
+REVIEW_CLOCK_DAYS = 10
+REVIEW_CLOCK = timedelta(days=REVIEW_CLOCK_DAYS)
+"""A claim waiting this long for review (submitted or disputed) is escalated, once."""
+EXPIRED_REASON = f"no response within {REPLY_WINDOW_DAYS} days"
+
 PROOF_ITEMS: tuple[ProofItem, ...] = (
     "results_and_recommendations",
     "partner_survey",
@@ -75,8 +88,12 @@ REVIEWER_ROLES = frozenset({"reviewer"})
 PARTNER_WORKING: frozenset[ClaimStatus] = frozenset({"in_progress", "info_requested"})
 """While the partner is preparing or completing the claim."""
 
-FINAL: frozenset[ClaimStatus] = frozenset({"paid", "rejected", "auto_rejected", "terminated"})
-"""The claim is over: the workflow ends (`terminated`: it was ended from outside)."""
+FINAL: frozenset[ClaimStatus] = frozenset(
+    {"paid", "rejected_final", "expired", "cancelled", "auto_rejected", "terminated"}
+)
+"""The claim is over: the workflow ends (also `rejected` without a dispute window: a
+claim rejected before disputes existed, see `is_final`; `terminated`: ended from outside,
+recorded by the reconciliation, never by the claim)."""
 
 
 class Refusal(Exception):
@@ -119,7 +136,7 @@ def days_left(deadline: datetime, now: datetime) -> int:
 
 
 def is_final(claim: ClaimState) -> bool:
-    return claim.status in FINAL
+    return claim.status in FINAL or (claim.status == "rejected" and claim.dispute_until is None)
 
 
 def missing_items(claim: ClaimState) -> list[ProofItem]:
@@ -292,9 +309,12 @@ ACTIONS: dict[str, ActionRule] = {
     "update_contacts": ActionRule("partner", PARTNER_WORKING),
     "add_comment": ActionRule("partner", PARTNER_WORKING),
     "submit": ActionRule("partner", PARTNER_WORKING),
+    "cancel": ActionRule("partner", PARTNER_WORKING),
+    "respond_info": ActionRule("partner", frozenset({"info_requested"})),
+    "dispute": ActionRule("partner", frozenset({"rejected"})),
     "request_info": ActionRule("reviewer", frozenset({"submitted"})),
-    "approve": ActionRule("reviewer", frozenset({"submitted"})),
-    "reject": ActionRule("reviewer", frozenset({"submitted", "info_requested"})),
+    "approve": ActionRule("reviewer", frozenset({"submitted", "disputed"})),
+    "reject": ActionRule("reviewer", frozenset({"submitted", "info_requested", "disputed"})),
 }
 """Every update, who may send it and in which statuses. The order is the view's order."""
 
@@ -433,6 +453,13 @@ def check_add_comment(claim: ClaimState, msg: AddComment, now: datetime) -> None
 
 def check_submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
     _check_action("submit", claim, msg.actor, now)
+    if unanswered_question(claim) is not None:
+        raise Refusal(
+            "Incomplete",
+            "the claim can't be submitted again until the program's question is answered "
+            "(respond_info)",
+            ["info_response"],
+        )
     missing = missing_items(claim)
     if missing:
         raise Refusal(
@@ -441,6 +468,22 @@ def check_submit(claim: ClaimState, msg: Submit, now: datetime) -> None:
             + ", ".join(item_label(item) for item in missing),
             list(missing),
         )
+
+
+def open_question(claim: ClaimState) -> Question | None:
+    """The program's question while `info_requested`, until `respond_info` answers it."""
+    if claim.status != "info_requested" or not claim.questions:
+        return None
+    question = claim.questions[-1]
+    return question if question.answered_at is None else None
+
+
+def unanswered_question(claim: ClaimState) -> Question | None:
+    """An open question that blocks a new submission. A question asked before the reply
+    window existed (no `reply_until`) does not: its partner was told to answer by comment
+    and submit again, and the claim keeps that promise."""
+    question = open_question(claim)
+    return question if question is not None and claim.reply_until is not None else None
 
 
 def check_request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
@@ -468,7 +511,11 @@ def allowed_actions(claim: ClaimState, now: datetime) -> list[str]:
             check_status(action, claim.status, deadline_of(claim), now)
         except Refusal:
             continue
-        if action == "submit" and missing_items(claim):
+        if action == "submit" and (missing_items(claim) or unanswered_question(claim)):
+            continue
+        if action == "respond_info" and open_question(claim) is None:
+            continue
+        if action == "dispute" and (claim.dispute_until is None or now >= claim.dispute_until):
             continue
         if action == "send_survey" and all(
             survey(claim, kind).status == "completed" for kind in ("partner", "customer")
@@ -576,8 +623,15 @@ def submit_refused(claim: ClaimState, msg: Submit, refusal: Refusal, now: dateti
 def request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
     _move_to(claim, "info_requested", msg.question, now)
     claim.questions.append(Question(at=now, actor=recorded_actor(msg.actor), question=msg.question))
-    record(claim, now, msg.actor, "info_requested", {"question": msg.question})
-    notify(claim, "info_requested", claim.partner_contacts, text=msg.question)
+    if "reply_window" in claim.clocks:
+        claim.reply_until = now + REPLY_WINDOW
+    detail: dict[str, Any] = {"question": msg.question}
+    if claim.reply_until is not None:
+        detail["reply_until"] = _iso(claim.reply_until)
+    record(claim, now, msg.actor, "info_requested", detail)
+    notify(
+        claim, "info_requested", claim.partner_contacts, text=msg.question, until=claim.reply_until
+    )
 
 
 def approve(claim: ClaimState, msg: Approve, now: datetime) -> None:
@@ -588,118 +642,22 @@ def approve(claim: ClaimState, msg: Approve, now: datetime) -> None:
 
 
 def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
-    _move_to(claim, "rejected", msg.reason, now)
+    """A first rejection can be disputed within the window; a disputed claim's rejection
+    is final at once."""
     claim.decided_at = now
-    record(claim, now, msg.actor, "rejected", {"reason": msg.reason})
-    notify(claim, "rejected", claim.partner_contacts, text=msg.reason)
-
-
-# --- signals from outside: recorded either way ---------------------------------------------
-
-
-def survey_answer_refusal(
-    status: ClaimStatus,
-    deadline: datetime,
-    proof: SurveyProof,
-    kind: SurveyKind,
-    link_version: int,
-    now: datetime,
-) -> Refusal | None:
-    """Why answers through link `link_version` of a survey would not count now, or None.
-
-    Answers count only through the current link of a sent survey, while the claim
-    is still being prepared. The workflow asks it of its state; the survey page
-    asks it of a view before showing the form.
-    """
-    if status not in PARTNER_WORKING:
-        return Refusal("WrongState", f"the claim is {status_words(status)}")
-    if status == "in_progress" and now >= deadline:
-        return Refusal("DeadlinePassed", "the claim's deadline has passed")
-    if proof.status == "completed":
-        return _completed_survey_refusal(kind)
-    if proof.status == "not_sent":
-        return Refusal("WrongState", f"the {kind} survey has not been sent")
-    if proof.status == "invalidated" or link_version != proof.link_version:
-        return Refusal(
-            "WrongState",
-            f"link version {link_version} is no longer valid: the contact details "
-            "changed, so the survey must be sent again",
-        )
-    return None
-
-
-def check_complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> None:
-    refusal = survey_answer_refusal(
-        claim.status, deadline_of(claim), survey(claim, msg.kind), msg.kind, msg.link_version, now
-    )
-    if refusal is not None:
-        raise refusal
-
-
-def complete_survey(claim: ClaimState, msg: SurveyCompleted, now: datetime) -> bool:
-    """Record a survey's answers, or, when `check_complete_survey` refuses them (a signal
-    can't be answered), record that they were ignored and why."""
-    proof = survey(claim, msg.kind)
-    base = {"kind": msg.kind, "link_version": msg.link_version}
-    try:
-        check_complete_survey(claim, msg, now)
-    except Refusal as refusal:
-        record(claim, now, None, "survey_completion_ignored", {**base, "reason": refusal.message})
-        return False
-    proof.status = "completed"
-    proof.completed_at = now
-    record(
-        claim,
-        now,
-        None,
-        "survey_completed",
-        {**base, "respondent_email": msg.respondent_email, "answers": dict(msg.answers)},
-    )
-    return True
-
-
-def issue_payment(claim: ClaimState, msg: PaymentIssued, now: datetime) -> bool:
-    """An approved claim is paid once; any other payment signal is only recorded."""
-    payment = Payment(
-        reference=msg.reference, amount=msg.amount, currency=msg.currency, paid_at=msg.paid_at
-    )
-    if claim.status != "approved":
-        record(
-            claim,
-            now,
-            None,
-            "payment_ignored",
-            {
-                "reference": msg.reference,
-                "reason": f"the claim is {status_words(claim.status)}, not approved",
-            },
-        )
-        return False
-    _move_to(claim, "paid", None, now)
-    claim.paid_at = msg.paid_at
-    claim.payment = payment
-    record(claim, now, None, "payment_issued", payment.model_dump(mode="json"))
-    notify(claim, "paid", claim.partner_contacts, payment=payment)
-    return True
-
-
-def record_undeliverable(
-    claim: ClaimState, notification: Notification, refused: list[RefusedRecipient], now: datetime
-) -> None:
-    """The mail server refused recipients for good: say so on the claim, then go on."""
-    for recipient in refused:
-        record(
-            claim,
-            now,
-            None,
-            "notification_undeliverable",
-            {
-                "notification": notification.key,
-                "kind": notification.kind,
-                "email": recipient.email,
-                "reason": recipient.reason,
-            },
-        )
+    if claim.status == "disputed":
+        _move_to(claim, "rejected_final", msg.reason, now)
+        record(claim, now, msg.actor, "rejected_final", {"reason": msg.reason})
+        notify(claim, "rejected_final", claim.partner_contacts, text=msg.reason)
+        return
+    _move_to(claim, "rejected", msg.reason, now)
+    if "dispute_window" in claim.clocks:
+        claim.dispute_until = now + DISPUTE_WINDOW
+    detail: dict[str, Any] = {"reason": msg.reason}
+    if claim.dispute_until is not None:
+        detail["dispute_until"] = _iso(claim.dispute_until)
+    record(claim, now, msg.actor, "rejected", detail)
+    notify(claim, "rejected", claim.partner_contacts, text=msg.reason, until=claim.dispute_until)
 
 
 # --- the view -----------------------------------------------------------------------------
@@ -728,8 +686,31 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         decided_at=claim.decided_at,
         paid_at=claim.paid_at,
         payment=claim.payment,
+        reply_until=claim.reply_until if claim.status == "info_requested" else None,
+        dispute_until=claim.dispute_until if claim.status == "rejected" else None,
+        status_words={locale: status_words(claim.status, locale) for locale in ("en", "nl")},
     )
 
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
+
+
+# --- every rule answers to `rules.<name>`: the parts kept in modules of their own ---------
+# (imported last: they build on the rules above; E402 is waived for this file)
+
+from workflows.rules.after_submission import Clock as Clock
+from workflows.rules.after_submission import cancel as cancel
+from workflows.rules.after_submission import check_cancel as check_cancel
+from workflows.rules.after_submission import check_dispute as check_dispute
+from workflows.rules.after_submission import check_respond_info as check_respond_info
+from workflows.rules.after_submission import dispute as dispute
+from workflows.rules.after_submission import next_clock as next_clock
+from workflows.rules.after_submission import reach_clock as reach_clock
+from workflows.rules.after_submission import respond_info as respond_info
+from workflows.rules.after_submission import settle_clocks as settle_clocks
+from workflows.rules.signals import check_complete_survey as check_complete_survey
+from workflows.rules.signals import complete_survey as complete_survey
+from workflows.rules.signals import issue_payment as issue_payment
+from workflows.rules.signals import record_undeliverable as record_undeliverable
+from workflows.rules.signals import survey_answer_refusal as survey_answer_refusal
