@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.claim_activities import ClaimActivities
+from activities.consent import ConsentActivities, consent_activities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
@@ -27,6 +28,7 @@ from starter.settings import Settings, SettingsError, load_settings
 from starter.telemetry import configure_logging, metrics_runtime
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
+from workflows.consent import ConsentRequestWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
 from workflows.tracing import UpdateTraceInterceptor
 
@@ -57,7 +59,13 @@ def build_payment_activities(
 ) -> PaymentActivities:
     """The payment cycle's activities: they signal claims through `client`."""
     mailer = RemittanceMailer(smtp_config(settings), RemittanceRenderer())
-    return PaymentActivities(store.engine, client, settings.tariffs, mailer, sent_mail=store)
+    return PaymentActivities(store.engine, client, settings.catalogue, mailer, sent_mail=store)
+
+
+def build_consent_activities(settings: Settings, store: ClaimStore) -> ConsentActivities:
+    return consent_activities(
+        store, smtp_config(settings), settings.secret_key, settings.public_url
+    )
 
 
 def create_worker(
@@ -65,19 +73,26 @@ def create_worker(
     task_queue: str,
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
+    consent: ConsentActivities | None = None,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
-    With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities).
+    With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities);
+    with `consent`, the consent requests (`ConsentRequest` and its activities).
     """
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WorkshopClaimWorkflow, *([PaymentCycleWorkflow] if payments else [])],
+        workflows=[
+            WorkshopClaimWorkflow,
+            *([PaymentCycleWorkflow] if payments else []),
+            *([ConsentRequestWorkflow] if consent else []),
+        ],
         activities=[
             activities.store_claim,
             activities.send_notification,
             *(payments.all if payments else []),
+            *(consent.all if consent else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # A request's trace reaches the mail it leads to (workflows/tracing.py); with
@@ -101,6 +116,7 @@ async def run(settings: Settings) -> None:
         settings.task_queue,
         build_activities(settings, store),
         build_payment_activities(settings, store, client),
+        build_consent_activities(settings, store),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -52,6 +52,7 @@ from activities.mail import (
     format_date,
 )
 from activities.store import JSONDocument, UTCDateTime, claims, metadata
+from workflows.engagements import WorkshopCatalogue
 from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
 from workflows.payments_messages import (
     BatchLine,
@@ -147,9 +148,21 @@ def _insert_new(dialect: str, table: sa.Table) -> Any:
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
-def no_tariff_reason(workshop: str) -> str:
+Pricing = WorkshopCatalogue | Mapping[str, Tariff]
+"""The workshop catalogue, or (tests, the deprecated CLAIMS_TARIFFS) tariffs by workshop name."""
+
+
+def tariff_of(pricing: Pricing, view: ClaimView) -> Tariff | None:
+    """What one claim is paid: by its workshop type code when it names one."""
+    if isinstance(pricing, WorkshopCatalogue):
+        return pricing.tariff_for(view.workshop_type, view.workshop)
+    return pricing.get(view.workshop)
+
+
+def no_tariff_reason(workshop: str, workshop_type: str | None = None) -> str:
+    where = f"type {workshop_type!r}" if workshop_type else repr(workshop)
     return (
-        f"no tariff for workshop {workshop!r} in CLAIMS_TARIFFS: "
+        f"no tariff for workshop {where} in CLAIMS_WORKSHOPS: "
         "not paid, the claim stays approved for a later cycle"
     )
 
@@ -212,9 +225,7 @@ class PaymentLedger:
             ).scalar_one()
         return BatchOpened(batch_id=batch.batch_id, approved_before=cutoff, created=created)
 
-    async def pay_page(
-        self, page: PayPage, tariffs: Mapping[str, Tariff], now: datetime
-    ) -> PagePaid:
+    async def pay_page(self, page: PayPage, tariffs: Pricing, now: datetime) -> PagePaid:
         """Record a line for each payable claim of the next page, in one transaction."""
         handled = sa.exists().where(
             payment_lines.c.engagement_id == claims.c.engagement_id,
@@ -235,7 +246,7 @@ class PaymentLedger:
                 if view.decided_at is None or view.decided_at > page.approved_before:
                     waiting += 1
                     continue
-                lines.append(_line(page, view, tariffs.get(view.workshop), now))
+                lines.append(_line(page, view, tariff_of(tariffs, view), now))
             written: list[str] = []
             if lines:
                 result = await conn.execute(
@@ -463,7 +474,7 @@ def _line(page: PayPage, view: ClaimView, tariff: Tariff | None, now: datetime) 
         "approved_at": view.decided_at,
         "recorded_at": now,
         "outcome": NOT_PAID,
-        "reason": no_tariff_reason(view.workshop),
+        "reason": no_tariff_reason(view.workshop, view.workshop_type),
         "amount": None,
         "currency": None,
         "reference": None,
@@ -627,7 +638,7 @@ class PaymentActivities:
         self,
         engine: AsyncEngine,
         client: Client,
-        tariffs: Mapping[str, Tariff],
+        tariffs: Pricing,
         mailer: RemittanceMailer,
         sent_mail: SentLedger | None = None,
     ) -> None:

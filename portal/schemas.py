@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from workflows.messages import (
     AddCommentFields,
@@ -19,6 +19,9 @@ from workflows.messages import (
     ClaimInputFields,
     ClaimStatus,
     ClaimView,
+    Contact,
+    Identifier,
+    Name,
     Party,
     ProofItem,
     RejectFields,
@@ -36,7 +39,27 @@ class RequestBody(BaseModel):
 
 
 class StartClaimBody(RequestBody, ClaimInputFields):
-    """The workflow's start input without `actor` (the caller is the actor)."""
+    """The workflow's start input without `actor` (the caller is the actor): what trusted
+    callers (ClaimsClient, the command line) still start a claim with."""
+
+
+class ClaimEngagementBody(RequestBody):
+    """A partner's claim of a recorded engagement (`POST /api/v1/claims`).
+
+    Partner, customer, workshop and consent come from the program's record of the
+    engagement; a body may repeat them only with the record's value."""
+
+    engagement_id: Identifier
+    partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
+    customer_contact: Contact | None = Field(
+        default=None, description="defaults to the engagement's customer contact"
+    )
+    partner: Party | None = None
+    customer: Party | None = None
+    workshop: Name | None = Field(
+        default=None, description="the catalogue name (or type code) of the workshop"
+    )
+    consent_at: AwareDatetime | None = None
 
 
 class EmptyBody(RequestBody):

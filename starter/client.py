@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -218,9 +219,22 @@ class ClaimsClient:
                     claim_input.engagement_id, await self._final_view(handle)
                 ) from None
             created = False
-        return StartedClaim(
-            view=await handle.query(WorkshopClaimWorkflow.get_claim), created=created
-        )
+        view = await handle.query(WorkshopClaimWorkflow.get_claim)
+        if created:
+            await self._raise_if_refused(handle)
+        return StartedClaim(view=view, created=created)
+
+    async def _raise_if_refused(self, handle: WorkflowHandle[Any, ClaimView]) -> None:
+        """A start the claim refused on its own clock (a consent moment in the future): the
+        workflow failed at once with the refusal, which the caller gets as ClaimRefused."""
+        if (await handle.describe()).status != WorkflowExecutionStatus.FAILED:
+            return
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            if isinstance(err.cause, ApplicationError):
+                raise ClaimRefused(err.cause) from None
+            raise
 
     async def get_claim(self, engagement_id: str) -> ClaimView:
         try:

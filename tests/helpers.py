@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,51 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
+from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM
+from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
+from workflows.engagements import EngagementFields, WorkshopCatalogue
 from workflows.messages import ClaimView, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
+FORMULA_WORKSHOP = '=HYPERLINK("http://evil.example","x")'
+"""A workshop name that a spreadsheet would run as a formula (in the tests' catalogue)."""
+
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 """The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
+
+
+async def record_engagement(
+    store: ClaimStore,
+    body: Mapping[str, Any],
+    catalogue: WorkshopCatalogue,
+    **changes: Any,
+) -> dict[str, Any]:
+    """Record in the registry the engagement a start body (or claim input) names, as the
+    program would, so a partner key may claim it; returns the body."""
+    facts = {**body, **changes}
+    code = next(c for c, w in catalogue.workshops.items() if w.name == facts["workshop"])
+    fields = EngagementFields.model_validate(
+        {
+            "partner": facts["partner"],
+            "customer": facts["customer"],
+            "workshop_type": code,
+            "consent_at": facts["consent_at"],
+            "customer_contact": facts["customer_contact"],
+        }
+    )
+    await EngagementRegistry(store.engine).record(
+        facts["engagement_id"], fields, PROGRAM_ADMIN, datetime.now(UTC)
+    )
+    return dict(body)
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:

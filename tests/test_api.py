@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
+from tests.helpers import FORMULA_WORKSHOP, record_engagement
 from workflows import rules
+from workflows.engagements import WorkshopCatalogue
 from workflows.messages import (
     AddComment,
     Approve,
@@ -66,21 +69,41 @@ V1 = "/api/v1"
 def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
     """A valid POST /claims body: the workflow input without its actor."""
     body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
-        mode="json", exclude={"actor"}
+        mode="json", exclude={"actor", "workshop_type"}
     )
     return body
 
 
 async def start(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    registry: Registry,
+    holder: ApiKeyHolder,
+    **changes: Any,
 ) -> dict[str, Any]:
+    """Start a claim through the API, of an engagement the program recorded first."""
     consent_at = changes.pop("consent_at", None) or await env.get_current_time()
-    response = await api.post(
-        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
-    )
+    body = await registry.recorded(start_body(consent_at, **changes))
+    response = await api.post(f"{V1}/claims", json=body, headers=holder.headers)
     assert response.status_code == 201, response.text
     view: dict[str, Any] = response.json()
     return view
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The test's engagement registry: records what a start body names, as the program would."""
+
+    store: ClaimStore
+    catalogue: WorkshopCatalogue
+
+    async def recorded(self, body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        return await record_engagement(self.store, body, self.catalogue, **changes)
+
+
+@pytest.fixture
+def registry(store: ClaimStore, catalogue: WorkshopCatalogue) -> Registry:
+    return Registry(store, catalogue)
 
 
 def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
@@ -181,24 +204,32 @@ async def complete_proof(
 
 
 async def auto_rejected_claim(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, claims: ClaimsClient
+    env: WorkflowEnvironment, registry: Registry, claims: ClaimsClient
 ) -> str:
-    """A claim started after its deadline: rejected at once, its workflow over."""
-    consent = await env.get_current_time() - timedelta(days=91)
-    response = await api.post(f"{V1}/claims", json=start_body(consent), headers=holder.headers)
-    assert response.status_code == 201, response.text
-    eid: str = response.json()["engagement_id"]
-    await claims.handle(eid).result()
-    return eid
+    """A claim started (by a trusted caller: the API answers 410 for it) after its deadline:
+    rejected at once, its workflow over."""
+    claim = claim_input(await env.get_current_time() - timedelta(days=91))
+    await registry.recorded(claim.model_dump(mode="json"))
+    await claims.start_claim(claim)
+    await claims.handle(claim.engagement_id).result()
+    return claim.engagement_id
+
+
+def claim_again(eid: str) -> dict[str, Any]:
+    """A partner's start body for an engagement: its id and the contacts only."""
+    return {
+        "engagement_id": eid,
+        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
+    }
 
 
 # --- authentication and keys -------------------------------------------------------------------
 
 
 async def test_no_key_or_a_wrong_key_answers_401_with_a_bearer_challenge(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for method, path in [
         ("GET", f"{V1}/claims"),
         ("GET", f"{V1}/claims/{eid}"),
@@ -316,9 +347,9 @@ def test_a_malformed_keys_file_refuses_every_key(tmp_path: Path) -> None:
 
 
 async def test_partner_starts_a_claim_201_as_its_actor_and_the_same_engagement_again_is_200(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    body = start_body(await env.get_current_time())
+    body = await registry.recorded(start_body(await env.get_current_time()))
     first = await api.post(f"{V1}/claims", json=body, headers=keyring.admin.headers)
     assert first.status_code == 201, first.text
     view = first.json()
@@ -335,21 +366,14 @@ async def test_partner_starts_a_claim_201_as_its_actor_and_the_same_engagement_a
 
 
 async def test_start_refuses_reviewers_other_partners_an_actor_and_bad_input(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
     now = await env.get_current_time()
-    body = start_body(now)
-    assert_problem(
-        await api.post(f"{V1}/claims", json=body, headers=keyring.reviewer.headers),
-        403,
-        "NotAllowed",
-    )
-    problem = assert_problem(
-        await api.post(f"{V1}/claims", json=body, headers=keyring.other.headers),
-        403,
-        "NotAllowed",
-    )
-    assert "partner.id" in problem["detail"]
+    body = await registry.recorded(start_body(now))
+    for holder in (keyring.reviewer, keyring.program):
+        assert_problem(
+            await api.post(f"{V1}/claims", json=body, headers=holder.headers), 403, "NotAllowed"
+        )
 
     with_actor = {**body, "actor": {"user": "mallory", "role": "incentives_admin"}}
     problem = assert_problem(
@@ -393,29 +417,49 @@ async def test_start_refuses_reviewers_other_partners_an_actor_and_bad_input(
     )
 
 
-async def test_another_partners_engagement_answers_409_without_showing_the_claim(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+async def test_another_partners_engagement_answers_404_like_an_unknown_one_claimed_or_not(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    body = start_body(await env.get_current_time())
+    body = await registry.recorded(start_body(await env.get_current_time()))
+    unclaimed = assert_problem(
+        await api.post(
+            f"{V1}/claims", json=claim_again(body["engagement_id"]), headers=keyring.other.headers
+        ),
+        404,
+        "NotFound",
+    )
     assert (await api.post(f"{V1}/claims", json=body, headers=keyring.admin.headers)).is_success
     theirs = {**body, "partner": {"id": OTHER_PARTNER_ID, "name": "Elsewhere"}}
     response = await api.post(f"{V1}/claims", json=theirs, headers=keyring.other.headers)
-    problem = assert_problem(response, 409, "WrongState")
+    problem = assert_problem(response, 404, "NotFound")
+    unknown = assert_problem(
+        await api.post(
+            f"{V1}/claims", json=claim_again("eng-never-recorded"), headers=keyring.other.headers
+        ),
+        404,
+        "NotFound",
+    )
     assert "Contoso" not in response.text
     assert "history" not in problem
+    assert {unclaimed["detail"], problem["detail"]} == {
+        unknown["detail"].replace("eng-never-recorded", body["engagement_id"])
+    }
 
 
 @pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_deadline_passed(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    claims: ClaimsClient,
+    registry: Registry,
 ) -> None:
-    eid = await auto_rejected_claim(api, env, keyring.admin, claims)
+    eid = await auto_rejected_claim(env, registry, claims)
     view = await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)
     assert view.json()["status"] == "auto_rejected"
 
-    again = start_body(await env.get_current_time(), engagement_id=eid)
     problem = assert_problem(
-        await api.post(f"{V1}/claims", json=again, headers=keyring.admin.headers),
+        await api.post(f"{V1}/claims", json=claim_again(eid), headers=keyring.admin.headers),
         409,
         "WrongState",
     )
@@ -440,9 +484,9 @@ async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_dead
 
 
 async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_another_partner(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for holder in (keyring.admin, keyring.user, keyring.reviewer):
         response = await api.get(f"{V1}/claims/{eid}", headers=holder.headers)
         assert response.status_code == 200
@@ -479,9 +523,9 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
 
 
 async def test_history_is_the_audit_trail_of_the_live_view(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await api.post(
         f"{V1}/claims/{eid}/comments", json={"text": "on site"}, headers=keyring.user.headers
     )
@@ -498,9 +542,9 @@ async def test_history_is_the_audit_trail_of_the_live_view(
 
 
 async def test_a_comment_carries_the_callers_identity_and_a_reviewers_comment_is_403(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     response = await api.post(
         f"{V1}/claims/{eid}/comments",
         json={"text": "  delivered on site  "},
@@ -543,8 +587,9 @@ async def test_sending_surveys_mails_them_and_the_direct_partner_link_is_the_mai
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: MailCatcher,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     sent = await api.post(
         f"{V1}/claims/{eid}/surveys/customer/send", json={}, headers=keyring.user.headers
     )
@@ -594,8 +639,9 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
     keyring: ApiKeyring,
     claims: ClaimsClient,
     mailbox: MailCatcher,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     link = (
         await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers)
     ).json()["url"]
@@ -630,11 +676,9 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
 
 
 async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_422(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=keyring.admin.headers)
     new_contact = {"name": "Nina", "email": "nina@customer.example", "locale": "nl"}
     response = await api.put(
@@ -666,9 +710,9 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
 
 
 async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_missing_items(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await upload(api, eid, keyring.admin, pdf(), kind="invoice")
     problem = assert_problem(
         await api.post(f"{V1}/claims/{eid}/submit", json={}, headers=keyring.admin.headers),
@@ -698,9 +742,9 @@ async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_miss
 
 
 async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     r = keyring.reviewer.headers
     for path, body in [
         ("review/request-info", {"question": "Which room?"}),
@@ -731,8 +775,9 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     mailbox: MailCatcher,
     claims: ClaimsClient,
     store: ClaimStore,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     a, u, r = keyring.admin.headers, keyring.user.headers, keyring.reviewer.headers
     assert (await upload(api, eid, keyring.admin, pdf("report"))).status_code == 200
     invoice = await upload(
@@ -790,9 +835,13 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
 
 @pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    claims: ClaimsClient,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await complete_proof(api, eid, keyring.admin, claims)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
     rejected = await api.post(
@@ -818,17 +867,22 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
         problem = assert_problem(response, 409, "WrongState")
         assert "rejected" in problem["detail"]
     assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected"
-    again = start_body(await env.get_current_time(), engagement_id=eid)
-    assert_problem(await api.post(f"{V1}/claims", json=again, headers=a), 409, "WrongState")
+    assert_problem(
+        await api.post(f"{V1}/claims", json=claim_again(eid), headers=a), 409, "WrongState"
+    )
 
 
 # --- documents ----------------------------------------------------------------------------------
 
 
 async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_downloadable(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     content = pdf("results")
     response = await upload(
         api,
@@ -889,9 +943,13 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
 
 
 async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     too_big = pdf() + b"\x00" * (25 * MiB)
     problem = assert_problem(
         await upload(api, eid, keyring.admin, too_big), 413, "DocumentTooLarge"
@@ -907,9 +965,13 @@ async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
 
 
 async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for content, filename in [
         (b"just some text, honestly a PDF\n", "report.pdf"),
         (b"MZ\x90\x00" + b"\x00" * 100, "invoice.pdf"),
@@ -937,9 +999,13 @@ async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
 
 
 async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     problem = assert_problem(await upload(api, eid, keyring.admin, b""), 422, "InvalidInput")
     assert problem["detail"] == "file: is empty"
     problem = assert_problem(
@@ -975,8 +1041,9 @@ async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it
     keyring: ApiKeyring,
     claims: ClaimsClient,
     blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await complete_proof(api, eid, keyring.admin, claims)
     files_before = stored_files(blob_dir)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
@@ -1065,18 +1132,21 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     store: ClaimStore,
+    registry: Registry,
 ) -> None:
     now = await env.get_current_time()
     ours = [
-        (await start(api, env, keyring.admin, consent_at=now - timedelta(days=days)))[
+        (await start(api, env, registry, keyring.admin, consent_at=now - timedelta(days=days)))[
             "engagement_id"
         ]
         for days in (0, 10, 20)
     ]
-    other_body = start_body(
-        now,
-        partner={"id": OTHER_PARTNER_ID, "name": "Elsewhere"},
-        customer={"id": "cust-9", "name": "N"},
+    other_body = await registry.recorded(
+        start_body(
+            now,
+            partner={"id": OTHER_PARTNER_ID, "name": "Elsewhere"},
+            customer={"id": "cust-9", "name": "N"},
+        )
     )
     theirs = (
         await api.post(f"{V1}/claims", json=other_body, headers=keyring.other.headers)
@@ -1157,12 +1227,18 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
 
 
 async def test_export_csv_lists_the_callers_claims_and_wins_over_an_engagement_named_so(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, store: ClaimStore
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    store: ClaimStore,
+    registry: Registry,
 ) -> None:
-    named = (await start(api, env, keyring.admin, engagement_id="export.csv"))["engagement_id"]
-    formula = (
-        await start(api, env, keyring.admin, workshop='=HYPERLINK("http://evil.example","x")')
-    )["engagement_id"]
+    named = (await start(api, env, registry, keyring.admin, engagement_id="export.csv"))[
+        "engagement_id"
+    ]
+    formula = (await start(api, env, registry, keyring.admin, workshop=FORMULA_WORKSHOP))[
+        "engagement_id"
+    ]
     await wait_for_rows(store, [named, formula])
 
     response = await api.get(f"{V1}/claims/export.csv", headers=keyring.user.headers)

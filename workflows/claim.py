@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import operator_text, rules, tracing
+    from workflows import engagement_rules, operator_text, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
@@ -131,6 +131,7 @@ class WorkshopClaimWorkflow:
     async def run(self, claim_input: ClaimRun) -> ClaimView:
         try:
             rules.check_start(claim_input)
+            engagement_rules.check_consent_at(claim_input.consent_at, workflow.now())
         except rules.Refusal as refusal:
             raise _refusal_error(refusal) from None
         mail = asyncio.create_task(self._mail_loop())

@@ -13,7 +13,7 @@ in any client.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, NotRequired
 
@@ -30,7 +30,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-Role = Literal["incentives_admin", "incentives_user", "reviewer"]
+Role = Literal["incentives_admin", "incentives_user", "reviewer", "program_admin"]
 Locale = Literal["en", "nl"]
 DocumentKind = Literal["results_and_recommendations", "invoice"]
 SurveyKind = Literal["partner", "customer"]
@@ -80,7 +80,24 @@ def _decimal_amount(value: str) -> str:
     return value
 
 
+EARLIEST_MOMENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_MOMENT = datetime(9000, 1, 1, tzinfo=UTC)
+"""Moments a claim computes with (its deadline, its reminders) lie between these, so that no
+date arithmetic can overflow: a date outside is refused as input, never a crash later."""
+
+
+def _computable_moment(value: datetime) -> datetime:
+    if not EARLIEST_MOMENT <= value <= LATEST_MOMENT:
+        raise ValueError(
+            f"must lie between {EARLIEST_MOMENT.date().isoformat()} and "
+            f"{LATEST_MOMENT.date().isoformat()}"
+        )
+    return value
+
+
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+Moment = Annotated[AwareDatetime, AfterValidator(_computable_moment)]
+"""A timezone-aware moment the claim can compute with (see LATEST_MOMENT)."""
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Email = Annotated[
     str,
@@ -153,9 +170,13 @@ class ClaimInputFields(Inbound):
     partner: Party
     customer: Party
     workshop: Name
-    consent_at: AwareDatetime
+    consent_at: Moment
     partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
     customer_contact: Contact
+    workshop_type: Identifier | None = None
+    """The workshop's code in the catalogue (CLAIMS_WORKSHOPS), which prices it for payment;
+    the portal names it from the engagement registry. Trusted callers may leave it out:
+    the claim is then priced by its workshop name (docs/payments.md)."""
 
 
 class ClaimInput(ClaimInputFields):
@@ -326,6 +347,7 @@ class ClaimView(Outbound):
     partner: Party
     customer: Party
     workshop: str
+    workshop_type: str | None = None
     consent_at: datetime
     deadline_at: datetime
     status: ClaimStatus
@@ -343,6 +365,9 @@ class ClaimView(Outbound):
     decided_at: datetime | None
     paid_at: datetime | None
     payment: Payment | None
+    payment_hold: str | None = None
+    """Why an approved claim can't be paid now (e.g. its workshop type has no tariff any
+    more); null when nothing holds it. Operators see it in the claim's current details."""
 
 
 # --- between the workflow and its activities ---------------------------------------------

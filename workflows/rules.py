@@ -204,6 +204,7 @@ def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
         partner=claim_input.partner,
         customer=claim_input.customer,
         workshop=claim_input.workshop,
+        workshop_type=claim_input.workshop_type,
         consent_at=claim_input.consent_at,
         started_by=recorded_actor(claim_input.actor),
         partner_contacts=list(claim_input.partner_contacts),
@@ -711,6 +712,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         partner=claim.partner,
         customer=claim.customer,
         workshop=claim.workshop,
+        workshop_type=claim.workshop_type,
         consent_at=claim.consent_at,
         deadline_at=deadline_of(claim),
         status=claim.status,
@@ -728,6 +730,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         decided_at=claim.decided_at,
         paid_at=claim.paid_at,
         payment=claim.payment,
+        payment_hold=claim.payment_hold,
     )
 
 
