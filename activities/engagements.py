@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from activities.store import JSONDocument, UTCDateTime, _insert, claims, metadata
 from workflows import engagement_rules
 from workflows.engagements import ConsentOutcome, Engagement, EngagementFields
-from workflows.messages import Actor, ClaimStatus
+from workflows.messages import IDENTIFIER_PATTERN, Actor, ClaimStatus
 from workflows.rules import SUBMISSION_WINDOW, recorded_actor
 
 engagements = sa.Table(
@@ -101,9 +102,14 @@ def _cursor(engagement_id: str) -> str:
 
 def _after(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        after = base64.b64decode(
+            cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True
+        ).decode()
     except (binascii.Error, ValueError):
-        raise InvalidEngagementCursor("cursor is not one this API gave out") from None
+        after = ""
+    if not re.fullmatch(IDENTIFIER_PATTERN, after):
+        raise InvalidEngagementCursor("cursor is not one this API gave out")
+    return after
 
 
 class EngagementRegistry:

@@ -152,6 +152,9 @@ async def consent_answer(token: str, request: Request, portal: PortalDep) -> HTM
     if opened is None:
         return _message(404, lang, "not_found_title", "not_found")
     engagement, number, state = opened
+    lang = pick_locale(
+        form.get("lang"), request.query_params.get("lang"), engagement.customer_contact.locale
+    )
     chosen: ConsentDecision = "consent" if decision == "consent" else "decline"
     try:
         state = await answer_consent(portal.claims.client, engagement.engagement_id, number, chosen)
