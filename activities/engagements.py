@@ -132,13 +132,19 @@ class EngagementRegistry:
             ).first()
         return None if row is None else _engagement(row)
 
+    async def claim_statuses(self, engagement_ids: list[str]) -> dict[str, ClaimStatus]:
+        """The read model's status of each engagement's claim (absent: unclaimed)."""
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                sa.select(claims.c.engagement_id, claims.c.status).where(
+                    claims.c.engagement_id.in_(engagement_ids)
+                )
+            )
+            return {row.engagement_id: row.status for row in result}
+
     async def has_claim(self, engagement_id: str) -> bool:
         """Whether the claims read model has a claim for it (it may trail a new claim)."""
-        async with self.engine.connect() as conn:
-            found = await conn.execute(
-                sa.select(claims.c.engagement_id).where(claims.c.engagement_id == engagement_id)
-            )
-            return found.first() is not None
+        return engagement_id in await self.claim_statuses([engagement_id])
 
     async def record(
         self,

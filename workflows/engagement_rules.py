@@ -9,6 +9,7 @@ apply what they say. Time is always passed in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,10 +20,11 @@ from workflows.engagements import (
     ConsentState,
     ConsentStatus,
     Engagement,
+    EngagementDetail,
     EngagementFields,
     WorkshopCatalogue,
 )
-from workflows.messages import Actor, ClaimStatus, Role
+from workflows.messages import IDENTIFIER_PATTERN, Actor, ClaimStatus, Role
 from workflows.rules import (
     PARTNER_ROLES,
     Refusal,
@@ -45,6 +47,9 @@ CONSENT_REQUEST_OPEN = timedelta(days=30)
 
 CONSENT_REMINDER_DAYS_BEFORE_LAPSE: tuple[int, ...] = (7, 1)
 """The customer contact is reminded this many days before an unanswered request lapses."""
+
+IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+"""What an engagement id looks like."""
 
 PROGRAM_ROLES = frozenset({"program_admin"})
 """Roles that record engagements; they act for no partner."""
@@ -167,6 +172,27 @@ def is_eligible(engagement: Engagement, claim_status: ClaimStatus | None, now: d
 def days_to_deadline(engagement: Engagement, now: datetime) -> int | None:
     deadline = claim_deadline(engagement)
     return None if deadline is None else days_left(deadline, now)
+
+
+def detail_of(
+    engagement: Engagement,
+    claim_status: ClaimStatus | None,
+    catalogue: WorkshopCatalogue,
+    now: datetime,
+) -> EngagementDetail:
+    """An engagement as the portal and the command line show it: its facts, its workshop's
+    name, its deadline and days left, its claim's status and whether it is eligible."""
+    workshop = catalogue.get(engagement.workshop_type)
+    return EngagementDetail.model_validate(
+        {
+            **engagement.model_dump(),
+            "workshop": workshop.name if workshop else None,
+            "claim_deadline": claim_deadline(engagement),
+            "days_left": days_to_deadline(engagement, now),
+            "claim_status": claim_status,
+            "eligible": is_eligible(engagement, claim_status, now),
+        }
+    )
 
 
 # --- a partner's claim of an engagement -----------------------------------------------------

@@ -3,7 +3,6 @@ customer's consent is asked by signed link (workflows/engagement_rules.py has th
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path as PathParam
@@ -25,9 +24,8 @@ from workflows.engagements import (
     EngagementFields,
     EngagementItem,
     EngagementList,
-    WorkshopCatalogue,
 )
-from workflows.messages import IDENTIFIER_PATTERN, ClaimStatus
+from workflows.messages import IDENTIFIER_PATTERN
 from workflows.rules import Refusal
 
 router = APIRouter(prefix=API_PREFIX)
@@ -41,28 +39,14 @@ class EngagementBody(RequestBody, EngagementFields):
     """What the program records of an engagement."""
 
 
-def item_fields(
-    engagement: Engagement,
-    claim_status: ClaimStatus | None,
-    catalogue: WorkshopCatalogue,
-    now: datetime,
-) -> dict[str, object]:
-    workshop = catalogue.get(engagement.workshop_type)
-    return {
-        **engagement.model_dump(),
-        "workshop": workshop.name if workshop else None,
-        "claim_deadline": rules.claim_deadline(engagement),
-        "days_left": rules.days_to_deadline(engagement, now),
-        "claim_status": claim_status,
-        "eligible": rules.is_eligible(engagement, claim_status, now),
-    }
-
-
-async def detail_of(portal: Portal, engagement: Engagement) -> EngagementDetail:
-    statuses = await portal.store.statuses([engagement.engagement_id])
-    status = statuses.get(engagement.engagement_id)
-    fields = item_fields(engagement, status, portal.catalogue, await portal.clock())  # type: ignore[arg-type]
-    return EngagementDetail.model_validate(fields)
+async def detail(portal: Portal, engagement: Engagement) -> EngagementDetail:
+    statuses = await portal.engagements.claim_statuses([engagement.engagement_id])
+    return rules.detail_of(
+        engagement,
+        statuses.get(engagement.engagement_id),
+        portal.catalogue,
+        await portal.clock(),
+    )
 
 
 async def visible_engagement(portal: Portal, caller: CallerDep, engagement_id: str) -> Engagement:
@@ -115,7 +99,7 @@ async def put_engagement(
         claimed=lambda eid: claim_exists(portal, eid),
     )
     response.status_code = 201 if outcome == "created" else 200
-    return await detail_of(portal, engagement)
+    return await detail(portal, engagement)
 
 
 @router.get(
@@ -128,7 +112,7 @@ async def put_engagement(
 async def get_engagement(
     engagement_id: EngagementPath, caller: CallerDep, portal: PortalDep
 ) -> EngagementDetail:
-    return await detail_of(portal, await visible_engagement(portal, caller, engagement_id))
+    return await detail(portal, await visible_engagement(portal, caller, engagement_id))
 
 
 @router.get(
@@ -158,7 +142,7 @@ async def list_engagements(
         raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
     items = [
         EngagementItem.model_validate(
-            item_fields(row.engagement, row.claim_status, portal.catalogue, now)
+            rules.detail_of(row.engagement, row.claim_status, portal.catalogue, now).model_dump()
         )
         for row in page.rows
     ]
@@ -198,4 +182,4 @@ async def request_consent(
     )
     updated = await portal.engagements.get(engagement_id)
     assert updated is not None
-    return await detail_of(portal, updated)
+    return await detail(portal, updated)
