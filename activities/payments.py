@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
@@ -52,7 +52,7 @@ from activities.mail import (
     format_date,
 )
 from activities.store import JSONDocument, UTCDateTime, claims, metadata
-from workflows.engagements import WorkshopCatalogue
+from workflows.engagements import Pricing, tariff_of
 from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
 from workflows.payments_messages import (
     BatchLine,
@@ -148,17 +148,6 @@ def _insert_new(dialect: str, table: sa.Table) -> Any:
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
-Pricing = WorkshopCatalogue | Mapping[str, Tariff]
-"""The workshop catalogue, or (tests, the deprecated CLAIMS_TARIFFS) tariffs by workshop name."""
-
-
-def tariff_of(pricing: Pricing, view: ClaimView) -> Tariff | None:
-    """What one claim is paid: by its workshop type code when it names one."""
-    if isinstance(pricing, WorkshopCatalogue):
-        return pricing.tariff_for(view.workshop_type, view.workshop)
-    return pricing.get(view.workshop)
-
-
 def no_tariff_reason(workshop: str, workshop_type: str | None = None) -> str:
     where = f"type {workshop_type!r}" if workshop_type else repr(workshop)
     return (
@@ -246,7 +235,8 @@ class PaymentLedger:
                 if view.decided_at is None or view.decided_at > page.approved_before:
                     waiting += 1
                     continue
-                lines.append(_line(page, view, tariff_of(tariffs, view), now))
+                tariff = tariff_of(tariffs, view.workshop_type, view.workshop)
+                lines.append(_line(page, view, tariff, now))
             written: list[str] = []
             if lines:
                 result = await conn.execute(
@@ -667,8 +657,13 @@ class PaymentActivities:
 
     @activity.defn(name="pay_claims_page")
     async def pay_claims_page(self, page: PayPage) -> PagePaid:
-        """Record the page's lines: paid at the workshop's tariff, or not paid with the reason."""
-        return await self.ledger.pay_page(page, self._tariffs, datetime.now(UTC))
+        """Record the page's lines: paid at the workshop's tariff, or not paid with the reason
+        (and then the claim is told that its payment is held, activities/payment_holds.py)."""
+        from activities.payment_holds import tell_held_claims  # it reads this module's tables
+
+        paid = await self.ledger.pay_page(page, self._tariffs, datetime.now(UTC))
+        await tell_held_claims(self.ledger.engine, self._client, page.batch_id)
+        return paid
 
     @activity.defn(name="issue_payments")
     async def issue_payments(self, request: IssuePayments) -> PaymentsIssued:

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import engagement_rules, operator_text, rules, tracing
+    from workflows import engagement_rules, operator_text, payment_holds, rules, tracing
     from workflows.messages import (
         AddComment,
         Approve,
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyCompleted,
         UpdateContacts,
     )
+    from workflows.payments_messages import PaymentHeld
     from workflows.search_attributes import changed_attributes, claim_attributes
 
 M = TypeVar("M", bound=BaseModel)
@@ -389,3 +390,9 @@ class WorkshopClaimWorkflow:
     @workflow.signal
     def payment_issued(self, msg: PaymentIssued) -> None:
         rules.issue_payment(self._claim, msg, workflow.now())
+        payment_holds.release_hold(self._claim)
+
+    @workflow.signal
+    def payment_held(self, msg: PaymentHeld) -> None:
+        """The payment cycle could not pay the approved claim: say so, tell the partner once."""
+        payment_holds.hold_payment(self._claim, msg, workflow.now())

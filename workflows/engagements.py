@@ -143,6 +143,17 @@ class WorkshopCatalogue:
         return self.legacy_tariffs.get(workshop)
 
 
+Pricing = WorkshopCatalogue | Mapping[str, Tariff]
+"""The workshop catalogue, or (tests, the deprecated CLAIMS_TARIFFS) tariffs by workshop name."""
+
+
+def tariff_of(pricing: Pricing, workshop_type: str | None, workshop: str) -> Tariff | None:
+    """What one claim is paid: by its workshop type code when it names one."""
+    if isinstance(pricing, WorkshopCatalogue):
+        return pricing.tariff_for(workshop_type, workshop)
+    return None if workshop_type is not None else pricing.get(workshop)
+
+
 # --- the engagement record ---------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ NotificationKind = Literal[
     "rejected",
     "auto_rejected",
     "paid",
+    "payment_held",
 ]
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"

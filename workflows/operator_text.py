@@ -31,6 +31,7 @@ _NOTIFICATION: dict[str, str] = {
     "rejected": "claim rejected",
     "auto_rejected": "claim rejected automatically",
     "paid": "claim paid",
+    "payment_held": "payment held",
 }
 
 
@@ -97,8 +98,9 @@ def current_details(claim: ClaimState, now: datetime) -> str:
         timing = f"deadline {_day(deadline)}, {days_left(deadline, now)} days left"
     else:
         timing = f"deadline {_day(deadline)} (no longer applies)"
+    hold = f"  \n**Payment held:** {claim.payment_hold}" if claim.payment_hold else ""
     return (
         f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
-        f"**Next:** {_next_event(claim, now)}"
+        f"**Next:** {_next_event(claim, now)}{hold}"
     )
