@@ -32,6 +32,7 @@ from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
 from starter.settings import SettingsError, load_settings
 from starter.temporal import connect
+from workflows.engagements import Workshop
 from workflows.messages import (
     Actor,
     ClaimInput,
@@ -59,6 +60,55 @@ ADMINS = {
     NORTHWIND.id: Actor(user="nora@northwind.example", role="incentives_admin"),
 }
 REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
+
+DEMO_WORKSHOPS: dict[str, Workshop] = {
+    "cloud-adoption": Workshop(
+        name="Cloud adoption workshop",
+        name_nl="Cloud-adoptieworkshop",
+        amount="1500.00",
+        currency="EUR",
+    ),
+    "data-discovery": Workshop(
+        name="Data platform discovery",
+        name_nl="Verkenning dataplatform",
+        amount="2000.00",
+        currency="EUR",
+    ),
+    "security-review": Workshop(
+        name="Security posture review",
+        name_nl="Beveiligingsreview",
+        amount="1800.00",
+        currency="EUR",
+    ),
+    "modern-workplace": Workshop(
+        name="Modern workplace envisioning",
+        name_nl="Visie op de moderne werkplek",
+        amount="1200.00",
+        currency="EUR",
+    ),
+    "ai-readiness": Workshop(
+        name="AI readiness workshop",
+        name_nl="AI-gereedheidsworkshop",
+        amount="2500.00",
+        currency="EUR",
+    ),
+    "migration-assessment": Workshop(
+        name="Migration assessment",
+        name_nl="Migratiebeoordeling",
+        amount="1600.00",
+        currency="EUR",
+    ),
+    "analytics-day": Workshop(
+        name="Analytics in a day", name_nl="Analytics in een dag", amount="900.00", currency="EUR"
+    ),
+}
+"""The demo stack's workshop catalogue (CLAIMS_WORKSHOPS), one type per demo workshop."""
+
+
+def type_of(workshop: str) -> str:
+    """The demo catalogue's code of a workshop name."""
+    return next(code for code, entry in DEMO_WORKSHOPS.items() if entry.name == workshop)
+
 
 SETTLE_WITHIN = 15.0
 """Seconds to wait for a signal (a completed survey) to show in the claim's view."""
@@ -212,6 +262,10 @@ def demo_document(engagement_id: str, kind: DocumentKind, blob_dir: Path | None)
     )
 
 
+def customer_contact(customer: Party) -> Contact:
+    return Contact(name=f"{customer.name} contact", email=f"contact@{customer.id.lower()}.example")
+
+
 def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
     contacts = CONTACTS[demo.partner.id]
     return ClaimInput(
@@ -219,12 +273,10 @@ def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
         partner=demo.partner,
         customer=demo.customer,
         workshop=demo.workshop,
+        workshop_type=type_of(demo.workshop),
         consent_at=now - timedelta(days=demo.consent_days_ago),
         partner_contacts=contacts,
-        customer_contact=Contact(
-            name=f"{demo.customer.name} contact",
-            email=f"contact@{demo.customer.id.lower()}.example",
-        ),
+        customer_contact=customer_contact(demo.customer),
         actor=ADMINS[demo.partner.id],
     )
 
