@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from typing import Any
 
 from temporalio import activity
@@ -31,7 +30,6 @@ class ConsentMailer(MailSender):
         super().__init__(smtp)
         self._renderer = TemplateRenderer()
         self._links = links
-        self._mail_from = smtp.mail_from
 
     def build(self, mail: ConsentMail, index: int) -> EmailMessage:
         request = mail.request
@@ -55,18 +53,8 @@ class ConsentMailer(MailSender):
                 "days_left": mail.days_left,
             },
         )
-        message = EmailMessage()
-        message["From"] = self._mail_from
-        message["To"] = formataddr((contact.name, contact.email))
-        message["Subject"] = rendered.subject
-        message["Message-ID"] = self.message_id(mail.key, index)
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["X-Claim-Engagement"] = request.engagement_id
-        message["X-Claim-Notification"] = mail.kind
-        message.set_content(rendered.text)
-        message.add_alternative(rendered.html, subtype="html")
-        message["Content-Language"] = lang
-        return message
+        headers = {"X-Claim-Engagement": request.engagement_id, "X-Claim-Notification": mail.kind}
+        return self.compose(contact, rendered, self.message_id(mail.key, index), headers)
 
 
 class ConsentActivities:

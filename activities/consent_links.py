@@ -8,12 +8,9 @@ token), compared in constant time, one canonical spelling.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from dataclasses import dataclass
 
-from activities.links import _ENGAGEMENT, _b64, _unb64
+from activities.links import _ENGAGEMENT, ForgedToken, SignedTokens
 
 CONSENT_PATH = "/consent/"
 
@@ -28,21 +25,13 @@ class ConsentLinkRef:
     request: int
 
 
-class ConsentLinks:
+class ConsentLinks(SignedTokens):
     """Makes and checks consent tokens and links with one secret key."""
 
-    def __init__(self, secret_key: bytes, public_url: str) -> None:
-        if not secret_key:
-            raise ValueError("secret_key must not be empty")
-        self._key = secret_key
-        self._public_url = public_url.rstrip("/")
-
-    def _sign(self, body: bytes) -> bytes:
-        return hmac.new(self._key, b"consent-link.v1." + body, hashlib.sha256).digest()
+    purpose = b"consent-link.v1."
 
     def token(self, ref: ConsentLinkRef) -> str:
-        body = json.dumps([ref.engagement_id, ref.request], separators=(",", ":")).encode()
-        return f"{_b64(body)}.{_b64(self._sign(body))}"
+        return self._token_of([ref.engagement_id, ref.request])
 
     def url(self, ref: ConsentLinkRef) -> str:
         return f"{self._public_url}{CONSENT_PATH}{self.token(ref)}"
@@ -50,13 +39,13 @@ class ConsentLinks:
     def verify(self, token: str) -> ConsentLinkRef:
         """What the token names, or :class:`InvalidConsentLink`."""
         try:
-            body_part, sig_part = token.split(".")
-            body, sig = _unb64(body_part), _unb64(sig_part)
-            engagement_id, request = json.loads(body)
+            engagement_id, request = self._opened(token)
+        except ForgedToken:
+            raise InvalidConsentLink(
+                "consent link token is not valid (tampered or foreign)"
+            ) from None
         except (ValueError, TypeError):
             raise InvalidConsentLink("consent link token is malformed") from None
-        if not hmac.compare_digest(sig, self._sign(body)):
-            raise InvalidConsentLink("consent link token is not valid (tampered or foreign)")
         if (
             not isinstance(engagement_id, str)
             or not _ENGAGEMENT.fullmatch(engagement_id)
@@ -65,8 +54,12 @@ class ConsentLinks:
         ):
             raise InvalidConsentLink("consent link token is malformed")
         ref = ConsentLinkRef(engagement_id, request)
-        if not hmac.compare_digest(token.encode(), self.token(ref).encode()):
-            raise InvalidConsentLink("consent link token is not valid (tampered or foreign)")
+        try:
+            self._check_canonical(token, self.token(ref))
+        except ForgedToken:
+            raise InvalidConsentLink(
+                "consent link token is not valid (tampered or foreign)"
+            ) from None
         return ref
 
 

@@ -137,6 +137,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             await admin.close()
 
 
+@pytest.fixture
+async def claim_store(database_url: str) -> AsyncIterator[ClaimStore]:
+    """A migrated store on the test's database (SQLite file or PostgreSQL)."""
+    store = ClaimStore.from_url(database_url)
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 # --- the portal API (portal.app) around the fixtures above -------------------------------
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -42,20 +41,10 @@ def fields(
     return EngagementFields.model_validate(values)
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[ClaimStore]:
-    store = ClaimStore.from_url(database_url)
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 async def test_recording_is_idempotent_and_a_claimed_engagements_facts_are_fixed(
-    db: ClaimStore,
+    claim_store: ClaimStore,
 ) -> None:
-    registry = EngagementRegistry(db.engine)
+    registry = EngagementRegistry(claim_store.engine)
     eid = new_engagement()
     outcome, created = await registry.record(eid, fields(), PROGRAM_ADMIN, NOW)
     assert outcome == "created"
@@ -73,7 +62,7 @@ async def test_recording_is_idempotent_and_a_claimed_engagements_facts_are_fixed
 
     # Once a claim is in the read model, a change is refused and nothing is written.
     claim = claim_input(NOW - timedelta(days=1), engagement_id=eid)
-    await db.save(StoreClaim(view=view(open_claim(claim, NOW), NOW)))
+    await claim_store.save(StoreClaim(view=view(open_claim(claim, NOW), NOW)))
     assert await registry.has_claim(eid)
     with pytest.raises(Refusal) as refused:
         await registry.record(eid, fields(), PROGRAM_ADMIN, later)
@@ -88,14 +77,16 @@ def timezone_plus_one() -> timezone:
     return timezone(timedelta(hours=1))
 
 
-async def test_the_list_filters_eligibility_and_pages_by_engagement_id(db: ClaimStore) -> None:
-    registry = EngagementRegistry(db.engine)
+async def test_the_list_filters_eligibility_and_pages_by_engagement_id(
+    claim_store: ClaimStore,
+) -> None:
+    registry = EngagementRegistry(claim_store.engine)
     ids = sorted(new_engagement() for _ in range(5))
     consents = [NOW, NOW - timedelta(days=89), NOW - timedelta(days=90), None, NOW]
     for eid, consent in zip(ids, consents, strict=True):
         await registry.record(eid, fields(consent_at=consent), PROGRAM_ADMIN, NOW)
     claim = claim_input(NOW, engagement_id=ids[4])
-    await db.save(StoreClaim(view=view(open_claim(claim, NOW), NOW)))
+    await claim_store.save(StoreClaim(view=view(open_claim(claim, NOW), NOW)))
     await registry.record(
         "zz-other", fields(partner={"id": "partner-99", "name": "E"}), PROGRAM_ADMIN, NOW
     )
@@ -120,9 +111,9 @@ async def test_the_list_filters_eligibility_and_pages_by_engagement_id(db: Claim
 
 
 async def test_consent_requests_are_numbered_and_only_their_own_outcome_counts(
-    db: ClaimStore,
+    claim_store: ClaimStore,
 ) -> None:
-    registry = EngagementRegistry(db.engine)
+    registry = EngagementRegistry(claim_store.engine)
     eid = new_engagement()
     await registry.record(eid, fields(consent_at=None), PROGRAM_ADMIN, NOW)
     assert await registry.open_consent_request(eid, NOW) == 1

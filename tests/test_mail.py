@@ -55,7 +55,7 @@ def notification(kind: NotificationKind, **changes: Any) -> Notification:
         fields |= {"days_left": 7, "missing": ["partner_survey", "invoice"]}
     if kind == "auto_rejected":
         fields |= {"missing": ["invoice"]}
-    if kind in ("info_requested", "rejected", "approved"):
+    if kind in ("info_requested", "rejected", "approved", "payment_held"):
         fields |= {"text": "Please add the attendee list."}
     if kind == "paid":
         fields |= {
@@ -84,6 +84,7 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("rejected", {}),
     ("auto_rejected", {}),
     ("paid", {}),
+    ("payment_held", {}),
 ]
 CASE_IDS = [
     "survey_invitation-partner",
@@ -94,6 +95,7 @@ CASE_IDS = [
     "rejected",
     "auto_rejected",
     "paid",
+    "payment_held",
 ]
 
 

@@ -42,6 +42,8 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
+from workflows.payment_holds import hold_payment
+from workflows.payments_messages import PaymentHeld
 from workflows.rules import ClaimState, Refusal
 
 CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -813,7 +815,10 @@ def every_notification() -> list[Notification]:
     reminded = new_claim()
     reminder = rules.checkpoints(reminded, NOW)[0]
     rules.reach_checkpoint(reminded, reminder, reminder.at)
-    claims = [reminded, info_requested(), paid(), rejected(), auto_rejected()]
+    held = approved()
+    reason = "no tariff for workshop type 'x' in CLAIMS_WORKSHOPS"
+    assert hold_payment(held, PaymentHeld(reason=reason, batch_id="PC-1"), LATER)
+    claims = [reminded, info_requested(), paid(), rejected(), auto_rejected(), held]
     return [notification for claim in claims for notification in claim.outbox]
 
 
