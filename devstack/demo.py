@@ -62,45 +62,16 @@ ADMINS = {
 REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
 
 DEMO_WORKSHOPS: dict[str, Workshop] = {
-    "cloud-adoption": Workshop(
-        name="Cloud adoption workshop",
-        name_nl="Cloud-adoptieworkshop",
-        amount="1500.00",
-        currency="EUR",
-    ),
-    "data-discovery": Workshop(
-        name="Data platform discovery",
-        name_nl="Verkenning dataplatform",
-        amount="2000.00",
-        currency="EUR",
-    ),
-    "security-review": Workshop(
-        name="Security posture review",
-        name_nl="Beveiligingsreview",
-        amount="1800.00",
-        currency="EUR",
-    ),
-    "modern-workplace": Workshop(
-        name="Modern workplace envisioning",
-        name_nl="Visie op de moderne werkplek",
-        amount="1200.00",
-        currency="EUR",
-    ),
-    "ai-readiness": Workshop(
-        name="AI readiness workshop",
-        name_nl="AI-gereedheidsworkshop",
-        amount="2500.00",
-        currency="EUR",
-    ),
-    "migration-assessment": Workshop(
-        name="Migration assessment",
-        name_nl="Migratiebeoordeling",
-        amount="1600.00",
-        currency="EUR",
-    ),
-    "analytics-day": Workshop(
-        name="Analytics in a day", name_nl="Analytics in een dag", amount="900.00", currency="EUR"
-    ),
+    code: Workshop(name=name, name_nl=name_nl, amount=amount, currency="EUR")
+    for code, name, name_nl, amount in (
+        ("cloud-adoption", "Cloud adoption workshop", "Cloud-adoptieworkshop", "1500.00"),
+        ("data-discovery", "Data platform discovery", "Verkenning dataplatform", "2000.00"),
+        ("security-review", "Security posture review", "Beveiligingsreview", "1800.00"),
+        ("modern-workplace", "Modern workplace envisioning", "De moderne werkplek", "1200.00"),
+        ("ai-readiness", "AI readiness workshop", "AI-gereedheidsworkshop", "2500.00"),
+        ("migration-assessment", "Migration assessment", "Migratiebeoordeling", "1600.00"),
+        ("analytics-day", "Analytics in a day", "Analytics in een dag", "900.00"),
+    )
 }
 """The demo stack's workshop catalogue (CLAIMS_WORKSHOPS), one type per demo workshop."""
 

@@ -55,47 +55,15 @@ class DemoEngagement:
     label: str
 
 
-WAITING: tuple[DemoEngagement, ...] = (
-    DemoEngagement(
-        "DEMO-2001",
-        CONTOSO,
-        Party(id="C-601", name="Trey Research"),
-        "cloud-adoption",
-        5,
-        "eligible, 85 days left",
-    ),
-    DemoEngagement(
-        "DEMO-2002",
-        CONTOSO,
-        Party(id="C-602", name="Lucerne Publishing"),
-        "ai-readiness",
-        75,
-        "eligible, 15 days left",
-    ),
-    DemoEngagement(
-        "DEMO-2003",
-        NORTHWIND,
-        Party(id="C-603", name="Margie's Travel"),
-        "analytics-day",
-        12,
-        "eligible (Northwind)",
-    ),
-    DemoEngagement(
-        "DEMO-2004",
-        CONTOSO,
-        Party(id="C-604", name="Fourth Coffee"),
-        "security-review",
-        None,
-        "consent request pending",
-    ),
-    DemoEngagement(
-        "DEMO-2005",
-        CONTOSO,
-        Party(id="C-605", name="Blue Yonder Airlines"),
-        "data-discovery",
-        120,
-        "not eligible: 90 days passed",
-    ),
+WAITING: tuple[DemoEngagement, ...] = tuple(
+    DemoEngagement(eid, partner, Party(id=customer_id, name=customer), kind, days, label)
+    for eid, partner, customer_id, customer, kind, days, label in (
+        ("DEMO-2001", CONTOSO, "C-601", "Trey Research", "cloud-adoption", 5, "eligible"),
+        ("DEMO-2002", CONTOSO, "C-602", "Lucerne Publishing", "ai-readiness", 75, "eligible"),
+        ("DEMO-2003", NORTHWIND, "C-603", "Margie's Travel", "analytics-day", 12, "eligible"),
+        ("DEMO-2004", CONTOSO, "C-604", "Fourth Coffee", "security-review", None, "consent asked"),
+        ("DEMO-2005", CONTOSO, "C-605", "Blue Yonder", "data-discovery", 120, "90 days passed"),
+    )
 )
 """Engagements not claimed yet: what the eligible list shows."""
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
@@ -24,7 +25,7 @@ from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN
+from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN, PUBLIC_URL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
@@ -40,6 +41,44 @@ FORMULA_WORKSHOP = '=HYPERLINK("http://evil.example","x")'
 
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 """The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
+
+
+def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
+    """An RFC 9457 problem document with the refusal type as title."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["title"] == title
+    assert problem["status"] == status
+    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
+    assert isinstance(problem["detail"], str)
+    assert problem["detail"]
+    return problem
+
+
+async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
+    """The read model is written by an activity: wait until it has these claims."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if set(await store.statuses(engagement_ids)) == set(engagement_ids):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"read model lacks some of {engagement_ids}")
+
+
+async def post_form_page(
+    api: httpx.AsyncClient, link: str, fields: Mapping[str, str]
+) -> httpx.Response:
+    """Send a page's form the way a browser would: GET the page (it must answer 200), then
+    POST `fields` with its hidden anti-forgery token, from the portal's own origin."""
+    path = link.removeprefix(PUBLIC_URL)
+    page = await api.get(path)
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    return await api.post(
+        path, data={"csrf_token": token.group(1), **fields}, headers={"Origin": PUBLIC_URL}
+    )
 
 
 async def record_engagement(

@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 import subprocess
 import sys
 import time
@@ -43,7 +42,13 @@ from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import FORMULA_WORKSHOP, record_engagement
+from tests.helpers import (
+    FORMULA_WORKSHOP,
+    assert_problem,
+    post_form_page,
+    record_engagement,
+    wait_for_rows,
+)
 from workflows import rules
 from workflows.engagements import WorkshopCatalogue
 from workflows.messages import (
@@ -106,19 +111,6 @@ def registry(store: ClaimStore, catalogue: WorkshopCatalogue) -> Registry:
     return Registry(store, catalogue)
 
 
-def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
-    """An RFC 9457 problem document with the refusal type as title."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["title"] == title
-    assert problem["status"] == status
-    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
-    assert isinstance(problem["detail"], str)
-    assert problem["detail"]
-    return problem
-
-
 def pdf(text: str = "proof") -> bytes:
     return (
         b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n% " + text.encode() + b"\ntrailer\n%%EOF\n"
@@ -148,26 +140,9 @@ def stored_files(blob_dir: Path) -> list[Path]:
     return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []
 
 
-async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
-    """The read model is written by an activity: wait until it has these claims."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if set(await store.statuses(engagement_ids)) == set(engagement_ids):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"read model lacks some of {engagement_ids}")
-
-
 async def answer_survey_page(api: httpx.AsyncClient, link: str, answers: dict[str, str]) -> None:
     """Fill a survey form the way a browser would: GET it, POST it with its hidden token."""
-    path = link.removeprefix(PUBLIC_URL)
-    page = await api.get(path)
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token is not None
-    response = await api.post(
-        path, data={"csrf_token": token.group(1), **answers}, headers={"Origin": PUBLIC_URL}
-    )
+    response = await post_form_page(api, link, answers)
     assert response.status_code == 200, response.text
 
 

@@ -5,7 +5,6 @@ the eligible list, a partner's claim of a recorded engagement, and the consent r
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from devstack.mailcatcher import MailCatcher, consent_link
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
+from tests.helpers import assert_problem, post_form_page, wait_for_rows
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
 
@@ -66,15 +66,6 @@ def claim_body(eid: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["title"] == title
-    assert body["type"] == f"urn:workshop-claims:problem:{title}"
-    return body
-
-
 # --- recording ---------------------------------------------------------------------------------
 
 
@@ -98,7 +89,7 @@ async def test_a_program_admin_records_201_then_identical_200_and_other_roles_ge
     assert again.json()["recorded_at"] == record["recorded_at"]
 
     for holder in (keyring.admin, keyring.user, keyring.reviewer, keyring.other):
-        problem(await put(api, holder, eid, body), 403, "NotAllowed")
+        assert_problem(await put(api, holder, eid, body), 403, "NotAllowed")
 
     got = await api.get(f"{V1}/engagements/{eid}", headers=keyring.admin.headers)
     assert got.status_code == 200
@@ -120,7 +111,7 @@ async def test_bad_engagement_facts_are_422_naming_the_field_and_record_nothing(
         ({"partner": {"id": "p 1", "name": "X"}}, "partner.id"),
     ]
     for change, field in cases:
-        body = problem(
+        body = assert_problem(
             await put(api, keyring.program, eid, {**record_body(now), **change}),
             422,
             "InvalidInput",
@@ -129,7 +120,7 @@ async def test_bad_engagement_facts_are_422_naming_the_field_and_record_nothing(
     # Within the clock skew is fine.
     within = record_body(now + timedelta(minutes=4))
     assert (await put(api, keyring.program, new_engagement(), within)).status_code == 201
-    problem(
+    assert_problem(
         await api.get(f"{V1}/engagements/{eid}", headers=keyring.program.headers), 404, "NotFound"
     )
 
@@ -149,7 +140,7 @@ async def test_facts_change_while_unclaimed_but_409_once_a_claim_exists(
     assert started.json()["workshop"] == "Security workshop"
     assert started.json()["workshop_type"] == "security"
     assert (await put(api, keyring.program, eid, changed)).status_code == 200  # identical
-    body = problem(
+    body = assert_problem(
         await put(api, keyring.program, eid, {**changed, "consent_at": "2026-01-01T00:00:00Z"}),
         409,
         "WrongState",
@@ -175,7 +166,7 @@ async def test_the_eligible_list_shows_the_partners_own_claimable_engagements_in
         f"{V1}/claims", json=claim_body(claimed), headers=keyring.admin.headers
     )
     assert response.status_code == 201
-    await _wait_for_claim_row(store, claimed)
+    await wait_for_rows(store, [claimed])
 
     async def listed(holder: ApiKeyHolder, query: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -217,21 +208,11 @@ async def test_the_eligible_list_shows_the_partners_own_claimable_engagements_in
     everything = {i["engagement_id"] for i in await listed(keyring.reviewer, "")}
     assert everything >= mine | {theirs}
     assert theirs in {i["engagement_id"] for i in await listed(keyring.program, "eligible=true")}
-    problem(
+    assert_problem(
         await api.get(f"{V1}/engagements?cursor=!!", headers=keyring.user.headers),
         422,
         "InvalidInput",
     )
-
-
-async def _wait_for_claim_row(store: ClaimStore, eid: str) -> None:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + 10
-    while eid not in await store.statuses([eid]):
-        assert time.monotonic() < deadline, "the read model never got the claim"
-        await asyncio.sleep(0.05)
 
 
 # --- claiming -----------------------------------------------------------------------------------
@@ -249,7 +230,7 @@ async def test_a_partner_claims_by_id_with_the_registrys_facts_and_repeats_must_
         ("workshop", "Cloud adoption workshop (extended)"),
         ("consent_at", "2099-01-01T00:00:00+00:00"),
     ]:
-        body = problem(
+        body = assert_problem(
             await api.post(
                 f"{V1}/claims",
                 json=claim_body(eid, **{field: value}),
@@ -259,7 +240,9 @@ async def test_a_partner_claims_by_id_with_the_registrys_facts_and_repeats_must_
             "InvalidInput",
         )
         assert body["detail"].startswith(f"{field}: ")
-    problem(await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers), 404, "NotFound")
+    assert_problem(
+        await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers), 404, "NotFound"
+    )
 
     same = claim_body(
         eid,
@@ -283,19 +266,21 @@ async def test_an_expired_engagement_is_410_and_one_without_consent_409_starting
 ) -> None:
     now = await env.get_current_time()
     expired = await recorded(api, keyring, now - timedelta(days=90, minutes=1))
-    problem(
+    assert_problem(
         await api.post(f"{V1}/claims", json=claim_body(expired), headers=keyring.admin.headers),
         410,
         "DeadlinePassed",
     )
     unasked = await recorded(api, keyring, None)
-    problem(
+    assert_problem(
         await api.post(f"{V1}/claims", json=claim_body(unasked), headers=keyring.admin.headers),
         409,
         "WrongState",
     )
     for eid in (expired, unasked):
-        problem(await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers), 404, "NotFound")
+        assert_problem(
+            await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers), 404, "NotFound"
+        )
 
 
 # --- trusted callers: the workflow's own check ------------------------------------------------
@@ -355,16 +340,7 @@ async def test_an_overflowing_consent_date_is_a_refusal_never_a_crash(
 
 
 async def _answer_page(api: httpx.AsyncClient, link: str, decision: str) -> httpx.Response:
-    path = link.removeprefix(PUBLIC_URL)
-    page = await api.get(path)
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token is not None
-    return await api.post(
-        path,
-        data={"csrf_token": token.group(1), "decision": decision},
-        headers={"Origin": PUBLIC_URL},
-    )
+    return await post_form_page(api, link, {"decision": decision})
 
 
 async def test_consent_by_link_records_the_moment_and_makes_the_engagement_eligible(
@@ -375,12 +351,12 @@ async def test_consent_by_link_records_the_moment_and_makes_the_engagement_eligi
     store: ClaimStore,
 ) -> None:
     eid = await recorded(api, keyring, None)
-    problem(
+    assert_problem(
         await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.other.headers),
         404,
         "NotFound",
     )
-    problem(
+    assert_problem(
         await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.reviewer.headers),
         403,
         "NotAllowed",
@@ -388,7 +364,7 @@ async def test_consent_by_link_records_the_moment_and_makes_the_engagement_eligi
     asked = await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.admin.headers)
     assert asked.status_code == 201, asked.text
     assert asked.json()["consent_status"] == "pending"
-    problem(
+    assert_problem(
         await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.program.headers),
         409,
         "WrongState",

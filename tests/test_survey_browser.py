@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from activities.consent import consent_activities
@@ -121,6 +121,17 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+async def opened(browser: Browser, link: str) -> tuple[BrowserContext, Page]:
+    """A link opened as an English-speaking person's browser without script would (200)."""
+    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    response = await page.goto(link)
+    assert response is not None
+    assert response.status == 200
+    return context, page
+
+
 async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows_410(
     served: Served,
     browser: Browser,
@@ -143,12 +154,7 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
     link = survey_link(customer_mail)
     assert link.startswith(f"{served.url}/surveys/")
 
-    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    response = await page.goto(link)
-    assert response is not None
-    assert response.status == 200
+    context, page = await opened(browser, link)
     assert await page.get_attribute("html", "lang") == "en"
     assert await page.get_by_role("heading", level=1).inner_text() == "Customer survey"
 
@@ -227,12 +233,7 @@ async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
     link = consent_link(mail)
     assert link.startswith(f"{served.url}/consent/")
 
-    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    response = await page.goto(link)
-    assert response is not None
-    assert response.status == 200
+    context, page = await opened(browser, link)
     # The contact's language (Dutch), not the browser's.
     assert await page.get_attribute("html", "lang") == "nl"
     assert await page.get_by_role("heading", level=1).inner_text() == "Uw toestemming"
