@@ -108,6 +108,11 @@ async def test_bad_engagement_facts_are_422_naming_the_field_and_record_nothing(
         ({"consent_at": "2026-01-01T10:00:00"}, "consent_at"),
         ({"customer_contact": {"name": "C", "email": "not-an-address"}}, "customer_contact.email"),
         ({"customer": {"id": "c-1", "name": "Fabrikam\nBV"}}, "customer.name"),
+        ({"partner": {"id": "p-1", "name": "Contoso\u0007"}}, "partner.name"),
+        (
+            {"customer_contact": {"name": "C", "email": "c\u0001@customer.example"}},
+            "customer_contact.email",
+        ),
         ({"partner": {"id": "p 1", "name": "X"}}, "partner.id"),
     ]
     for change, field in cases:

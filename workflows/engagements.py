@@ -33,6 +33,7 @@ from workflows.messages import (
     Amount,
     ClaimStatus,
     Contact,
+    Email,
     Identifier,
     Inbound,
     Locale,
@@ -167,6 +168,7 @@ class PartnerParty(Party):
 
 class CustomerContact(Contact):
     name: PlainName
+    email: Annotated[Email, AfterValidator(_no_control_characters)]
 
 
 class EngagementFields(Inbound):
