@@ -16,7 +16,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from workflows.messages import (
     AddCommentFields,
     ApproveFields,
-    ClaimInputFields,
     ClaimStatus,
     ClaimView,
     Contact,
@@ -38,16 +37,13 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StartClaimBody(RequestBody, ClaimInputFields):
-    """The workflow's start input without `actor` (the caller is the actor): what trusted
-    callers (ClaimsClient, the command line) still start a claim with."""
-
-
 class ClaimEngagementBody(RequestBody):
     """A partner's claim of a recorded engagement (`POST /api/v1/claims`).
 
     Partner, customer, workshop and consent come from the program's record of the
-    engagement; a body may repeat them only with the record's value."""
+    engagement; a body may repeat them only with the record's value. The portal makes
+    the workflow's start input (`ClaimInput`, which trusted callers send themselves)
+    from the record and this body; the fields it shares with that input are the same."""
 
     engagement_id: Identifier
     partner_contacts: list[Contact] = Field(min_length=1, max_length=10)

@@ -32,10 +32,10 @@ from portal.pages.surveys import form_token
 from portal.routes.export import CSV_COLUMNS
 from portal.schemas import (
     ApproveBody,
+    ClaimEngagementBody,
     CommentBody,
     RejectBody,
     RequestInfoBody,
-    StartClaimBody,
     UpdateContactsBody,
 )
 from starter.client import ClaimsClient
@@ -1303,7 +1303,18 @@ def test_request_bodies_are_the_workflow_messages_without_actor() -> None:
             if name not in drop
         }
 
-    assert fields(StartClaimBody) == fields(ClaimInput)
+    # A partner's claim names the engagement and contacts as the start input does; the
+    # other facts come from the registry, so they are optional repeats here.
+    start = fields(ClaimInput)
+    claim = fields(ClaimEngagementBody)
+    assert {name: claim[name] for name in ("engagement_id", "partner_contacts")} == {
+        name: start[name] for name in ("engagement_id", "partner_contacts")
+    }
+    assert set(claim) <= set(start)
+    assert [name for name, (_, required) in claim.items() if required] == [
+        "engagement_id",
+        "partner_contacts",
+    ]
     assert fields(UpdateContactsBody) == fields(UpdateContacts)
     assert fields(CommentBody) == fields(AddComment)
     assert fields(RequestInfoBody) == fields(RequestInfo)

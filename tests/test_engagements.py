@@ -5,7 +5,7 @@ the eligible list, a partner's claim of a recorded engagement, and the consent r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -456,3 +456,25 @@ async def test_an_unanswered_request_reminds_7_and_1_days_before_and_lapses_afte
     again = await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.admin.headers)
     assert again.status_code == 201
     assert again.json()["consent_requests"] == 2
+
+
+async def test_a_pending_request_whose_workflow_never_started_can_be_asked_again(
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    mailbox: MailCatcher,
+    store: ClaimStore,
+) -> None:
+    eid = await recorded(api, keyring, None)
+    # The registry took the request, then Temporal could not be reached: no workflow.
+    assert await EngagementRegistry(store.engine).open_consent_request(eid, datetime.now(UTC)) == 1
+    asked = await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.admin.headers)
+    assert asked.status_code == 201, asked.text
+    assert (asked.json()["consent_status"], asked.json()["consent_requests"]) == ("pending", 1)
+    [mail] = await mailbox.wait_for(engagement_id=eid, kind="consent_request")
+    assert consent_link(mail).startswith(f"{PUBLIC_URL}/consent/")
+    assert_problem(
+        await api.post(f"{V1}/engagements/{eid}/consent-request", headers=keyring.admin.headers),
+        409,
+        "WrongState",
+    )

@@ -272,9 +272,11 @@ def check_claimable(engagement_id: str, facts: ClaimFacts, now: datetime) -> Non
 # --- asking the customer for consent ------------------------------------------------------
 
 
-def check_request_consent(actor: Actor, engagement: Engagement) -> None:
+def check_request_consent(actor: Actor, engagement: Engagement, request_open: bool) -> None:
     """The program's administrators or the engagement's own partner ask; only an engagement
-    without consent, and without a request still open, can be asked."""
+    without consent, and without a request still open, can be asked. (`request_open`: its
+    latest request's workflow exists; a `pending` request whose workflow never started,
+    say Temporal was down, may be asked again.)"""
     if actor.role not in PROGRAM_ROLES and actor.role not in PARTNER_ROLES:
         raise Refusal(
             "NotAllowed",
@@ -286,7 +288,7 @@ def check_request_consent(actor: Actor, engagement: Engagement) -> None:
             "WrongState",
             f"engagement {engagement.engagement_id}: the customer already consented",
         )
-    if engagement.consent_status == "pending":
+    if engagement.consent_status == "pending" and request_open:
         raise Refusal(
             "WrongState",
             f"engagement {engagement.engagement_id}: a consent request is already open",

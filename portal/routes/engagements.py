@@ -16,7 +16,7 @@ from portal.problems import ProblemError, problems
 from portal.routes import API_PREFIX
 from portal.schemas import RequestBody
 from starter.client import ClaimNotFound
-from starter.consent import start_consent_request
+from starter.consent import consent_state, start_consent_request
 from workflows import engagement_rules as rules
 from workflows.engagements import (
     Engagement,
@@ -163,9 +163,17 @@ async def request_consent(
     """Mails the customer contact a consent page (open 30 days, reminders 7 and 1 days
     before it lapses); the engagement's consent is `pending` until they answer."""
     engagement = await visible_engagement(portal, caller, engagement_id)
-    rules.check_request_consent(caller.actor, engagement)
+    pending = engagement.consent_status == "pending"
+    latest = engagement.consent_requests
+    request_open = pending and (
+        await consent_state(portal.claims.client, engagement_id, latest) is not None
+    )
+    rules.check_request_consent(caller.actor, engagement, request_open)
     now = await portal.clock()
-    request = await portal.engagements.open_consent_request(engagement_id, now)
+    # A pending request whose workflow never started is started now, under its number.
+    request = (
+        latest if pending else await portal.engagements.open_consent_request(engagement_id, now)
+    )
     if request is None:  # another request got in first
         raise Refusal(
             "WrongState", f"engagement {engagement_id}: a consent request is already open"
