@@ -17,7 +17,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.consent import ConsentActivities
-    from workflows import engagement_rules as rules
+    from workflows import engagement_rules
     from workflows.claim import MAIL_RETRY, STORE_RETRY, _refusal_error
     from workflows.engagements import (
         ConsentAnswer,
@@ -41,13 +41,13 @@ class ConsentRequestWorkflow:
     @workflow.init
     def __init__(self, request: ConsentRequestInput) -> None:
         self._request = request
-        self._state = ConsentState(lapses_at=workflow.now() + rules.CONSENT_REQUEST_OPEN)
+        self._state = ConsentState(lapses_at=workflow.now() + engagement_rules.CONSENT_REQUEST_OPEN)
 
     @workflow.run
     async def run(self, request: ConsentRequestInput) -> ConsentState:
         await self._mail("consent_request")
-        for checkpoint in rules.consent_checkpoints(
-            self._state.lapses_at - rules.CONSENT_REQUEST_OPEN, workflow.now()
+        for checkpoint in engagement_rules.consent_checkpoints(
+            self._state.lapses_at - engagement_rules.CONSENT_REQUEST_OPEN, workflow.now()
         ):
             delay = checkpoint.at - workflow.now()
             if delay > timedelta(0) and self._state.status == "pending":
@@ -63,7 +63,7 @@ class ConsentRequestWorkflow:
                 self._state.reminders_sent += 1
                 await self._mail("consent_reminder", checkpoint.days_before_lapse)
             else:
-                rules.lapse(self._state)
+                engagement_rules.lapse(self._state)
         await workflow.execute_activity_method(
             ConsentActivities.record_consent_outcome,
             ConsentOutcome(
@@ -103,12 +103,12 @@ class ConsentRequestWorkflow:
 
     @workflow.update
     def answer(self, msg: ConsentAnswer) -> ConsentState:
-        rules.answer(self._state, msg.decision, workflow.now())
+        engagement_rules.answer(self._state, msg.decision, workflow.now())
         return self._state
 
     @answer.validator
     def _validate_answer(self, msg: ConsentAnswer) -> None:
         try:
-            rules.check_answer(self._state, workflow.now())
+            engagement_rules.check_answer(self._state, workflow.now())
         except Refusal as refusal:
             raise _refusal_error(refusal) from None

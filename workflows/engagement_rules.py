@@ -150,10 +150,14 @@ def engagement_not_found(engagement_id: str) -> Refusal:
     return Refusal("NotFound", f"there is no engagement {engagement_id}")
 
 
-def check_sees_engagement(actor: Actor, engagement: Engagement | None, engagement_id: str) -> None:
-    """Partner keys see their own partner's engagements; reviewers and program admins all."""
+def check_sees_engagement(
+    actor: Actor, engagement: Engagement | None, engagement_id: str
+) -> Engagement:
+    """The engagement, if the actor may see it: partner keys see their own partner's
+    engagements, reviewers and program admins all; otherwise NotFound, as for none."""
     if engagement is None or not sees_claim(actor, engagement.partner.id):
         raise engagement_not_found(engagement_id)
+    return engagement
 
 
 # --- eligibility ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, caller_message, visible_claim
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
-from portal.routes.engagements import claim_exists
+from portal.routes.engagements import claim_exists, visible_engagement
 from portal.schemas import (
     ClaimEngagementBody,
     ClaimList,
@@ -66,9 +66,7 @@ async def start_claim(
     passed answers 410 and starts nothing; a finished claim's engagement can't be
     claimed again (409)."""
     check_role("start", caller.role)
-    engagement = await portal.engagements.get(body.engagement_id)
-    engagement_rules.check_sees_engagement(caller.actor, engagement, body.engagement_id)
-    assert engagement is not None
+    engagement = await visible_engagement(portal, caller, body.engagement_id)
     facts = engagement_rules.claim_facts(engagement, portal.catalogue)
     engagement_rules.check_repeated_facts(facts, body.model_dump(exclude_none=True))
     try:

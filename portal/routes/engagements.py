@@ -10,6 +10,7 @@ from fastapi import Query, Response
 from fastapi.routing import APIRouter
 
 from activities.engagements import InvalidEngagementCursor
+from portal.auth import Caller
 from portal.context import Portal, PortalDep
 from portal.deps import CallerDep
 from portal.problems import ProblemError, problems
@@ -17,7 +18,7 @@ from portal.routes import API_PREFIX
 from portal.schemas import RequestBody
 from starter.client import ClaimNotFound
 from starter.consent import consent_state, start_consent_request
-from workflows import engagement_rules as rules
+from workflows import engagement_rules
 from workflows.engagements import (
     Engagement,
     EngagementDetail,
@@ -41,7 +42,7 @@ class EngagementBody(RequestBody, EngagementFields):
 
 async def detail(portal: Portal, engagement: Engagement) -> EngagementDetail:
     statuses = await portal.engagements.claim_statuses([engagement.engagement_id])
-    return rules.detail_of(
+    return engagement_rules.detail_of(
         engagement,
         statuses.get(engagement.engagement_id),
         portal.catalogue,
@@ -49,12 +50,10 @@ async def detail(portal: Portal, engagement: Engagement) -> EngagementDetail:
     )
 
 
-async def visible_engagement(portal: Portal, caller: CallerDep, engagement_id: str) -> Engagement:
+async def visible_engagement(portal: Portal, caller: Caller, engagement_id: str) -> Engagement:
     """The engagement if the caller may see it; 404 alike for unknown and another partner's."""
     engagement = await portal.engagements.get(engagement_id)
-    rules.check_sees_engagement(caller.actor, engagement, engagement_id)
-    assert engagement is not None
-    return engagement
+    return engagement_rules.check_sees_engagement(caller.actor, engagement, engagement_id)
 
 
 async def claim_exists(portal: Portal, engagement_id: str) -> bool:
@@ -88,9 +87,9 @@ async def put_engagement(
 ) -> EngagementDetail:
     """201 when created, 200 when the same facts were recorded already (or changed while no
     claim runs on them); 409 when a claim exists and a fact would change."""
-    rules.check_record_role(caller.role)
+    engagement_rules.check_record_role(caller.role)
     now = await portal.clock()
-    rules.check_engagement(body, portal.catalogue, now)
+    engagement_rules.check_engagement(body, portal.catalogue, now)
     outcome, engagement = await portal.engagements.record(
         engagement_id,
         body,
@@ -142,7 +141,9 @@ async def list_engagements(
         raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
     items = [
         EngagementItem.model_validate(
-            rules.detail_of(row.engagement, row.claim_status, portal.catalogue, now).model_dump()
+            engagement_rules.detail_of(
+                row.engagement, row.claim_status, portal.catalogue, now
+            ).model_dump()
         )
         for row in page.rows
     ]
@@ -168,7 +169,7 @@ async def request_consent(
     request_open = pending and (
         await consent_state(portal.claims.client, engagement_id, latest) is not None
     )
-    rules.check_request_consent(caller.actor, engagement, request_open)
+    engagement_rules.check_request_consent(caller.actor, engagement, request_open)
     now = await portal.clock()
     # A pending request whose workflow never started is started now, under its number.
     request = (
