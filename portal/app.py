@@ -78,6 +78,7 @@ from starter.client import (
     ClaimRefused,
     ClaimsClient,
 )
+from starter.settings import load_catalogue
 from workflows.engagements import WorkshopCatalogue
 from workflows.rules import Refusal
 
@@ -212,7 +213,7 @@ def create_app(
             blobs=BlobStore(blob_dir),
             secret_key=secret_key,
             public_url=public_url.rstrip("/"),
-            catalogue=catalogue or WorkshopCatalogue(),
+            catalogue=catalogue if catalogue is not None else load_catalogue(),
             clock=clock or wall_clock,
         )
     elif any(part is not None for part in (claims, store, keys, blob_dir, secret_key, public_url)):
