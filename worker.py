@@ -21,8 +21,9 @@ from temporalio.worker import Worker
 from activities.claim_activities import ClaimActivities
 from activities.consent import ConsentActivities, consent_activities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.mail import Mailer, MailRenderer
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
+from activities.reconcile import ReconcileActivities
 from activities.store import ClaimStore
 from starter.settings import Settings, SettingsError, load_settings
 from starter.telemetry import configure_logging, metrics_runtime
@@ -30,6 +31,7 @@ from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.consent import ConsentRequestWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
+from workflows.reconcile import ReconcileClaimsWorkflow
 from workflows.tracing import UpdateTraceInterceptor
 
 log = logging.getLogger("claims.worker")
@@ -38,34 +40,21 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 """How long in-flight activities get to finish after SIGTERM."""
 
 
-def smtp_config(settings: Settings) -> SmtpConfig:
-    return SmtpConfig(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        mail_from=settings.mail_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-    )
-
-
 def build_activities(settings: Settings, store: ClaimStore) -> ClaimActivities:
     links = SurveyLinks(settings.secret_key, settings.public_url)
-    return ClaimActivities(store, Mailer(smtp_config(settings), MailRenderer(links)))
+    return ClaimActivities(store, Mailer(settings.smtp, MailRenderer(links)))
 
 
 def build_payment_activities(
     settings: Settings, store: ClaimStore, client: Client
 ) -> PaymentActivities:
     """The payment cycle's activities: they signal claims through `client`."""
-    mailer = RemittanceMailer(smtp_config(settings), RemittanceRenderer())
+    mailer = RemittanceMailer(settings.smtp, RemittanceRenderer())
     return PaymentActivities(store.engine, client, settings.catalogue, mailer, sent_mail=store)
 
 
 def build_consent_activities(settings: Settings, store: ClaimStore) -> ConsentActivities:
-    return consent_activities(
-        store, smtp_config(settings), settings.secret_key, settings.public_url
-    )
+    return consent_activities(store, settings.smtp, settings.secret_key, settings.public_url)
 
 
 def create_worker(
@@ -74,11 +63,13 @@ def create_worker(
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
     consent: ConsentActivities | None = None,
+    reconcile: ReconcileActivities | None = None,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
     With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities);
-    with `consent`, the consent requests (`ConsentRequest` and its activities).
+    with `consent`, the consent requests (`ConsentRequest` and its activities);
+    with `reconcile`, the reconciliation of claims ended from outside (`ReconcileClaims`).
     """
     return Worker(
         client,
@@ -87,12 +78,14 @@ def create_worker(
             WorkshopClaimWorkflow,
             *([PaymentCycleWorkflow] if payments else []),
             *([ConsentRequestWorkflow] if consent else []),
+            *([ReconcileClaimsWorkflow] if reconcile else []),
         ],
         activities=[
             activities.store_claim,
             activities.send_notification,
             *(payments.all if payments else []),
             *(consent.all if consent else []),
+            *([reconcile.mark_claims_ended_from_outside] if reconcile else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         # A request's trace reaches the mail it leads to (workflows/tracing.py); with
@@ -116,7 +109,8 @@ async def run(settings: Settings) -> None:
         settings.task_queue,
         build_activities(settings, store),
         build_payment_activities(settings, store, client),
-        build_consent_activities(settings, store),
+        consent=build_consent_activities(settings, store),
+        reconcile=ReconcileActivities(client, store),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

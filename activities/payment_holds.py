@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.payments import NOT_PAID, claim_workflow_id, payment_lines
+from activities.payments import NOT_PAID, payment_lines
+from workflows.ids import workflow_id
 from workflows.payments_messages import PaymentHeld
 
 PAYMENT_HELD_SIGNAL = "payment_held"
@@ -40,7 +41,7 @@ async def tell_held_claims(engine: AsyncEngine, client: Client, batch_id: str) -
         ).all()
     told = 0
     for engagement_id, reason in held:
-        handle = client.get_workflow_handle(claim_workflow_id(engagement_id))
+        handle = client.get_workflow_handle(workflow_id(engagement_id))
         try:
             await handle.signal(PAYMENT_HELD_SIGNAL, PaymentHeld(reason=reason, batch_id=batch_id))
             told += 1

@@ -53,6 +53,7 @@ from activities.mail import (
 )
 from activities.store import JSONDocument, UTCDateTime, claims, metadata
 from workflows.engagements import Pricing, tariff_of
+from workflows.ids import workflow_id
 from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
 from workflows.payments_messages import (
     BatchLine,
@@ -73,8 +74,6 @@ from workflows.payments_messages import (
     payment_reference,
 )
 
-CLAIM_WORKFLOW_ID_PREFIX = "workshop-claim-"
-"""The contract's claim workflow id: `workshop-claim-<engagement_id>`."""
 PAYMENT_ISSUED_SIGNAL = "payment_issued"
 QUERY_TIMEOUT = timedelta(seconds=30)
 
@@ -616,10 +615,6 @@ class RemittanceMailer(MailSender):
 # --- the activities -------------------------------------------------------------------------
 
 
-def claim_workflow_id(engagement_id: str) -> str:
-    return f"{CLAIM_WORKFLOW_ID_PREFIX}{engagement_id}"
-
-
 class PaymentActivities:
     """The payment cycle's activities, bound to the ledger, a Temporal client, the tariffs
     and the remittance mailer (shared by all cycles)."""
@@ -675,7 +670,7 @@ class PaymentActivities:
             message = PaymentIssued.model_validate(
                 line.model_dump(include={"reference", "amount", "currency", "paid_at"})
             )
-            handle = self._client.get_workflow_handle(claim_workflow_id(line.engagement_id))
+            handle = self._client.get_workflow_handle(workflow_id(line.engagement_id))
             try:
                 await handle.signal(PAYMENT_ISSUED_SIGNAL, message)
             except RPCError as err:
@@ -695,7 +690,7 @@ class PaymentActivities:
 
     async def _already_paid_by(self, line: BatchLine) -> bool:
         """Whether a claim that ended was paid by this very line (a retry after the signal)."""
-        handle = self._client.get_workflow_handle(claim_workflow_id(line.engagement_id))
+        handle = self._client.get_workflow_handle(workflow_id(line.engagement_id))
         try:
             view = await handle.query("get_claim", result_type=ClaimView, rpc_timeout=QUERY_TIMEOUT)
         except RPCError as err:

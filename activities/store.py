@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workflows.messages import ClaimView, StoreClaim
+from workflows.rules import FINAL
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -242,6 +243,58 @@ class ClaimStore:
                 )
                 inserted = len(result.fetchall())
         return inserted
+
+    async def mark_ended_from_outside(
+        self, engagement_id: str, *, at: datetime, reason: str
+    ) -> bool:
+        """Record that a claim's workflow was ended from outside (terminated or timed out),
+        which the workflow itself never sees: the row's status becomes `terminated`, its
+        view says why and allows nothing, and the audit trail gets a `terminated` entry.
+
+        Idempotent: a claim already over (or unknown here) is left alone; returns whether
+        this call changed the row.
+        """
+        async with (
+            self._write_turn if self._sqlite else contextlib.nullcontext(),
+            self.engine.begin() as conn,
+        ):
+            found = await conn.execute(
+                sa.select(claims.c.status, claims.c.version, claims.c.view).where(
+                    claims.c.engagement_id == engagement_id
+                )
+            )
+            row = found.first()
+            if row is None or row.status in FINAL:
+                return False
+            entry = {"at": at.isoformat(), "actor": None, "event": "terminated"}
+            view = {
+                **row.view,
+                "status": "terminated",
+                "status_reason": reason,
+                "allowed_actions": [],
+                "history": [*row.view.get("history", []), {**entry, "detail": {"reason": reason}}],
+            }
+            changed = await conn.execute(
+                claims.update()
+                .where(claims.c.engagement_id == engagement_id, claims.c.version == row.version)
+                .values(status="terminated", view=view, updated_at=at, version=row.version + 1)
+            )
+            if changed.rowcount != 1:  # the workflow wrote meanwhile: it was not dead
+                return False
+            await conn.execute(
+                _insert(self.engine.dialect.name, claim_events)
+                .values(
+                    engagement_id=engagement_id,
+                    seq=row.version,
+                    at=at,
+                    event="terminated",
+                    actor_user=None,
+                    actor_role=None,
+                    detail={"reason": reason},
+                )
+                .on_conflict_do_nothing(index_elements=["engagement_id", "seq"])
+            )
+        return True
 
     async def claim_row(self, engagement_id: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:

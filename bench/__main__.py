@@ -13,8 +13,8 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from bench.cli import not_negative, positive, run_until_terminated
 from bench.model import Options
@@ -23,40 +23,23 @@ from bench.report import table
 from bench.run import run_benchmark
 
 DEFAULTS = Options()
-T = TypeVar("T")
+COUNTS: tuple[tuple[str, Callable[[str], int], str], ...] = (
+    ("claims", positive, "lifecycles measured (each, for the claim and the baseline)"),
+    ("concurrency", positive, "lifecycles in flight at once"),
+    ("open_claims", not_negative, "claims left open for the memory figure (0: skip)"),
+    ("cache_bound", positive, "max_cached_workflows of the workers"),
+    ("warmup", not_negative, "unmeasured lifecycles first"),
+)
+"""The counting options: (Options field, parser, help); the defaults come from Options."""
 
 
 def parser() -> argparse.ArgumentParser:
     parse = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parse.add_argument(
-        "--claims",
-        type=positive,
-        default=DEFAULTS.claims,
-        help="lifecycles measured (each, for the claim and the baseline)",
-    )
-    parse.add_argument(
-        "--concurrency",
-        type=positive,
-        default=DEFAULTS.concurrency,
-        help="lifecycles in flight at once",
-    )
-    parse.add_argument(
-        "--open-claims",
-        type=not_negative,
-        default=DEFAULTS.open_claims,
-        help="claims left open for the memory figure (0: skip)",
-    )
-    parse.add_argument(
-        "--cache-bound",
-        type=positive,
-        default=DEFAULTS.cache_bound,
-        help="max_cached_workflows of the workers",
-    )
-    parse.add_argument(
-        "--warmup", type=not_negative, default=DEFAULTS.warmup, help="unmeasured lifecycles first"
-    )
+    for name, kind, purpose in COUNTS:
+        flag = "--" + name.replace("_", "-")
+        parse.add_argument(flag, type=kind, default=getattr(DEFAULTS, name), help=purpose)
     parse.add_argument(
         "--nice",
         type=int,
@@ -84,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
         "(raw collapsed stacks; a summary by area goes into the report)",
     )
     parse.add_argument(
+        "--database",
+        metavar="URL",
+        help="the claims worker's read model, e.g. postgresql+asyncpg://postgres@127.0.0.1/bench\n"
+        "(default: a SQLite file in the run's temporary folder)",
+    )
+    parse.add_argument(
         "--out", type=Path, default=Path(".data/bench.json"), help="where the JSON report goes"
     )
     return parse
@@ -96,15 +85,13 @@ def log(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     niceness = set_niceness(args.nice)
+    counts = {name: getattr(args, name) for name, _, _ in COUNTS}
     options = Options(
-        claims=args.claims,
-        concurrency=args.concurrency,
-        open_claims=args.open_claims,
-        cache_bound=args.cache_bound,
-        warmup=args.warmup,
+        **counts,
         profile=args.profile,
         keep_logs=args.keep_logs,
         niceness=niceness,
+        database=args.database,
     )
     if args.wait_quiet:
         quiet, load = wait_until_quiet(args.wait_quiet)

@@ -25,6 +25,17 @@ class Options:
     """Where to copy the server's and workers' logs before the run's folder is removed."""
     profile: Path | None = None
     """Where py-spy writes the claims worker's samples during the measured lifecycle load."""
+    database: str | None = None
+    """The claims worker's read model (`--database`); None: a SQLite file in the run's folder."""
+
+    def database_url(self, workdir: Path, kind: str) -> str:
+        if self.database is not None and kind == "claims":
+            return self.database
+        return f"sqlite+aiosqlite:///{workdir / f'{kind}.db'}"
+
+    @property
+    def database_kind(self) -> str:
+        return "sqlite" if self.database is None else self.database.partition("+")[0]
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,23 @@ from bench.model import Options, Phase
 from bench.open_claims import OpenClaims
 from bench.procs import Memory
 
-UPDATES = ("attach_document", "send_survey", "add_comment", "submit", "approve")
+UPDATES = (
+    "attach_document",
+    "send_survey",
+    "complete_survey",
+    "add_comment",
+    "submit",
+    "approve",
+)
 """The lifecycle's updates; its other timed calls are a start, signals and queries."""
 
 TARGETS_AT_CONCURRENCY = 20
 TARGETS_AT_OPEN_CLAIMS = 10_000
+MAX_EVENTS = 90
+MAX_HISTORY_KB = 25
+RTT_LIMITS = {"p50": 2.5, "p99": 3.0}
+"""An update's round trip at most this many times the baseline's, for the same update."""
+MAX_KIB_PER_CACHED_CLAIM = 150
 DISTURBED_CORES = 0.25
 """Other processes using more than this many cores during a load phase spoil its figures."""
 
@@ -45,6 +57,7 @@ def _phase(phase: Phase) -> dict[str, Any]:
         "cpu_s_per_claim_total": _round(sum(cpu.values()), 4),
         "other_load_cores": _round(phase.load.other_load_cores, 2),
         "events": _round(phase.history.events, 2),
+        "history_bytes": round(phase.history.size_bytes),
         "workflow_tasks": _round(phase.history.workflow_tasks, 2),
         "activities": _round(phase.history.activities, 2),
         "update_rtt_ms": updates,
@@ -57,6 +70,33 @@ def _cpu_total(phase: Phase) -> float:
     throughput, barely changed by other work competing for the cores, so the ratio of
     two of these is the steadier comparison on a shared machine."""
     return sum(phase.load.cpu_per_run().values())
+
+
+def _updates_side_by_side(lifecycle: Phase, baseline: Phase) -> dict[str, dict[str, Any]]:
+    """Each update's p50 and p99 in both phases, and the lifecycle's as a multiple of the
+    baseline's (the baseline sends the same update to a workflow that only counts it)."""
+    life, base = _rtt(lifecycle)[0], _rtt(baseline)[0]
+    pairs: dict[str, dict[str, Any]] = {}
+    for name in UPDATES:
+        if name not in life or name not in base:
+            continue
+        pair: dict[str, Any] = {"lifecycle": {}, "baseline": {}}
+        for quantile in RTT_LIMITS:
+            pair["lifecycle"][quantile] = life[name][quantile]
+            pair["baseline"][quantile] = base[name][quantile]
+            pair[f"{quantile}_ratio"] = _round(life[name][quantile] / base[name][quantile], 2)
+        pairs[name] = pair
+    return pairs
+
+
+def _kib_per_cached_claim(
+    before: dict[str, Memory], after: dict[str, Memory], opened: OpenClaims | None, options: Options
+) -> float:
+    """The worker's growth while the open claims settled, per claim its cache can hold."""
+    if opened is None or not opened.count:
+        return math.nan
+    cached = min(opened.count, options.cache_bound)
+    return (after["worker"].rss_mib - before["worker"].rss_mib) * 1024 / cached
 
 
 def _target(
@@ -92,24 +132,36 @@ def build_report(
     cpu = lifecycle.load.cpu_per_run()
     at_load = options.concurrency == TARGETS_AT_CONCURRENCY
     open_count = opened.count if opened else 0
+    cpu_ratio = _cpu_total(baseline) / _cpu_total(lifecycle)
+    side_by_side = _updates_side_by_side(lifecycle, baseline)
+    per_cached = _kib_per_cached_claim(memory_before, memory_after, opened, options)
     targets = [
         _target("ratio lifecycle/baseline >= 0.5", ratio, 0.5, at_most=False, applies=True),
+        _target("CPU ratio baseline/lifecycle >= 0.5", cpu_ratio, 0.5, at_most=False, applies=True),
         _target(
-            "history events per lifecycle <= 100",
+            "history events per lifecycle <= 90",
             lifecycle.history.events,
-            100,
+            MAX_EVENTS,
+            at_most=True,
+            applies=True,
+        ),
+        _target(
+            "history kB per lifecycle <= 25",
+            lifecycle.history.size_bytes / 1000,
+            MAX_HISTORY_KB,
             at_most=True,
             applies=True,
         ),
         *(
             _target(
-                f"{name} p99 < 150 ms at 20 concurrent claims",
-                update_rtt.get(name, {}).get("p99", math.nan),
-                150,
+                f"{name} {quantile} <= {limit:g}x the baseline's at 20 in flight",
+                pair[f"{quantile}_ratio"],
+                limit,
                 at_most=True,
                 applies=at_load,
             )
-            for name in ("attach_document", "submit")
+            for name, pair in side_by_side.items()
+            for quantile, limit in RTT_LIMITS.items()
         ),
         _target(
             "worker RSS < 500 MiB with 10,000 open claims",
@@ -118,17 +170,27 @@ def build_report(
             at_most=True,
             applies=open_count >= TARGETS_AT_OPEN_CLAIMS,
         ),
+        _target(
+            "worker KiB per cached claim <= 150",
+            per_cached,
+            MAX_KIB_PER_CACHED_CLAIM,
+            at_most=True,
+            applies=open_count >= TARGETS_AT_OPEN_CLAIMS,
+        ),
     ]
     return {
         "lifecycle_claims_per_s": _round(lifecycle_rate, 3),
         "baseline_claims_per_s": _round(baseline_rate, 3),
         "ratio": _round(ratio, 3),
-        "cpu_ratio": _round(_cpu_total(baseline) / _cpu_total(lifecycle), 3),
+        "cpu_ratio": _round(cpu_ratio, 3),
         "events_per_lifecycle": _round(lifecycle.history.events, 2),
+        "history_bytes_per_lifecycle": round(lifecycle.history.size_bytes),
         "workflow_tasks_per_lifecycle": _round(lifecycle.history.workflow_tasks, 2),
         "activities_per_lifecycle": _round(lifecycle.history.activities, 2),
         "update_rtt_ms": update_rtt,
+        "update_rtt_vs_baseline_ms": side_by_side,
         "other_rtt_ms": other_rtt,
+        "worker_kib_per_cached_claim": _round(per_cached, 1),
         "worker_rss_mib": _round(memory_after["worker"].rss_mib, 1),
         "server_rss_mib": _round(memory_after["server"].rss_mib, 1),
         "worker_peak_rss_mib": _round(memory_after["worker"].peak_rss_mib, 1),
@@ -150,6 +212,7 @@ def build_report(
         "baseline_history": baseline.history.to_json(),
         "targets": targets,
         "run": {
+            "database": options.database_kind,
             "claims": options.claims,
             "concurrency": options.concurrency,
             "warmup": options.warmup,
@@ -205,7 +268,14 @@ def table(report: dict[str, Any]) -> str:
                 f"{base['cpu_s_per_claim'][process]:.3f}",
             )
         )
-    for name in ("attach_document", "submit"):
+    rows.append(
+        (
+            "history kB / claim",
+            f"{life['history_bytes'] / 1000:.1f}",
+            f"{base['history_bytes'] / 1000:.1f}",
+        )
+    )
+    for name in UPDATES:
         rows.append(
             (
                 f"{name} p50 / p99 ms",
@@ -222,7 +292,8 @@ def table(report: dict[str, Any]) -> str:
     )
     width = max(len(r[0]) for r in rows)
     lines = [
-        f"claims {run['claims']}, concurrency {run['concurrency']}, "
+        f"claims {run['claims']}, concurrency {run['concurrency']}, read model "
+        f"{run['database']}, "
         f"{report['machine']['cores']} cores ({report['machine']['cpu_model']})",
         f"{'':<{width}}  {'lifecycle':>12}  {'baseline':>12}",
     ]

@@ -92,7 +92,7 @@ class Stack:
             temporal_address=self.server.address,
             namespace=client.namespace,
             task_queue=task_queue,
-            database_url=f"sqlite+aiosqlite:///{self.workdir / f'{kind}.db'}",
+            database_url=self.options.database_url(self.workdir, kind),
             smtp_host=self.mail.host,
             smtp_port=self.mail.port,
             secret_key=self.secret_key,

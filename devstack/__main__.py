@@ -10,6 +10,10 @@ state. Ctrl-C (or SIGTERM) stops everything in reverse order; a second Ctrl-C
 stops what is left at once. A secret key for survey links is made once and
 kept in <data>/secret_key, so links in old mails keep working across restarts.
 
+A part that exits is reported and started again; `python -m devstack hold PART`
+(temporal, mail, worker or api) from another terminal stops one part and keeps it
+stopped, to rehearse an outage, and `python -m devstack release PART` starts it again.
+
 Every part gets a fixed port (options below), so a newcomer's bookmarks work
 and a test can give free ones. The dev server still opens three internal
 cluster ports of its own choosing; they go away with it.
@@ -27,7 +31,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -54,8 +58,11 @@ from devstack.demo_engagements import (
     seed_engagements,
 )
 from devstack.mailview import MailView
+from devstack.supervise import PART_NAMES, Part, Supervisor, hold, release
 from starter.client import ClaimsClient
+from starter.payments import setup_schedule
 from starter.process import exit_now
+from starter.schedules import setup_reconcile_schedule
 from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect
 
@@ -71,30 +78,48 @@ class StackError(RuntimeError):
     """A part did not start or died; the message says which and where its log is."""
 
 
+def _port(default: int, purpose: str) -> int:
+    """A port of the stack, with the help text of its `--<name>-port` option."""
+    port: int = field(default=default, metadata={"help": purpose})
+    return port
+
+
 @dataclass(frozen=True)
 class Ports:
-    temporal: int = 7233
-    ui: int = 8233
-    http: int = 7243
-    metrics: int = 7244
-    smtp: int = 1025
-    mail_ui: int = 8025
-    api: int = 8000
-    worker_metrics: int = 9464
-    portal_metrics: int = 9465
+    """The stack's ports; each field is also the command-line option `--<field>-port`."""
+
+    temporal: int = _port(7233, "gRPC")
+    ui: int = _port(8233, "Temporal UI")
+    http: int = _port(7243, "Temporal HTTP API")
+    metrics: int = _port(7244, "/metrics")
+    smtp: int = _port(1025, "mail catcher")
+    mail_ui: int = _port(8025, "mail page")
+    api: int = _port(8000, "portal API")
+    worker_metrics: int = _port(9464, "the worker's Prometheus metrics")
+    portal_metrics: int = _port(9465, "the portal's Prometheus metrics")
+
+    @staticmethod
+    def option(name: str) -> str:
+        return f"--{name.replace('_', '-')}-port"
 
     def named(self) -> dict[str, int]:
-        return {
-            "--temporal-port": self.temporal,
-            "--ui-port": self.ui,
-            "--http-port": self.http,
-            "--metrics-port": self.metrics,
-            "--smtp-port": self.smtp,
-            "--mail-ui-port": self.mail_ui,
-            "--api-port": self.api,
-            "--worker-metrics-port": self.worker_metrics,
-            "--portal-metrics-port": self.portal_metrics,
-        }
+        """The options that give a child process these ports (the mail catcher, the stack)."""
+        return {self.option(f.name): getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser) -> None:
+        defaults = cls()
+        for f in fields(cls):
+            parser.add_argument(
+                cls.option(f.name),
+                type=int,
+                default=getattr(defaults, f.name),
+                help=f.metadata["help"],
+            )
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Ports:
+        return cls(**{f.name: getattr(args, f"{f.name}_port") for f in fields(cls)})
 
 
 def progress(text: str) -> None:
@@ -131,15 +156,21 @@ class Stack:
         self._lock: IO[str] | None = None
         # Set by a second Ctrl-C: kill instead of waiting for a graceful stop.
         self.hurry = asyncio.Event()
+        self.supervisor = Supervisor(self.data, progress, grace=STOP_GRACE, hurry=self.hurry)
 
     # --- starting ---------------------------------------------------------------------------
 
-    def _spawn(self, child: ChildProcess) -> ChildProcess:
+    def _spawn(
+        self, part: str, child: ChildProcess, ready: Callable[[], Awaitable[object]]
+    ) -> ChildProcess:
         """Start a part (in a session of its own: Ctrl-C in the terminal reaches only this
-        launcher, which then stops the parts in order instead of all of them at once)."""
+        launcher, which then stops the parts in order instead of all of them at once);
+        from then on the supervisor restarts it when it exits. `ready` waits until a
+        start of it serves."""
         child.start()
         self.children.append(child)
         self._stoppers.append((child.name, lambda: child.stop_async(STOP_GRACE, self.hurry)))
+        self.supervisor.add(Part(part, child, ready))
         return child
 
     async def _ready(self, waiting: Awaitable[T]) -> T:
@@ -148,13 +179,6 @@ class Stack:
             return await waiting
         except (ProcessExited, TimeoutError) as err:
             raise StackError(str(err)) from None
-
-    def check_alive(self) -> None:
-        for child in self.children:
-            try:
-                child.check_alive()
-            except ProcessExited as err:
-                raise StackError(str(err)) from None
 
     async def _ports_free(self, api: bool) -> None:
         """Fail before starting anything if a port is taken (another stack still running?)."""
@@ -179,7 +203,7 @@ class Stack:
             log_level="warn",
             numbered_logs=False,
         )
-        self._spawn(server)
+        self._spawn("temporal", server, lambda: wait_listening(server, self.ports.temporal, 60))
         # The worker's own way to connect: the claims data converter (with the payload
         # codec too when CLAIMS_ENCRYPTION_KEYS is set), so what the demo writes the
         # worker reads.
@@ -197,7 +221,7 @@ class Stack:
         progress(f"[2/{PARTS}] mail catcher ...")
         folder = self.data / "mail"
         catcher = MailCatcherProcess(self.ports.smtp, folder, self.data)
-        self._spawn(catcher)
+        self._spawn("mail", catcher, lambda: catcher.wait_ready(30))
         await self._ready(catcher.wait_ready(30))
         progress(
             f"      smtp://{HOST}:{self.ports.smtp} (pid {catcher.pid}); mails saved in {folder}/"
@@ -223,7 +247,7 @@ class Stack:
             log_name="worker",
             numbered_logs=False,
         )
-        self._spawn(worker)
+        self._spawn("worker", worker, lambda: worker.wait_ready(60))
         await self._ready(worker.wait_ready(60))
         progress(f"      worker polling (pid {worker.pid}, log: {worker.log_path})")
         progress(f"      worker metrics: http://{HOST}:{self.ports.worker_metrics}/metrics")
@@ -257,7 +281,7 @@ class Stack:
             cwd=ROOT,
             numbered_logs=False,
         )
-        self._spawn(api)
+        self._spawn("api", api, lambda: wait_listening(api, self.ports.api, 60))
         await self._ready(wait_listening(api, self.ports.api, 60))
         progress(
             f"      http://{HOST}:{self.ports.api} (pid {api.pid}, log: {api.log_path}); "
@@ -299,6 +323,8 @@ class Stack:
     async def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         self._lock_data()
+        if lifted := self.supervisor.clear_holds():
+            progress(f"lifted the holds an earlier run left: {', '.join(lifted)}")
         secret_key = os.environ.get("CLAIMS_SECRET_KEY") or _secret_key(self.data)
         env = self._child_env(secret_key)
         try:
@@ -309,6 +335,11 @@ class Stack:
         await self._ports_free(api=why_not_api is None)
 
         client = await self._temporal(settings)
+        for line in (
+            await setup_schedule(client, settings),
+            await setup_reconcile_schedule(client, settings.task_queue),
+        ):
+            progress(f"      {line}")
         await self._mail()
         await self._worker(env, client, settings.task_queue)
         await self._api(env, why_not_api)
@@ -326,6 +357,10 @@ class Stack:
             f"Ready. Temporal UI: http://{HOST}:{self.ports.ui}/namespaces/default/workflows"
             f"?query={claims_query}  mails: http://{HOST}:{self.ports.mail_ui}/  "
             "Ctrl-C stops everything."
+        )
+        progress(
+            "A part that exits is started again; to rehearse an outage, hold one from another "
+            f"terminal: python -m devstack hold worker --data {self.data} (release to restart)"
         )
 
     async def _demo_engagements(self, settings: Settings, client: Client, *, api: bool) -> None:
@@ -351,17 +386,7 @@ class Stack:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    ports = Ports(
-        temporal=args.temporal_port,
-        ui=args.ui_port,
-        http=args.http_port,
-        metrics=args.metrics_port,
-        smtp=args.smtp_port,
-        mail_ui=args.mail_ui_port,
-        api=args.api_port,
-        worker_metrics=args.worker_metrics_port,
-        portal_metrics=args.portal_metrics_port,
-    )
+    ports = Ports.from_args(args)
     stack = Stack(args.data, ports, args.demo)
     stop = asyncio.Event()
 
@@ -385,7 +410,12 @@ async def _main(args: argparse.Namespace) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await starting
         while not stop.is_set():
-            stack.check_alive()
+            checking = asyncio.create_task(stack.supervisor.check())
+            await asyncio.wait({checking, stopping}, return_when="FIRST_COMPLETED")
+            if not checking.done():  # Ctrl-C while a part restarts
+                checking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checking
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1)
     except (StackError, OSError) as err:
@@ -401,7 +431,6 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    defaults = Ports()
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
         description=__doc__,
@@ -410,32 +439,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--data", type=Path, default=ROOT / ".data", help="state folder (default .data)"
     )
-    parser.add_argument("--temporal-port", type=int, default=defaults.temporal, help="gRPC")
-    parser.add_argument("--ui-port", type=int, default=defaults.ui, help="Temporal UI")
-    parser.add_argument("--http-port", type=int, default=defaults.http, help="Temporal HTTP API")
-    parser.add_argument("--metrics-port", type=int, default=defaults.metrics, help="/metrics")
-    parser.add_argument("--smtp-port", type=int, default=defaults.smtp, help="mail catcher")
-    parser.add_argument("--mail-ui-port", type=int, default=defaults.mail_ui, help="mail page")
-    parser.add_argument("--api-port", type=int, default=defaults.api, help="portal API")
-    parser.add_argument(
-        "--worker-metrics-port",
-        type=int,
-        default=defaults.worker_metrics,
-        help="the worker's Prometheus metrics",
-    )
-    parser.add_argument(
-        "--portal-metrics-port",
-        type=int,
-        default=defaults.portal_metrics,
-        help="the portal's Prometheus metrics",
-    )
+    Ports.add_options(parser)
     parser.add_argument(
         "--demo", action="store_true", help="seed demo claims in every state once it is up"
     )
     return parser.parse_args(argv)
 
 
+def hold_or_release(argv: list[str]) -> int:
+    """`python -m devstack hold|release PART [--data DIR]`: asks the stack running on the
+    data folder to stop a part and keep it stopped, or to start it again."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m devstack {argv[0]}",
+        description="hold: stop one part of the running stack and keep it stopped "
+        "(an outage to rehearse); release: start it again.",
+    )
+    parser.add_argument("part", choices=PART_NAMES)
+    parser.add_argument("--data", type=Path, default=ROOT / ".data", help="the stack's folder")
+    args = parser.parse_args(argv[1:])
+    data: Path = args.data.resolve()
+    if argv[0] == "hold":
+        hold(data, args.part)
+        progress(f"{args.part}: held; the stack on {data} stops it within a few seconds")
+    elif release(data, args.part):
+        progress(f"{args.part}: released; the stack on {data} starts it within a few seconds")
+    else:
+        progress(f"{args.part} was not held")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["hold"], ["release"]):
+        return hold_or_release(argv)
     return asyncio.run(_main(parse_args(argv)))
 
 

@@ -32,7 +32,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast, get_args
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
@@ -47,6 +51,7 @@ from starter.client import (
 )
 from starter.process import exit_now
 from starter.queries import claims_query, parse_duration
+from starter.schedules import setup_reconcile_schedule
 from starter.settings import Settings, SettingsError, load_settings
 from starter.temporal import connect, ensure_search_attributes
 from workflows.messages import (
@@ -213,13 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="e.g. 14d with --status submitted: waiting for review longer than 14 days",
     )
+    found.add_argument(
+        "--all",
+        action="store_true",
+        help="closed claims too (paid, rejected, ...); without it and without --status, only "
+        "open claims are listed",
+    )
+    found.add_argument(
+        "--print-query",
+        action="store_true",
+        help="print the visibility query first (on standard error), to paste into the "
+        "Temporal UI's search",
+    )
     found.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
     found.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     commands.add_parser(
         "setup",
         help="register the claims' search attributes on the namespace and create or update "
-        "the payment schedule (idempotent)",
+        "the payment and reconciliation schedules (idempotent)",
     )
     payments.add_payment_commands(commands)
     engagements.add_engagement_commands(commands)
@@ -364,7 +381,10 @@ async def _carry_out(
             missing=args.missing,
             expiring_within=args.expiring_within,
             in_status_longer_than=args.in_status_longer_than,
+            open_only=not args.all and args.status is None,
         )
+        if args.print_query:
+            print(f"query: {query}", file=sys.stderr)
         claims = await client.find_claims(query, limit=args.limit)
         print(render.claims_json(claims) if args.json else render.claims_table(claims, now))
     elif name == "setup":
@@ -378,6 +398,7 @@ async def _carry_out(
             else "search attributes: all already registered"
         )
         print(await payments.setup_schedule(client.client, settings))
+        print(await setup_reconcile_schedule(client.client, settings.task_queue))
     elif name in MESSAGE_COMMANDS:
         result = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
         if result is not None:
@@ -391,6 +412,22 @@ async def _carry_out(
         print(await client.survey_link(args.engagement, args.kind))
     else:  # pragma: no cover - argparse lets only known commands through
         raise AssertionError(f"unhandled command {name}")
+
+
+def _no_answer(args: argparse.Namespace, settings: Settings) -> str:
+    """What an operator needs when a command timed out: a message already sent may still
+    take effect once a worker polls again, so a blind retry could act twice."""
+    text = (
+        f"no answer from Temporal at {settings.temporal_address} within {args.timeout:g}s "
+        f"(is a claims worker polling task queue {settings.task_queue!r}?)"
+    )
+    engagement = getattr(args, "engagement", None)
+    if args.command in MESSAGE_COMMANDS and engagement is not None:
+        text += (
+            f"; the {args.command} may still take effect when a worker answers: check with "
+            f"`{PROG} show {engagement}` before sending it again"
+        )
+    return text
 
 
 def _one_line(text: str) -> str:
@@ -430,13 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         engagements.EngagementsError,
     ) as err:
         return _fail(EXIT_REFUSED, str(err))
-    except TimeoutError:
-        return _fail(
-            EXIT_REFUSED,
-            f"no answer from Temporal at {settings.temporal_address} within {args.timeout:g}s "
-            f"(is a claims worker polling task queue {settings.task_queue!r}?); "
-            "a message sent may still take effect",
-        )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return _fail(EXIT_REFUSED, _no_answer(args, settings))
     except WorkflowUpdateFailedError as err:  # a failure that is not a refusal
         return _fail(EXIT_REFUSED, f"update failed: {err.cause}")
     except RPCError as err:

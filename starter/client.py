@@ -22,10 +22,15 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    QueryRejectCondition,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -33,6 +38,10 @@ from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
 from starter.settings import DEFAULT_TASK_QUEUE
 from workflows import operator_text
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+
+# Re-exported: callers name a claim's workflow through the client.
+from workflows.ids import WORKFLOW_ID_PREFIX as WORKFLOW_ID_PREFIX
+from workflows.ids import workflow_id as workflow_id
 from workflows.messages import (
     Actor,
     AddComment,
@@ -52,6 +61,7 @@ from workflows.messages import (
     describe_validation_error,
 )
 from workflows.rules import (
+    FINAL,
     Refusal,
     check_start,
     check_tenancy,
@@ -66,8 +76,7 @@ from workflows.search_attributes import (
     MISSING_ITEMS,
     PARTNER_ID,
 )
-
-WORKFLOW_ID_PREFIX = "workshop-claim-"
+from workflows.texts import ENDED_FROM_OUTSIDE
 
 SURVEY_ANSWER_WAIT = timedelta(seconds=10)
 """How long survey answers wait for the claim's answer before going by signal instead:
@@ -76,9 +85,14 @@ a respondent is never left waiting on a page while no worker runs."""
 MessageT = TypeVar("MessageT", bound=BaseModel)
 
 
-def workflow_id(engagement_id: str) -> str:
-    """The one workflow id of an engagement's claim."""
-    return f"{WORKFLOW_ID_PREFIX}{engagement_id}"
+def ended_from_outside(view: ClaimView, closed: WorkflowQueryRejectedError) -> ClaimView:
+    """A closed claim's view, saying `terminated` if Temporal ended it from outside."""
+    reason = ENDED_FROM_OUTSIDE.get(closed.status.name) if closed.status else None
+    if reason is None or view.status in FINAL:
+        return view
+    return view.model_copy(
+        update={"status": "terminated", "status_reason": reason, "allowed_actions": []}
+    )
 
 
 class ClaimNotFound(LookupError):
@@ -237,8 +251,15 @@ class ClaimsClient:
             raise
 
     async def get_claim(self, engagement_id: str) -> ClaimView:
+        """The claim's view; a claim terminated (or timed out) in Temporal, which its own
+        view can't know, says `terminated` and allows nothing."""
+        handle = self.handle(engagement_id)
         try:
-            return await self.handle(engagement_id).query(WorkshopClaimWorkflow.get_claim)
+            return await handle.query(
+                WorkshopClaimWorkflow.get_claim, reject_condition=QueryRejectCondition.NOT_OPEN
+            )
+        except WorkflowQueryRejectedError as closed:
+            return ended_from_outside(await handle.query(WorkshopClaimWorkflow.get_claim), closed)
         except RPCError as err:
             if _no_such_workflow(err):
                 raise ClaimNotFound(engagement_id) from None
@@ -252,7 +273,11 @@ class ClaimsClient:
             found.append(
                 ClaimSummary(
                     engagement_id=execution.id.removeprefix(WORKFLOW_ID_PREFIX),
-                    status=attributes.get(CLAIM_STATUS),
+                    status=(
+                        "terminated"
+                        if execution.status and execution.status.name in ENDED_FROM_OUTSIDE
+                        else attributes.get(CLAIM_STATUS)
+                    ),
                     partner_id=attributes.get(PARTNER_ID),
                     customer_id=attributes.get(CUSTOMER_ID),
                     deadline=attributes.get(CLAIM_DEADLINE),

@@ -31,7 +31,6 @@ from temporalio.client import (
     Schedule,
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleDescription,
     ScheduleHandle,
@@ -40,14 +39,13 @@ from temporalio.client import (
     ScheduleRange,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
     WorkflowHandle,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.payments import PaymentLedger
 from activities.store import ClaimStore
+from starter.schedules import ensure_schedule, no_schedules
 from starter.settings import DEFAULT_PAYMENT_CALENDAR, Settings
 from workflows.payment_cycle import PaymentCycleWorkflow
 from workflows.payments_messages import (
@@ -145,35 +143,18 @@ async def ensure_payment_schedule(
 
     An update keeps the schedule's state: a paused schedule stays paused.
     """
-    schedule = payment_schedule(
-        task_queue=task_queue, calendar=calendar, min_days_approved=min_days_approved
+    return await ensure_schedule(
+        client,
+        SCHEDULE_ID,
+        lambda state: payment_schedule(
+            task_queue=task_queue,
+            calendar=calendar,
+            min_days_approved=min_days_approved,
+            state=state,
+        ),
+        summary="Workshop-claim payment cycle: pays approved claims in batches and "
+        "mails each partner a remittance advice (README, 'Payment cycle')",
     )
-    try:
-        await client.create_schedule(
-            SCHEDULE_ID,
-            schedule,
-            memo={
-                "summary": "Workshop-claim payment cycle: pays approved claims in batches and "
-                "mails each partner a remittance advice (README, 'Payment cycle')"
-            },
-        )
-        return "created"
-    except ScheduleAlreadyRunningError:
-        pass
-
-    def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        state = current.description.schedule.state
-        return ScheduleUpdate(
-            schedule=payment_schedule(
-                task_queue=task_queue,
-                calendar=calendar,
-                min_days_approved=min_days_approved,
-                state=ScheduleState(note=state.note, paused=state.paused),
-            )
-        )
-
-    await client.get_schedule_handle(SCHEDULE_ID).update(keep_state)
-    return "updated"
 
 
 async def setup_schedule(client: Client, settings: Settings) -> str:
@@ -186,7 +167,7 @@ async def setup_schedule(client: Client, settings: Settings) -> str:
             min_days_approved=settings.payment_min_days_approved,
         )
     except RPCError as err:
-        if err.status != RPCStatusCode.UNIMPLEMENTED:
+        if not no_schedules(err):
             raise
         return f"payment schedule {SCHEDULE_ID}: not created, this Temporal server has no schedules"
     return (

@@ -14,6 +14,7 @@ from workflows.search_attributes import (
     CLAIM_STATUS,
     CLAIM_STATUS_SINCE,
     CUSTOMER_ID,
+    ENDED_FROM_OUTSIDE,
     MISSING_ITEMS,
     PARTNER_ID,
 )
@@ -50,10 +51,16 @@ def claims_query(
     expiring_within: timedelta | None = None,
     in_status_longer_than: timedelta | None = None,
     in_status_since: datetime | None = None,
+    open_only: bool = False,
 ) -> str:
-    """The list query for claims matching every given filter."""
+    """The list query for claims matching every given filter; `open_only` leaves out the
+    claims whose workflow has closed (paid, rejected, auto-rejected, terminated, ...)."""
     terms = [f"WorkflowType = {literal(WORKFLOW_TYPE)}"]
-    if status is not None:
+    if open_only:
+        terms.append("ExecutionStatus = 'Running'")
+    if status == "terminated":  # the workflow never says so itself
+        terms.append(ENDED_FROM_OUTSIDE)
+    elif status is not None:
         terms.append(f"{CLAIM_STATUS.name} = {literal(status)}")
     if partner is not None:
         terms.append(f"{PARTNER_ID.name} = {literal(partner)}")

@@ -22,7 +22,16 @@ def _stamp(moment: datetime) -> str:
 
 def claims_table(claims: list[ClaimSummary], now: datetime) -> str:
     """Claims as an aligned table; days left only for claims still in progress."""
-    header = ("ENGAGEMENT", "STATUS", "PARTNER", "CUSTOMER", "DEADLINE", "DAYS LEFT", "MISSING")
+    header = (
+        "ENGAGEMENT",
+        "STATUS",
+        "PARTNER",
+        "CUSTOMER",
+        "DEADLINE",
+        "DAYS LEFT",
+        "MISSING",
+        "SINCE",
+    )
     rows = [header]
     for claim in claims:
         left = (
@@ -39,6 +48,7 @@ def claims_table(claims: list[ClaimSummary], now: datetime) -> str:
                 _day(claim.deadline),
                 left,
                 ",".join(claim.missing) or "-",
+                _since(claim.status_since, now),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -48,6 +58,13 @@ def claims_table(claims: list[ClaimSummary], now: datetime) -> str:
     ]
     lines.append(f"{len(claims)} claim{'' if len(claims) == 1 else 's'}")
     return "\n".join(lines)
+
+
+def _since(moment: datetime | None, now: datetime) -> str:
+    """When the claim entered its status, and how many whole days ago."""
+    if moment is None:
+        return "-"
+    return f"{_day(moment)} ({(now - moment).days}d)"
 
 
 def claims_json(claims: list[ClaimSummary]) -> str:
@@ -77,9 +94,36 @@ def claim_text(view: ClaimView, now: datetime) -> str:
         elif proof.document is not None:
             extra = f" ({proof.document.filename})"
         lines.append(f"  [{'x' if done else ' '}] {label}{extra}")
-    lines.append(f"Allowed now: {', '.join(view.allowed_actions) or 'nothing (claim is over)'}")
+    lines.append(f"Allowed now: {', '.join(view.allowed_actions) or _nothing_allowed(view)}")
     lines.append("History:")
     for entry in view.history:
         who = f"{entry.actor.user} ({entry.actor.role})" if entry.actor else "system"
-        lines.append(f"  {_stamp(entry.at)}  {entry.event:<28} {who}")
+        lines.append(f"  {_stamp(entry.at)}  {entry.event:<28} {who}{_detail(entry.detail)}")
     return "\n".join(lines)
+
+
+NOTHING_ALLOWED: dict[str, str] = {
+    "approved": "nothing (approved: paid in the next payment cycle)",
+    "in_progress": "nothing (the deadline has passed; the claim is being closed)",
+}
+"""Why no action is open, for the statuses where that is not the claim's end."""
+
+DETAIL_WIDTH = 60
+
+
+def _nothing_allowed(view: ClaimView) -> str:
+    return NOTHING_ALLOWED.get(view.status, "nothing (the claim is over)")
+
+
+def _detail(detail: dict[str, object]) -> str:
+    """A history entry's details on its line: the plain values, long texts cut short
+    (the whole entry is in `show --json`)."""
+    shown = []
+    for key, value in detail.items():
+        if isinstance(value, dict | list) or value is None:
+            continue
+        text = " ".join(str(value).split())
+        if len(text) > DETAIL_WIDTH:
+            text = text[: DETAIL_WIDTH - 1] + "…"
+        shown.append(f"{key}={text}")
+    return "  " + " ".join(shown) if shown else ""

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 from temporalio.envconfig import ClientConfig
 
+from activities.mail import SmtpConfig
 from starter.codec import KEY_BYTES, EncryptionKey
 from workflows.engagements import CatalogueError, WorkshopCatalogue, parse_catalogue
 from workflows.messages import Name, describe_validation_error
@@ -52,12 +53,8 @@ class Settings:
     temporal_connect: dict[str, Any] = field(repr=False)
     task_queue: str
     database_url: str
-    smtp_host: str
-    smtp_port: int
-    smtp_username: str | None
-    smtp_password: str | None = field(repr=False)
-    smtp_starttls: bool
-    mail_from: str
+    smtp: SmtpConfig
+    """Where mail goes and who it is from (CLAIMS_SMTP_*, CLAIMS_MAIL_FROM)."""
     public_url: str
     secret_key: bytes = field(repr=False)
     payment_calendar: str = DEFAULT_PAYMENT_CALENDAR
@@ -255,12 +252,14 @@ def load_settings(
         temporal_connect=temporal,
         task_queue=task_queue,
         database_url=database_url,
-        smtp_host=_text(env, "CLAIMS_SMTP_HOST", "127.0.0.1"),
-        smtp_port=_port(env, "CLAIMS_SMTP_PORT", 1025),
-        smtp_username=env.get("CLAIMS_SMTP_USERNAME") or None,
-        smtp_password=env.get("CLAIMS_SMTP_PASSWORD") or None,
-        smtp_starttls=_flag(env, "CLAIMS_SMTP_STARTTLS"),
-        mail_from=mail_from,
+        smtp=SmtpConfig(
+            host=_text(env, "CLAIMS_SMTP_HOST", "127.0.0.1"),
+            port=_port(env, "CLAIMS_SMTP_PORT", 1025),
+            mail_from=mail_from,
+            username=env.get("CLAIMS_SMTP_USERNAME") or None,
+            password=env.get("CLAIMS_SMTP_PASSWORD") or None,
+            starttls=_flag(env, "CLAIMS_SMTP_STARTTLS"),
+        ),
         public_url=_url(env, "CLAIMS_PUBLIC_URL", "http://localhost:8000"),
         secret_key=secret.encode(),
         encryption_keys=load_encryption_keys(env),

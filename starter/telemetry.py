@@ -24,10 +24,11 @@ from opentelemetry import trace
 from temporalio import activity
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from starter.client import WORKFLOW_ID_PREFIX
 from starter.settings import LogFormat
+from workflows.ids import engagement_of
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -114,16 +115,65 @@ def _claim_context(record: logging.LogRecord) -> dict[str, str]:
     if route:
         context["route"] = str(route)
     workflow_id = context.get("workflow_id", "")
-    if workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        context["engagement_id"] = workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+    context["engagement_id"] = engagement_of(workflow_id) or ""
     return {name: value for name, value in context.items() if value}
 
 
 def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
-    """The root logger's one handler, in the configured format."""
+    """The root logger's one handler, in the configured format; failed activity attempts
+    as one line each (see ActivityAttemptLines)."""
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonLogFormatter())
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    activity_logger = logging.getLogger(ACTIVITY_LOGGER)
+    if not any(isinstance(f, ActivityAttemptLines) for f in activity_logger.filters):
+        activity_logger.addFilter(ActivityAttemptLines())
+
+
+ACTIVITY_LOGGER = "temporalio.activity"
+FAILED_ATTEMPT = "Completing activity as failed"
+"""How the SDK's activity worker starts its line for every failed attempt."""
+
+
+class ActivityAttemptLines(logging.Filter):
+    """Turns the SDK's warning for a failed activity attempt into one line.
+
+    The SDK logs every failed attempt with its traceback: with the mail server down,
+    about 25 lines a retry, for as long as it is down. An operator needs one line an
+    attempt (which activity, which attempt, the error, when Temporal tries again);
+    the traceback stays for a developer, at debug level.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(FAILED_ATTEMPT) or not activity.in_activity():
+            return True
+        info = activity.info()
+        error = record.exc_info[1] if record.exc_info else None
+        failure = f"{type(error).__name__}: {error}" if error is not None else "failed"
+        record.msg = "activity %s failed on attempt %d: %s; %s"
+        record.args = (info.activity_type, info.attempt, failure, next_attempt(info, error))
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def next_attempt(info: activity.Info, error: BaseException | None) -> str:
+    """When Temporal will try again, from the activity's retry policy (the server keeps the
+    schedule; this is the same arithmetic, for the reader of the log)."""
+    policy = info.retry_policy
+    if isinstance(error, ApplicationError) and error.non_retryable:
+        return "not retried (the error says so)"
+    if policy is None:
+        return "Temporal retries it"
+    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
+        return f"no attempts left (at most {policy.maximum_attempts})"
+    delay = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (
+        info.attempt - 1
+    )
+    if policy.maximum_interval is not None:
+        delay = min(delay, policy.maximum_interval.total_seconds())
+    return f"next attempt in about {delay:.0f} s"

@@ -30,7 +30,7 @@ from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN
+from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN, PortalAppFor
 from worker import create_worker
 from workflows.engagements import Workshop, WorkshopCatalogue
 from workflows.messages import Role
@@ -40,35 +40,22 @@ from workflows.messages import Role
 # are this project's names for them, nothing more.
 
 
-@pytest.fixture
-def env(claims_server: WorkflowEnvironment) -> WorkflowEnvironment:
-    """The test's Temporal server (time-skipping unless the test asks for the dev server)."""
-    return claims_server
+def _alias(kit_fixture: str, purpose: str) -> Any:
+    """A fixture that is the test kit's `kit_fixture` under this project's shorter name."""
+
+    def fixture(request: pytest.FixtureRequest) -> Any:
+        return request.getfixturevalue(kit_fixture)
+
+    fixture.__doc__ = purpose
+    return pytest.fixture(fixture)
 
 
-@pytest.fixture
-def secret_key(claims_secret_key: bytes) -> bytes:
-    return claims_secret_key
-
-
-@pytest.fixture
-def links(claims_links: SurveyLinks) -> SurveyLinks:
-    return claims_links
-
-
-@pytest.fixture
-def store(claims_store: ClaimStore) -> ClaimStore:
-    return claims_store
-
-
-@pytest.fixture
-def activities(claims_activities: ClaimActivities) -> ClaimActivities:
-    return claims_activities
-
-
-@pytest.fixture
-def task_queue(claims_task_queue: str) -> str:
-    return claims_task_queue
+env = _alias("claims_server", "The test's Temporal server (time-skipping unless it asks for dev).")
+secret_key = _alias("claims_secret_key", "The key that signs the test's survey links.")
+links = _alias("claims_links", "Survey links signed with the test's key.")
+store = _alias("claims_store", "The test's read model (a SQLite file of its own).")
+activities = _alias("claims_activities", "The claim activities on the test's store and mailbox.")
+task_queue = _alias("claims_task_queue", "A task queue of the test's own.")
 
 
 @pytest.fixture
@@ -192,19 +179,19 @@ def portal_app_for(
     secret_key: bytes,
     catalogue: WorkshopCatalogue,
     claims_server: WorkflowEnvironment,
-) -> Callable[[ClaimsClient], FastAPI]:
+) -> PortalAppFor:
     """The real portal app around a given ClaimsClient (a test's own Temporal client, e.g.
     with interceptors), with the test's store, keys, blob folder, signing key and workshop
     catalogue; its clock is the Temporal server's (time-skipping moves it)."""
 
-    def app_for(claims: ClaimsClient) -> FastAPI:
+    def app_for(claims: ClaimsClient, public_url: str = PUBLIC_URL) -> FastAPI:
         return create_app(
             claims=claims,
             store=store,
             keys=keyring.api_keys(),
             blob_dir=blob_dir,
             secret_key=secret_key,
-            public_url=PUBLIC_URL,
+            public_url=public_url,
             catalogue=catalogue,
             clock=claims_server.get_current_time,
         )

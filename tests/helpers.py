@@ -8,13 +8,15 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
@@ -29,10 +31,10 @@ from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN, PUBLIC_URL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
-from starter.client import ClaimsClient
+from starter.client import ClaimRefused, ClaimsClient
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows.engagements import EngagementFields, WorkshopCatalogue
-from workflows.messages import ClaimView, SendSurvey, SurveyKind
+from workflows.messages import ClaimView, RefusalType, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
@@ -303,3 +305,19 @@ def total(samples: list[Sample], name: str, **labels: str) -> float:
         for s in samples
         if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
     )
+
+
+class PortalAppFor(Protocol):
+    """Builds the portal app around a ClaimsClient (and the address its links use); the
+    `portal_app_for` fixture is one."""
+
+    def __call__(self, claims: ClaimsClient, public_url: str = PUBLIC_URL) -> FastAPI: ...
+
+
+async def refused(action: Awaitable[object], refusal_type: RefusalType) -> ClaimRefused:
+    """Awaits an action that must be refused with this type, and returns the refusal so a
+    test can check its message or details too."""
+    with pytest.raises(ClaimRefused) as caught:
+        await action
+    assert caught.value.type == refusal_type, caught.value
+    return caught.value

@@ -21,22 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devstack.__main__ import Ports
 from devstack.mailcatcher import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_WITHIN = 120.0
 STOP_WITHIN = 60.0
-PORT_OPTIONS = (
-    "--temporal-port",
-    "--ui-port",
-    "--http-port",
-    "--metrics-port",
-    "--smtp-port",
-    "--mail-ui-port",
-    "--api-port",
-    "--worker-metrics-port",
-    "--portal-metrics-port",
-)
+PORT_OPTIONS = tuple(Ports().named())
 
 
 def distinct_free_ports(count: int) -> list[int]:
@@ -167,7 +158,15 @@ def kill_leftovers(stack: RunningStack) -> None:
 def ready_demo_stack(data: Path) -> Iterator[RunningStack]:
     """`python -m devstack --demo` on `data`, once it printed `Ready.`; killed whole when
     the block ends, whatever was done to it meanwhile."""
-    stack = start_stack(data, "--demo")
+    with ready_stack(data, "--demo") as stack:
+        yield stack
+
+
+@contextmanager
+def ready_stack(data: Path, *extra: str) -> Iterator[RunningStack]:
+    """`python -m devstack <extra>` on `data`, once it printed `Ready.`; killed whole when
+    the block ends, whatever was done to it meanwhile."""
+    stack = start_stack(data, *extra)
     try:
         stack.wait_for_line(r"^Ready\.", READY_WITHIN)
         yield stack

@@ -24,7 +24,7 @@ CLAIMS, CONCURRENCY, OPEN_CLAIMS, CACHE_BOUND = 4, 2, 50, 200
 RUN_TIMEOUT = 240
 
 
-def _run_bench(out: Path) -> subprocess.CompletedProcess[str]:
+def _run_bench(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """Run the benchmark; on a timeout, SIGTERM it first so it can stop its children."""
     command = [
         sys.executable,
@@ -42,6 +42,7 @@ def _run_bench(out: Path) -> subprocess.CompletedProcess[str]:
         "1",
         "--out",
         str(out),
+        *extra,
     ]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -72,9 +73,14 @@ def _rtt_ok(values: dict[str, Any], runs: int) -> bool:
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 90)
-def test_a_small_benchmark_run_reports_every_figure_and_cleans_up(tmp_path: Path) -> None:
+def test_a_small_benchmark_run_reports_every_figure_and_cleans_up(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Once on the default read model (a SQLite file of the run's own) and once with
+    `--database` on PostgreSQL."""
     out = tmp_path / "bench.json"
-    done = _run_bench(out)
+    postgres = database_url.startswith("postgresql")
+    done = _run_bench(out, *(["--database", database_url] if postgres else []))
     assert done.returncode == 0, done.stdout[-3000:]
     assert "ratio lifecycle/baseline" in done.stdout  # the table is printed
 
@@ -84,6 +90,9 @@ def test_a_small_benchmark_run_reports_every_figure_and_cleans_up(tmp_path: Path
         "baseline_claims_per_s",
         "ratio",
         "events_per_lifecycle",
+        "history_bytes_per_lifecycle",
+        "update_rtt_vs_baseline_ms",
+        "worker_kib_per_cached_claim",
         "workflow_tasks_per_lifecycle",
         "activities_per_lifecycle",
         "update_rtt_ms",
@@ -101,6 +110,20 @@ def test_a_small_benchmark_run_reports_every_figure_and_cleans_up(tmp_path: Path
     ratio = report["lifecycle_claims_per_s"] / report["baseline_claims_per_s"]
     assert report["ratio"] == pytest.approx(ratio, rel=0.05)  # of rounded rates
     assert report["cpu_ratio"] > 0
+    assert report["run"]["database"] == ("postgresql" if postgres else "sqlite")
+    assert 1_000 <= report["history_bytes_per_lifecycle"] <= 1_000_000
+    for name in ("attach_document", "submit", "approve"):
+        pair = report["update_rtt_vs_baseline_ms"][name]
+        for quantile in ("p50", "p99"):
+            expected = pair["lifecycle"][quantile] / pair["baseline"][quantile]
+            assert pair[f"{quantile}_ratio"] == pytest.approx(expected, abs=0.01)
+    assert {t["target"] for t in report["targets"]} >= {
+        "ratio lifecycle/baseline >= 0.5",
+        "CPU ratio baseline/lifecycle >= 0.5",
+        "history events per lifecycle <= 90",
+        "history kB per lifecycle <= 25",
+        "worker KiB per cached claim <= 150",
+    }
     # A lifecycle has 7 updates and 3 signals, each needing a workflow task, and
     # at least one history event per message: far fewer or far more is a counting bug.
     assert 20 <= report["events_per_lifecycle"] <= 400

@@ -200,9 +200,16 @@ def test_the_portal_serves_its_metrics_where_the_stack_says(stack: RunningStack)
     url = f"http://127.0.0.1:{stack.ports['--portal-metrics-port']}/metrics"
     assert f"portal metrics: {url}" in stack.output
     http_get(f"http://127.0.0.1:{stack.ports['--api-port']}/openapi.json")
-    status, text = http_get(url)
-    assert status == 200
-    assert re.search(r'^portal_requests_total\{[^\n]*route="/openapi.json"', text, re.M)
+    counted = re.compile(r'^portal_requests_total\{[^\n]*route="/openapi.json"', re.M)
+    # The request is counted once its answer is sent, a moment after the client has it.
+    deadline = time.monotonic() + 30
+    while True:
+        status, text = http_get(url)
+        assert status == 200
+        if counted.search(text):
+            break
+        assert time.monotonic() < deadline, f"the request was never counted:\n{text}"
+        time.sleep(0.2)
 
 
 @pytest.mark.timeout(READY_WITHIN + 60)

@@ -1,17 +1,34 @@
-"""CLAIMS_LOG_FORMAT=json: one JSON object a line, naming the claim it was written for."""
+"""The worker's log lines: with CLAIMS_LOG_FORMAT=json one JSON object a line, naming the
+claim it was written for; a failed activity attempt one line, its traceback at debug level."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
 
+import pytest
 from temporalio import activity
-from temporalio.testing import ActivityEnvironment
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from starter.client import workflow_id
-from starter.telemetry import JsonLogFormatter
+from claims_testing.environment import Mailbox
+from starter.client import ClaimsClient, workflow_id
+from starter.telemetry import (
+    ACTIVITY_LOGGER,
+    ActivityAttemptLines,
+    JsonLogFormatter,
+    next_attempt,
+)
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN
+from tests.helpers import start_claim_now
+from workflows.messages import SendSurvey
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -52,3 +69,66 @@ def test_a_line_outside_any_claim_has_no_claim_fields_and_keeps_its_error() -> N
     line = json.loads(JsonLogFormatter().format(record))
     assert set(line) == {"time", "level", "logger", "message", "error"}
     assert "ValueError: boom" in line["error"]
+
+
+@pytest.fixture
+def attempt_lines() -> Iterator[None]:
+    """The worker's filter on the SDK's activity logger, as configure_logging installs it."""
+    attempt_filter = ActivityAttemptLines()
+    logger = logging.getLogger(ACTIVITY_LOGGER)
+    logger.addFilter(attempt_filter)
+    yield
+    logger.removeFilter(attempt_filter)
+
+
+@pytest.mark.claims_server("dev")  # the time-skipping server doesn't tell the retry policy
+@pytest.mark.usefixtures("attempt_lines")
+async def test_a_failed_mail_attempt_is_one_warning_line_naming_attempt_error_and_next_try(
+    env: WorkflowEnvironment,
+    claims: ClaimsClient,
+    mailbox: Mailbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    eid = await start_claim_now(env, claims)
+    mailbox.defer([CUSTOMER_CONTACT.email])
+    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+
+    def failed_attempts() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == ACTIVITY_LOGGER and "failed on" in r.msg]
+
+    deadline = time.monotonic() + 60
+    while not failed_attempts():
+        assert time.monotonic() < deadline, "the failed attempt was never logged"
+        await asyncio.sleep(0.05)
+    mailbox.undefer()
+
+    record = failed_attempts()[0]
+    line = record.getMessage()
+    assert record.levelno == logging.WARNING
+    assert record.exc_info is None  # the traceback is for debug level only
+    assert "\n" not in line
+    assert line.startswith("activity send_notification failed on attempt 1: MailDeferred: ")
+    assert line.endswith("; next attempt in about 5 s")  # MAIL_RETRY's first interval
+    await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation", within=60)
+
+
+def test_the_next_attempt_follows_the_retry_policy_up_to_its_maximum_interval() -> None:
+    policy = RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+    )
+    info = dataclasses.replace(ActivityEnvironment().info, retry_policy=policy)
+    said = [next_attempt(dataclasses.replace(info, attempt=n), None) for n in range(1, 7)]
+    assert said == [
+        "next attempt in about 5 s",
+        "next attempt in about 10 s",
+        "next attempt in about 20 s",
+        "next attempt in about 30 s",
+        "next attempt in about 30 s",
+        "no attempts left (at most 6)",
+    ]
+    final = ApplicationError("bad template", non_retryable=True)
+    assert next_attempt(info, final) == "not retried (the error says so)"

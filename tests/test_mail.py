@@ -87,15 +87,7 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("payment_held", {}),
 ]
 CASE_IDS = [
-    "survey_invitation-partner",
-    "survey_invitation-customer",
-    "reminder",
-    "info_requested",
-    "approved",
-    "rejected",
-    "auto_rejected",
-    "paid",
-    "payment_held",
+    "-".join([kind, *([changes["survey_kind"]] if changes else [])]) for kind, changes in CASES
 ]
 
 

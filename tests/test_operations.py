@@ -8,17 +8,21 @@ import json
 import os
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import ClaimsClient, ClaimSummary
+from activities.claim_activities import ClaimActivities
+from activities.links import SurveyLinks
+from starter.client import ClaimsClient, ClaimSummary, workflow_id
 from starter.queries import claims_query
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
 from tests.helpers import complete_proof, run_cli
-from workflows.messages import RequestInfo, Submit
+from worker import create_worker
+from workflows.messages import AddComment, Approve, RequestInfo, Submit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -196,9 +200,11 @@ async def test_cli_setup_list_and_show_for_operators(
         "DAYS",
         "LEFT",
         "MISSING",
+        "SINCE",
     ]
     assert row.split()[:3] == [claim.engagement_id, "in_progress", partner["id"]]
     assert row.split()[5] == "4"  # 86 days after consent: 3 days and some hours
+    assert row.split()[-2:] == [datetime.now(UTC).strftime("%Y-%m-%d"), "(0d)"]
     assert total == "1 claim"
 
     code, out, _ = await cli(
@@ -214,7 +220,9 @@ async def test_cli_setup_list_and_show_for_operators(
     assert f"Claim {claim.engagement_id}: {claim.workshop}" in out
     assert "(4 days left)" in out
     assert "[ ] customer survey (not_sent" in out
-    assert "claim_started" in out
+    [started] = [line for line in out.splitlines() if "claim_started" in line]
+    deadline = (claim.consent_at + timedelta(days=90)).isoformat()
+    assert started.endswith(f"(incentives_admin)  deadline_at={deadline}")  # with details
 
     code, out, err = await cli(dev_env, task_queue, "list", "--expiring-within", "7x")
     assert code == 2
@@ -223,3 +231,71 @@ async def test_cli_setup_list_and_show_for_operators(
     assert code == 2
     assert "passport" in err
     await dev_claims.handle(claim.engagement_id).terminate("test over")
+
+
+@pytest.mark.slow  # the operator command line in subprocesses (~10 s)
+async def test_cli_lists_open_claims_unless_asked_for_all_and_prints_its_query(
+    dev_env: WorkflowEnvironment, dev_claims: ClaimsClient, task_queue: str
+) -> None:
+    partner = {"id": f"P-closed-{time.monotonic_ns()}", "name": "Contoso Consulting"}
+    closed = claim_input(datetime.now(UTC) - timedelta(days=100), partner=partner)
+    await dev_claims.start_claim(closed)  # past its deadline: auto-rejected, closed
+    approved = claim_input(datetime.now(UTC), partner=partner)
+    await dev_claims.start_claim(approved)
+    await complete_proof(dev_claims, approved.engagement_id)
+    await dev_claims.submit(approved.engagement_id, Submit(actor=PARTNER_ADMIN))
+    await dev_claims.approve(approved.engagement_id, Approve(actor=REVIEWER))
+    everything = claims_query(now=datetime.now(UTC), partner=partner["id"])
+    for eid in (closed.engagement_id, approved.engagement_id):
+        await find(dev_claims, everything, eid)
+    await find(
+        dev_claims, everything + " AND ExecutionStatus = 'Running'", closed.engagement_id, False
+    )
+
+    code, out, err = await cli(
+        dev_env, task_queue, "list", "--partner", partner["id"], "--print-query"
+    )
+    assert code == 0, err
+    assert [row.split()[0] for row in out.splitlines()[1:-1]] == [approved.engagement_id]
+    assert err == (
+        "query: WorkflowType = 'WorkshopClaim' AND ExecutionStatus = 'Running' "
+        f"AND PartnerId = '{partner['id']}'\n"
+    )
+    code, out, _ = await cli(dev_env, task_queue, "list", "--partner", partner["id"], "--all")
+    assert {row.split()[0] for row in out.splitlines()[1:-1]} == {
+        approved.engagement_id,
+        closed.engagement_id,
+    }
+    code, out, _ = await cli(
+        dev_env, task_queue, "list", "--partner", partner["id"], "--missing", "invoice"
+    )
+    assert out.strip().splitlines()[1:] == ["0 claims"]  # the closed one is left out
+
+    code, out, _ = await cli(dev_env, task_queue, "show", approved.engagement_id)
+    assert "Allowed now: nothing (approved: paid in the next payment cycle)" in out
+    await dev_claims.handle(approved.engagement_id).terminate("test over")
+
+
+@pytest.mark.slow  # waits out the command line's timeout
+async def test_cli_update_without_a_worker_fails_in_one_line_saying_it_may_still_apply(
+    dev_env: WorkflowEnvironment, activities: ClaimActivities, links: SurveyLinks
+) -> None:
+    queue = f"no-worker-{uuid.uuid4()}"
+    claim = claim_input(datetime.now(UTC))
+    async with create_worker(dev_env.client, queue, activities):
+        await ClaimsClient(dev_env.client, task_queue=queue, links=links).start_claim(claim)
+    # The worker is gone: the update reaches Temporal and waits for one.
+    comment = AddComment(text="on site", actor=PARTNER_ADMIN).model_dump_json()
+    eid = claim.engagement_id
+
+    code, out, err = await cli(
+        dev_env, queue, "--timeout", "5", "add-comment", eid, "--json", comment
+    )
+
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert err.startswith("error: no answer from Temporal at ")
+    assert f"is a claims worker polling task queue '{queue}'?" in err
+    assert "the add-comment may still take effect when a worker answers: check with " in err
+    assert f"`python -m starter show {eid}` before sending it again" in err
+    await dev_env.client.get_workflow_handle(workflow_id(eid)).terminate("test over")

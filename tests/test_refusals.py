@@ -25,11 +25,12 @@ from tests.builders import (
     attach,
     claim_input,
 )
-from tests.helpers import history_event_types, plain_json_client, settled
+from tests.helpers import history_event_types, plain_json_client, refused, settled
 from workflows.messages import (
     AddComment,
     Approve,
     Contact,
+    RefusalType,
     RequestInfo,
     SendSurvey,
     Submit,
@@ -69,7 +70,7 @@ class Refused:
     """A claim brought to a state by `prepare`, then an action the rules refuse."""
 
     name: str
-    type: str
+    type: RefusalType
     prepare: Step
     act: Step
     message_part: str
@@ -160,14 +161,13 @@ async def test_refused_update_fails_with_its_type_and_changes_nothing(
     before_events = await settled(claims.handle(eid))
     before_view = await claims.get_claim(eid)
 
-    with pytest.raises(ClaimRefused) as refused:
-        await case.act(claims, eid)
+    refusal = await refused(case.act(claims, eid), case.type)
 
     # A Temporal update failure whose cause is an ApplicationError of the refusal type.
-    assert isinstance(refused.value, WorkflowUpdateFailedError)
-    assert isinstance(refused.value.cause, ApplicationError)
-    assert refused.value.cause.type == case.type
-    assert case.message_part in refused.value.cause.message
+    assert isinstance(refusal, WorkflowUpdateFailedError)
+    assert isinstance(refusal.cause, ApplicationError)
+    assert refusal.cause.type == case.type
+    assert case.message_part in refusal.cause.message
     assert await claims.get_claim(eid) == before_view
     after_events = await history_event_types(claims.handle(eid))
     assert after_events[: len(before_events)] == before_events
@@ -184,10 +184,8 @@ async def test_incomplete_refusal_details_list_the_missing_items_in_order(
     started = await claims.start_claim(claim_input(await env.get_current_time()))
     eid = started.view.engagement_id
     await claims.attach_document(eid, attach("invoice"))
-    with pytest.raises(ClaimRefused) as refused:
-        await claims.submit(eid, Submit(actor=PARTNER_ADMIN))
-    assert refused.value.type == "Incomplete"
-    assert list(refused.value.cause.details) == [
+    refusal = await refused(claims.submit(eid, Submit(actor=PARTNER_ADMIN)), "Incomplete")
+    assert list(refusal.cause.details) == [
         "results_and_recommendations",
         "partner_survey",
         "customer_survey",
@@ -202,9 +200,9 @@ async def test_deadline_passed_refusal_while_the_claim_is_still_in_progress(
     started = await claims.start_claim(claim_input(await env.get_current_time()))
     eid = started.view.engagement_id
     await env.sleep(timedelta(days=91))
-    with pytest.raises(ClaimRefused) as refused:
-        await claims.add_comment(eid, AddComment(text="too late", actor=PARTNER_ADMIN))
-    assert refused.value.type == "DeadlinePassed"
+    await refused(
+        claims.add_comment(eid, AddComment(text="too late", actor=PARTNER_ADMIN)), "DeadlinePassed"
+    )
 
 
 @pytest.mark.parametrize(

@@ -85,10 +85,14 @@ def payment() -> PaymentIssued:
 # --- bringing a claim to a state through the rules -----------------------------------------
 
 
-def act(claim: ClaimState, check: Check[M], apply: Apply[M], msg: M, now: datetime = NOW) -> None:
-    """What the workflow does for an update: the check must pass, then the change applies."""
+def act(
+    claim: ClaimState, check: Check[M], apply: Apply[M], msg: M, now: datetime = NOW
+) -> ClaimState:
+    """What the workflow does for an update: the check must pass, then the change applies.
+    Returns the claim, so a state can be built as one chain of actions."""
     check(claim, msg, now)
     apply(claim, msg, now)
+    return claim
 
 
 def new_claim() -> ClaimState:
@@ -132,22 +136,17 @@ def with_all_proof() -> ClaimState:
 
 
 def submitted() -> ClaimState:
-    claim = with_all_proof()
-    act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
-    return claim
+    return act(with_all_proof(), rules.check_submit, rules.submit, Submit(actor=PARTNER_USER))
 
 
 def info_requested() -> ClaimState:
-    claim = submitted()
     msg = RequestInfo(question="Which team ran the workshop?", actor=REVIEWER)
-    act(claim, rules.check_request_info, rules.request_info, msg)
-    return claim
+    return act(submitted(), rules.check_request_info, rules.request_info, msg)
 
 
 def approved() -> ClaimState:
-    claim = submitted()
-    act(claim, rules.check_approve, rules.approve, Approve(note="Well documented", actor=REVIEWER))
-    return claim
+    msg = Approve(note="Well documented", actor=REVIEWER)
+    return act(submitted(), rules.check_approve, rules.approve, msg)
 
 
 def paid() -> ClaimState:
@@ -157,9 +156,8 @@ def paid() -> ClaimState:
 
 
 def rejected() -> ClaimState:
-    claim = submitted()
-    act(claim, rules.check_reject, rules.reject, Reject(reason="No invoice", actor=REVIEWER))
-    return claim
+    msg = Reject(reason="No invoice", actor=REVIEWER)
+    return act(submitted(), rules.check_reject, rules.reject, msg)
 
 
 def auto_rejected() -> ClaimState:
@@ -664,59 +662,28 @@ def test_submit_refused_records_the_refusal_type_and_message() -> None:
 # --- applying reviewer actions --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("check", "apply", "msg", "status", "reason", "questions", "decided"),
-    [
-        pytest.param(
-            rules.check_request_info,
-            rules.request_info,
-            RequestInfo(question="Who attended?", actor=REVIEWER),
-            "info_requested",
-            "Who attended?",
-            ["Who attended?"],
-            False,
-            id="request_info",
-        ),
-        pytest.param(
-            rules.check_approve,
-            rules.approve,
-            Approve(note="Fine", actor=REVIEWER),
-            "approved",
-            "Fine",
-            [],
-            True,
-            id="approve",
-        ),
-        pytest.param(
-            rules.check_reject,
-            rules.reject,
-            Reject(reason="Not a workshop", actor=REVIEWER),
-            "rejected",
-            "Not a workshop",
-            [],
-            True,
-            id="reject",
-        ),
-    ],
-)
-def test_review_decision_sets_status_and_notifies_partner_contacts(
-    check: Check[Any],
-    apply: Apply[Any],
-    msg: RequestInfo | Approve | Reject,
-    status: ClaimStatus,
-    reason: str,
-    questions: list[str],
-    decided: bool,
-) -> None:
+REVIEW_DECISIONS: dict[str, tuple[RequestInfo | Approve | Reject, ClaimStatus]] = {
+    "request_info": (RequestInfo(question="Who attended?", actor=REVIEWER), "info_requested"),
+    "approve": (Approve(note="Fine", actor=REVIEWER), "approved"),
+    "reject": (Reject(reason="Not a workshop", actor=REVIEWER), "rejected"),
+}
+"""Each review action's message and the status it leads to."""
+
+
+@pytest.mark.parametrize("action", REVIEW_DECISIONS)
+def test_review_decision_sets_status_and_notifies_partner_contacts(action: str) -> None:
+    msg, status = REVIEW_DECISIONS[action]
+    text_field: dict[type, str] = {RequestInfo: "question", Approve: "note", Reject: "reason"}
+    reason = getattr(msg, text_field[type(msg)])
     claim = submitted()
     queued = len(claim.outbox)
 
-    act(claim, check, apply, msg, LATER)
+    act(claim, getattr(rules, f"check_{action}"), getattr(rules, action), msg, LATER)
 
     assert claim.status == status
     assert claim.status_reason == reason
-    assert [q.question for q in claim.questions] == questions
-    assert claim.decided_at == (LATER if decided else None)
+    assert [q.question for q in claim.questions] == ([reason] if action == "request_info" else [])
+    assert claim.decided_at == (None if action == "request_info" else LATER)
     assert last_event(claim)[0] == status
     assert len(claim.outbox) == queued + 1
     notification = claim.outbox[-1]

@@ -28,13 +28,13 @@ def test_a_minimal_environment_gives_the_documented_defaults() -> None:
     assert settings.temporal_address == "localhost:7233"
     assert settings.temporal_namespace == "default"
     assert settings.temporal_connect["target_host"] == "localhost:7233"
-    assert settings.smtp_host == "127.0.0.1"
-    assert settings.smtp_port == 1025
-    assert settings.smtp_username is None
-    assert settings.smtp_password is None
-    assert settings.smtp_starttls is False
+    assert settings.smtp.host == "127.0.0.1"
+    assert settings.smtp.port == 1025
+    assert settings.smtp.username is None
+    assert settings.smtp.password is None
+    assert settings.smtp.starttls is False
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
-    assert "@" in settings.mail_from
+    assert "@" in settings.smtp.mail_from
     assert settings.public_url == "http://localhost:8000"
     assert settings.secret_key == env["CLAIMS_SECRET_KEY"].encode()
     assert settings.metrics_bind is None
@@ -71,12 +71,12 @@ def test_every_claims_variable_is_honoured() -> None:
 
     assert settings.task_queue == "claims-q"
     assert settings.database_url == "postgresql+asyncpg://u:p@db.example.com/claims"
-    assert settings.smtp_host == "smtp.example.com"
-    assert settings.smtp_port == 587
-    assert settings.smtp_username == "mailer"
-    assert settings.smtp_password == "hunter2"
-    assert settings.smtp_starttls is True
-    assert settings.mail_from == "Claims <claims@example.com>"
+    assert settings.smtp.host == "smtp.example.com"
+    assert settings.smtp.port == 587
+    assert settings.smtp.username == "mailer"
+    assert settings.smtp.password == "hunter2"
+    assert settings.smtp.starttls is True
+    assert settings.smtp.mail_from == "Claims <claims@example.com>"
     assert settings.public_url == "https://claims.example.com"
 
 
@@ -167,7 +167,7 @@ def test_smtp_starttls_accepts_the_usual_spellings_of_true_and_false(
 ) -> None:
     settings = load_settings(env=_minimal_env() | {"CLAIMS_SMTP_STARTTLS": raw})
 
-    assert settings.smtp_starttls is expected
+    assert settings.smtp.starttls is expected
 
 
 def test_a_port_written_with_a_superscript_digit_is_refused_naming_the_variable() -> None:

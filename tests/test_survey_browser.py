@@ -16,7 +16,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,15 +27,13 @@ from activities.consent import consent_activities
 from activities.links import SurveyLinks
 from activities.mail import SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM
 from devstack.mailcatcher import MailCatcher, consent_link, survey_link
-from portal.app import create_app
 from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import mailing_activities, record_engagement
+from tests.helpers import PortalAppFor, mailing_activities, record_engagement
 from worker import create_worker
 from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
 from workflows.engagements import WorkshopCatalogue
@@ -66,10 +63,10 @@ async def served(
     store: ClaimStore,
     mailbox: MailCatcher,
     secret_key: bytes,
-    keyring: ApiKeyring,
-    blob_dir: Path,
     task_queue: str,
     catalogue: WorkshopCatalogue,
+    portal_app_for: PortalAppFor,
+    claims_smtp: SmtpConfig,
 ) -> AsyncIterator[Served]:
     """The app on a free loopback port, and a worker whose mails (survey and consent links)
     link to that address."""
@@ -78,20 +75,10 @@ async def served(
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     links = SurveyLinks(secret_key, url)
     activities = mailing_activities(store, links, mailbox.host, mailbox.port)
-    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
-    consent = consent_activities(store, smtp, secret_key, url)
+    consent = consent_activities(store, claims_smtp, secret_key, url)
     async with create_worker(env.client, task_queue, activities, consent=consent):
         claims = ClaimsClient(env.client, task_queue=task_queue, links=links)
-        app = create_app(
-            claims=claims,
-            store=store,
-            keys=keyring.api_keys(),
-            blob_dir=blob_dir,
-            secret_key=secret_key,
-            public_url=url,
-            catalogue=catalogue,
-            clock=env.get_current_time,
-        )
+        app = portal_app_for(claims, public_url=url)
         config = uvicorn.Config(app, lifespan="off", log_level="warning", http="h11", ws="none")
         server = _Server(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))

@@ -36,8 +36,17 @@ DocumentKind = Literal["results_and_recommendations", "invoice"]
 SurveyKind = Literal["partner", "customer"]
 SurveyChannel = Literal["email", "direct"]
 ClaimStatus = Literal[
-    "in_progress", "submitted", "info_requested", "approved", "paid", "rejected", "auto_rejected"
+    "in_progress",
+    "submitted",
+    "info_requested",
+    "approved",
+    "paid",
+    "rejected",
+    "auto_rejected",
+    "terminated",
 ]
+"""`terminated` is never set by the claim itself: its workflow was terminated or timed out
+from outside, which the reconciliation (workflows/reconcile.py) records in the read model."""
 ProofItem = Literal["results_and_recommendations", "partner_survey", "customer_survey", "invoice"]
 SurveyStatus = Literal["not_sent", "sent", "invalidated", "completed"]
 RefusalType = Literal[

@@ -75,8 +75,8 @@ REVIEWER_ROLES = frozenset({"reviewer"})
 PARTNER_WORKING: frozenset[ClaimStatus] = frozenset({"in_progress", "info_requested"})
 """While the partner is preparing or completing the claim."""
 
-FINAL: frozenset[ClaimStatus] = frozenset({"paid", "rejected", "auto_rejected"})
-"""The claim is over: the workflow ends."""
+FINAL: frozenset[ClaimStatus] = frozenset({"paid", "rejected", "auto_rejected", "terminated"})
+"""The claim is over: the workflow ends (`terminated`: it was ended from outside)."""
 
 
 class Refusal(Exception):

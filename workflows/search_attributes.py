@@ -27,6 +27,10 @@ MISSING_ITEMS = SearchAttributeKey.for_keyword_list("MissingItems")
 CLAIM_STATUS_SINCE = SearchAttributeKey.for_datetime("ClaimStatusSince")
 """When the claim entered its status: for "waiting for review longer than N days"."""
 
+ENDED_FROM_OUTSIDE = "ExecutionStatus IN ('Terminated', 'TimedOut')"
+"""The visibility filter for claims ended from outside (status `terminated`): their
+`ClaimStatus` still says what it was when Temporal stopped them."""
+
 
 def claim_attributes(
     *,

@@ -19,6 +19,7 @@ STATUS_WORDS: dict[Locale, dict[ClaimStatus, str]] = {
         "paid": "paid",
         "rejected": "rejected",
         "auto_rejected": "rejected automatically",
+        "terminated": "ended by an operator (terminated)",
     },
     "nl": {
         "in_progress": "in behandeling",
@@ -28,9 +29,17 @@ STATUS_WORDS: dict[Locale, dict[ClaimStatus, str]] = {
         "paid": "betaald",
         "rejected": "afgewezen",
         "auto_rejected": "automatisch afgewezen",
+        "terminated": "beëindigd door een beheerder",
     },
 }
 """How a status reads in a sentence ("the claim is ...")."""
+
+ENDED_FROM_OUTSIDE: dict[str, str] = {
+    "TERMINATED": "terminated by an operator in Temporal",
+    "TIMED_OUT": "its workflow timed out in Temporal",
+}
+"""Why a claim is `terminated`, by the Temporal execution status that ended it (the SDK's
+WorkflowExecutionStatus name): the claim's own code never ran to say so."""
 
 ITEM_LABELS: dict[Locale, dict[ProofItem, str]] = {
     "en": {

@@ -91,14 +91,8 @@ async def upload_document(
         request.stream(),
         choices={"kind": frozenset(get_args(DocumentKind))},
     )
-    blob = upload.blob
-    document = Document(
-        filename=blob.filename,
-        content_type=blob.content_type,
-        size_bytes=blob.size_bytes,
-        sha256=blob.sha256,
-        uri=blob.uri,
-    )
+    # The stored blob's attributes are the document's fields, by name.
+    document = Document.model_validate(upload.blob, from_attributes=True)
     kind = cast(DocumentKind, upload.fields["kind"])
     return await portal.claims.attach_document(
         engagement_id, AttachDocument(kind=kind, document=document, actor=caller.actor)
