@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.store import JSONDocument, UTCDateTime, _insert, claims, metadata
 from workflows import engagement_rules
-from workflows.engagements import ConsentOutcome, Engagement, EngagementFields
+from workflows.engagements import (
+    ConsentOutcome,
+    Engagement,
+    EngagementFields,
+    EngagementItem,
+    WorkshopCatalogue,
+)
 from workflows.messages import IDENTIFIER_PATTERN, Actor, ClaimStatus
 from workflows.rules import SUBMISSION_WINDOW, recorded_actor
 
@@ -65,6 +71,17 @@ class EngagementRow:
 class EngagementPage:
     rows: list[EngagementRow]
     next_cursor: str | None
+
+    def items(self, catalogue: WorkshopCatalogue, now: datetime) -> list[EngagementItem]:
+        """The page as list entries (the portal's list, the command line's)."""
+        return [
+            EngagementItem.model_validate(
+                engagement_rules.detail_of(
+                    row.engagement, row.claim_status, catalogue, now
+                ).model_dump()
+            )
+            for row in self.rows
+        ]
 
 
 def _engagement(row: Any) -> Engagement:

@@ -207,14 +207,7 @@ async def run_engagement_command(args: argparse.Namespace, settings: Settings) -
             )
         except InvalidEngagementCursor as err:  # pragma: no cover - no cursor given here
             raise EngagementsError(str(err)) from None
-        items = [
-            EngagementItem.model_validate(
-                engagement_rules.detail_of(
-                    row.engagement, row.claim_status, settings.catalogue, now
-                ).model_dump()
-            )
-            for row in page.rows
-        ]
+        items = page.items(settings.catalogue, now)
         if args.json:
             print("[" + ",\n".join(item.model_dump_json() for item in items) + "]")
         else:

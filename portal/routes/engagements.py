@@ -23,7 +23,6 @@ from workflows.engagements import (
     Engagement,
     EngagementDetail,
     EngagementFields,
-    EngagementItem,
     EngagementList,
 )
 from workflows.messages import IDENTIFIER_PATTERN
@@ -139,14 +138,7 @@ async def list_engagements(
         )
     except InvalidEngagementCursor as err:
         raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
-    items = [
-        EngagementItem.model_validate(
-            engagement_rules.detail_of(
-                row.engagement, row.claim_status, portal.catalogue, now
-            ).model_dump()
-        )
-        for row in page.rows
-    ]
+    items = page.items(portal.catalogue, now)
     return EngagementList(items=items, next_cursor=page.next_cursor)
 
 
