@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.claim_activities import ClaimActivities
+from activities.consent import ConsentActivities, consent_activities
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer
 from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
@@ -28,6 +29,7 @@ from starter.settings import Settings, SettingsError, load_settings
 from starter.telemetry import configure_logging, metrics_runtime
 from starter.temporal import connect, ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
+from workflows.consent import ConsentRequestWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow
 from workflows.reconcile import ReconcileClaimsWorkflow
 from workflows.tracing import UpdateTraceInterceptor
@@ -50,7 +52,11 @@ def build_payment_activities(
 ) -> PaymentActivities:
     """The payment cycle's activities: they signal claims through `client`."""
     mailer = RemittanceMailer(settings.smtp, RemittanceRenderer())
-    return PaymentActivities(store.engine, client, settings.tariffs, mailer, sent_mail=store)
+    return PaymentActivities(store.engine, client, settings.catalogue, mailer, sent_mail=store)
+
+
+def build_consent_activities(settings: Settings, store: ClaimStore) -> ConsentActivities:
+    return consent_activities(store, settings.smtp, settings.secret_key, settings.public_url)
 
 
 def create_worker(
@@ -58,12 +64,14 @@ def create_worker(
     task_queue: str,
     activities: ClaimActivities,
     payments: PaymentActivities | None = None,
+    consent: ConsentActivities | None = None,
     reconcile: ReconcileActivities | None = None,
     claim_workflow: type = WorkshopClaimWorkflow,
 ) -> Worker:
     """The one place that says which workflows and activities a claims worker runs.
 
     With `payments`, it also runs the payment cycle (`PaymentCycle` and its activities);
+    with `consent`, the consent requests (`ConsentRequest` and its activities);
     with `reconcile`, the reconciliation of claims ended from outside (`ReconcileClaims`).
     `claim_workflow` is for the upgrade test, which runs the previous release's class.
     """
@@ -73,12 +81,14 @@ def create_worker(
         workflows=[
             claim_workflow,
             *([PaymentCycleWorkflow] if payments else []),
+            *([ConsentRequestWorkflow] if consent else []),
             *([ReconcileClaimsWorkflow] if reconcile else []),
         ],
         activities=[
             activities.store_claim,
             activities.send_notification,
             *(payments.all if payments else []),
+            *(consent.all if consent else []),
             *([reconcile.mark_claims_ended_from_outside] if reconcile else []),
         ],
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -103,7 +113,8 @@ async def run(settings: Settings) -> None:
         settings.task_queue,
         build_activities(settings, store),
         build_payment_activities(settings, store, client),
-        ReconcileActivities(client, store),
+        consent=build_consent_activities(settings, store),
+        reconcile=ReconcileActivities(client, store),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

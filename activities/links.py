@@ -16,7 +16,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 SurveyKindName = Literal["partner", "customer"]
 _ENGAGEMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -49,8 +49,16 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
 
 
-class SurveyLinks:
-    """Makes and checks survey tokens and links with one secret key."""
+class ForgedToken(ValueError):
+    """A token whose signature is not ours (or not in its one canonical spelling)."""
+
+
+class SignedTokens:
+    """Signed, deterministic tokens over a short JSON list, under one purpose, with one
+    secret key: the discipline of every link the system mails (surveys, consent)."""
+
+    purpose: bytes = b""
+    """Signed with the body, so a token of one purpose is no token of another."""
 
     def __init__(self, secret_key: bytes, public_url: str) -> None:
         if not secret_key:
@@ -59,28 +67,45 @@ class SurveyLinks:
         self._public_url = public_url.rstrip("/")
 
     def _sign(self, body: bytes) -> bytes:
-        return hmac.new(self._key, b"survey-link.v1." + body, hashlib.sha256).digest()
+        return hmac.new(self._key, self.purpose + body, hashlib.sha256).digest()
+
+    def _token_of(self, fields: list[Any]) -> str:
+        body = json.dumps(fields, separators=(",", ":")).encode()
+        return f"{_b64(body)}.{_b64(self._sign(body))}"
+
+    def _opened(self, token: str) -> Any:
+        """The JSON a token signs: ValueError when malformed, ForgedToken when not ours."""
+        body_part, sig_part = token.split(".")
+        body, sig = _unb64(body_part), _unb64(sig_part)
+        if not hmac.compare_digest(sig, self._sign(body)):
+            raise ForgedToken("tampered or foreign")
+        return json.loads(body)
+
+    def _check_canonical(self, token: str, canonical: str) -> None:
+        """Only the canonical spelling is valid: base64 decoding forgives padding bits and
+        stray characters, so one link must not have several spellings."""
+        if not hmac.compare_digest(token.encode(), canonical.encode()):
+            raise ForgedToken("not the canonical spelling")
+
+
+class SurveyLinks(SignedTokens):
+    """Makes and checks survey tokens and links with one secret key."""
+
+    purpose = b"survey-link.v1."
 
     def token(self, ref: SurveyLinkRef) -> str:
-        body = json.dumps(
-            [ref.engagement_id, ref.kind, ref.link_version], separators=(",", ":")
-        ).encode()
-        return f"{_b64(body)}.{_b64(self._sign(body))}"
+        return self._token_of([ref.engagement_id, ref.kind, ref.link_version])
 
     def url(self, ref: SurveyLinkRef) -> str:
         return f"{self._public_url}/surveys/{self.token(ref)}"
 
     def verify(self, token: str) -> SurveyLinkRef:
         """Return what the token names, or raise :class:`InvalidSurveyLink`."""
+        forged = "survey link token is not valid (tampered or foreign)"
         try:
-            body_part, sig_part = token.split(".")
-            body, sig = _unb64(body_part), _unb64(sig_part)
-        except ValueError:
-            raise InvalidSurveyLink(MALFORMED) from None
-        if not hmac.compare_digest(sig, self._sign(body)):
-            raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
-        try:
-            engagement_id, kind, version = json.loads(body)
+            engagement_id, kind, version = self._opened(token)
+        except ForgedToken:
+            raise InvalidSurveyLink(forged) from None
         except (ValueError, TypeError):
             raise InvalidSurveyLink(MALFORMED) from None
         if (
@@ -92,10 +117,10 @@ class SurveyLinks:
         ):
             raise InvalidSurveyLink(MALFORMED)
         ref = SurveyLinkRef(engagement_id, cast(SurveyKindName, kind), version)
-        if not hmac.compare_digest(token.encode(), self.token(ref).encode()):
-            # Only the canonical spelling is valid: base64 decoding forgives padding
-            # bits and stray characters, so one link must not have several spellings.
-            raise InvalidSurveyLink("survey link token is not valid (tampered or foreign)")
+        try:
+            self._check_canonical(token, self.token(ref))
+        except ForgedToken:
+            raise InvalidSurveyLink(forged) from None
         return ref
 
     def token_of(self, link_or_token: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -241,6 +241,28 @@ class MailSender:
     def message_id(self, key: str, index: int) -> str:
         return keyed_message_id(key, index, self._smtp.mail_from)
 
+    def compose(
+        self,
+        recipient: Contact,
+        rendered: RenderedMail,
+        message_id: str,
+        headers: Mapping[str, str],
+    ) -> EmailMessage:
+        """One recipient's message, text and HTML, in their language, with its Message-ID
+        and the `X-Claim-*` headers that say what it is about."""
+        mail = EmailMessage()
+        mail["From"] = self._smtp.mail_from
+        mail["To"] = formataddr((recipient.name, recipient.email))
+        mail["Subject"] = rendered.subject
+        mail["Message-ID"] = message_id
+        mail["Date"] = format_datetime(datetime.now(UTC))
+        for name, value in headers.items():
+            mail[name] = value
+        mail.set_content(rendered.text)
+        mail.add_alternative(rendered.html, subtype="html")
+        mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
+        return mail
+
     async def send(
         self,
         mail: Outgoing,
@@ -349,21 +371,18 @@ class Mailer(MailSender):
 
     def build(self, notification: Notification, index: int) -> EmailMessage:
         recipient = notification.recipients[index]
-        rendered = self._renderer.render(notification, recipient)
-        mail = EmailMessage()
-        mail["From"] = self._smtp.mail_from
-        mail["To"] = formataddr((recipient.name, recipient.email))
-        mail["Subject"] = rendered.subject
-        mail["Message-ID"] = self.message_id(notification.key, index)
-        mail["Date"] = format_datetime(datetime.now(UTC))
-        mail["X-Claim-Engagement"] = notification.engagement_id
-        mail["X-Claim-Notification"] = notification.kind
+        headers = {
+            "X-Claim-Engagement": notification.engagement_id,
+            "X-Claim-Notification": notification.kind,
+        }
         if notification.survey_kind is not None:
-            mail["X-Claim-Survey"] = notification.survey_kind
-        mail.set_content(rendered.text)
-        mail.add_alternative(rendered.html, subtype="html")
-        mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
-        return mail
+            headers["X-Claim-Survey"] = notification.survey_kind
+        return self.compose(
+            recipient,
+            self._renderer.render(notification, recipient),
+            self.message_id(notification.key, index),
+            headers,
+        )
 
     def _built(self, notification: Notification, index: int) -> EmailMessage:
         try:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
@@ -52,6 +52,7 @@ from activities.mail import (
     format_date,
 )
 from activities.store import JSONDocument, UTCDateTime, claims, metadata
+from workflows.engagements import Pricing, tariff_of
 from workflows.ids import workflow_id
 from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
 from workflows.payments_messages import (
@@ -146,9 +147,10 @@ def _insert_new(dialect: str, table: sa.Table) -> Any:
     raise ValueError(f"unsupported database dialect {dialect!r}")
 
 
-def no_tariff_reason(workshop: str) -> str:
+def no_tariff_reason(workshop: str, workshop_type: str | None = None) -> str:
+    where = f"type {workshop_type!r}" if workshop_type else repr(workshop)
     return (
-        f"no tariff for workshop {workshop!r} in CLAIMS_TARIFFS: "
+        f"no tariff for workshop {where} in CLAIMS_WORKSHOPS: "
         "not paid, the claim stays approved for a later cycle"
     )
 
@@ -211,9 +213,7 @@ class PaymentLedger:
             ).scalar_one()
         return BatchOpened(batch_id=batch.batch_id, approved_before=cutoff, created=created)
 
-    async def pay_page(
-        self, page: PayPage, tariffs: Mapping[str, Tariff], now: datetime
-    ) -> PagePaid:
+    async def pay_page(self, page: PayPage, tariffs: Pricing, now: datetime) -> PagePaid:
         """Record a line for each payable claim of the next page, in one transaction."""
         handled = sa.exists().where(
             payment_lines.c.engagement_id == claims.c.engagement_id,
@@ -234,7 +234,8 @@ class PaymentLedger:
                 if view.decided_at is None or view.decided_at > page.approved_before:
                     waiting += 1
                     continue
-                lines.append(_line(page, view, tariffs.get(view.workshop), now))
+                tariff = tariff_of(tariffs, view.workshop_type, view.workshop)
+                lines.append(_line(page, view, tariff, now))
             written: list[str] = []
             if lines:
                 result = await conn.execute(
@@ -462,7 +463,7 @@ def _line(page: PayPage, view: ClaimView, tariff: Tariff | None, now: datetime) 
         "approved_at": view.decided_at,
         "recorded_at": now,
         "outcome": NOT_PAID,
-        "reason": no_tariff_reason(view.workshop),
+        "reason": no_tariff_reason(view.workshop, view.workshop_type),
         "amount": None,
         "currency": None,
         "reference": None,
@@ -622,7 +623,7 @@ class PaymentActivities:
         self,
         engine: AsyncEngine,
         client: Client,
-        tariffs: Mapping[str, Tariff],
+        tariffs: Pricing,
         mailer: RemittanceMailer,
         sent_mail: SentLedger | None = None,
     ) -> None:
@@ -651,8 +652,13 @@ class PaymentActivities:
 
     @activity.defn(name="pay_claims_page")
     async def pay_claims_page(self, page: PayPage) -> PagePaid:
-        """Record the page's lines: paid at the workshop's tariff, or not paid with the reason."""
-        return await self.ledger.pay_page(page, self._tariffs, datetime.now(UTC))
+        """Record the page's lines: paid at the workshop's tariff, or not paid with the reason
+        (and then the claim is told that its payment is held, activities/payment_holds.py)."""
+        from activities.payment_holds import tell_held_claims  # it reads this module's tables
+
+        paid = await self.ledger.pay_page(page, self._tariffs, datetime.now(UTC))
+        await tell_held_claims(self.ledger.engine, self._client, page.batch_id)
+        return paid
 
     @activity.defn(name="issue_payments")
     async def issue_payments(self, request: IssuePayments) -> PaymentsIssued:

@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from workflows.engagements import Workshop
 from workflows.messages import (
     Actor,
     AttachDocument,
@@ -21,6 +22,21 @@ from workflows.messages import (
 
 REVIEW_MAIL = "review-desk@program.example"
 """The review desk the test kit's activities mail (CLAIMS_REVIEW_MAIL)."""
+WORKSHOPS = {
+    "cloud-adoption": Workshop(
+        name="Cloud adoption workshop",
+        name_nl="Cloud-adoptieworkshop",
+        amount="1500.00",
+        currency="EUR",
+    ),
+    "security": Workshop(
+        name="Security workshop", name_nl="Beveiligingsworkshop", amount="2000.00", currency="EUR"
+    ),
+}
+"""The workshop catalogue of the tests (CLAIMS_WORKSHOPS); `claim_input` names the first."""
+
+PROGRAM_ADMIN = Actor(user="paula.program@program.example", role="program_admin")
+
 MAIL_FROM = "Workshop claims <claims@claims.test>"
 PUBLIC_URL = "http://claims.test"
 """Survey links in captured mails start with this (no server answers there)."""

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from activities.claim_activities import ClaimActivities
     from activities.links import SurveyLinks
+    from activities.mail import SmtpConfig
     from activities.store import ClaimStore
     from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
     from claims_testing.factory import ClaimFactory
@@ -163,16 +164,24 @@ async def claims_store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
 
 
 @pytest.fixture
+def claims_smtp(mailbox: Mailbox) -> SmtpConfig:
+    """How the test's activities reach the test's mail catcher."""
+    from activities.mail import SmtpConfig
+    from claims_testing.data import MAIL_FROM
+
+    return SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
+
+
+@pytest.fixture
 def claims_activities(
-    claims_store: ClaimStore, mailbox: Mailbox, claims_links: SurveyLinks
+    claims_store: ClaimStore, claims_smtp: SmtpConfig, claims_links: SurveyLinks
 ) -> ClaimActivities:
     from activities.claim_activities import ClaimActivities
-    from activities.mail import Mailer, MailRenderer, SmtpConfig
-    from claims_testing.data import MAIL_FROM, REVIEW_MAIL
+    from activities.mail import Mailer, MailRenderer
+    from claims_testing.data import REVIEW_MAIL
 
-    smtp = SmtpConfig(host=mailbox.host, port=mailbox.port, mail_from=MAIL_FROM, timeout=5)
     return ClaimActivities(
-        claims_store, Mailer(smtp, MailRenderer(claims_links)), review_mail=REVIEW_MAIL
+        claims_store, Mailer(claims_smtp, MailRenderer(claims_links)), review_mail=REVIEW_MAIL
     )
 
 
@@ -190,13 +199,21 @@ async def claims_env(
     claims_task_queue: str,
     claims_store: ClaimStore,
     mailbox: Mailbox,
+    claims_secret_key: bytes,
+    claims_smtp: SmtpConfig,
 ) -> AsyncIterator[ClaimsEnvironment]:
-    """The whole environment, with the claims worker running for the test's duration."""
+    """The whole environment, with the claims worker (claims and consent requests) running
+    for the test's duration."""
+    from activities.consent import consent_activities
+    from claims_testing.data import PUBLIC_URL
     from claims_testing.environment import ClaimsEnvironment
     from starter.client import ClaimsClient
     from worker import create_worker
 
-    async with create_worker(claims_server.client, claims_task_queue, claims_activities):
+    consent = consent_activities(claims_store, claims_smtp, claims_secret_key, PUBLIC_URL)
+    async with create_worker(
+        claims_server.client, claims_task_queue, claims_activities, consent=consent
+    ):
         client = ClaimsClient(
             claims_server.client, task_queue=claims_task_queue, links=claims_links
         )

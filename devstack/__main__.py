@@ -39,6 +39,7 @@ from urllib.parse import quote
 from temporalio.client import Client
 
 from activities.links import SurveyLinks
+from activities.store import ClaimStore
 from claims_testing.processes import (
     ChildProcess,
     DevServerPorts,
@@ -50,6 +51,12 @@ from claims_testing.processes import (
     wait_listening,
 )
 from devstack.demo import Seeder
+from devstack.demo_engagements import (
+    DEMO_CATALOGUE_JSON,
+    demo_keys,
+    keys_text,
+    seed_engagements,
+)
 from devstack.mailview import MailView
 from devstack.supervise import PART_NAMES, Part, Supervisor, hold, release
 from starter.client import ClaimsClient
@@ -299,6 +306,8 @@ class Stack:
         }
         for name in ("CLAIMS_SMTP_USERNAME", "CLAIMS_SMTP_PASSWORD"):
             env.pop(name, None)  # the mail catcher takes no login
+        if not (env.get("CLAIMS_WORKSHOPS") or env.get("CLAIMS_WORKSHOPS_FILE")):
+            env["CLAIMS_WORKSHOPS"] = DEMO_CATALOGUE_JSON  # the demo's workshop types
         return env
 
     def _lock_data(self) -> None:
@@ -341,6 +350,7 @@ class Stack:
             claims = ClaimsClient(client, task_queue=settings.task_queue, links=links)
             blobs = self.data / "blobs" if why_not_api is None else None
             await Seeder(claims, blob_dir=blobs).seed(report=lambda seeded: progress(seeded.line()))
+            await self._demo_engagements(settings, client, api=why_not_api is None)
 
         claims_query = quote("WorkflowType = 'WorkshopClaim'")
         progress(
@@ -352,6 +362,19 @@ class Stack:
             "A part that exits is started again; to rehearse an outage, hold one from another "
             f"terminal: python -m devstack hold worker --data {self.data} (release to restart)"
         )
+
+    async def _demo_engagements(self, settings: Settings, client: Client, *, api: bool) -> None:
+        """The demo's engagement registry, and a program key and a partner key to try it."""
+        progress("seeding demo engagements ...")
+        store = ClaimStore.from_url(settings.database_url)
+        try:
+            await seed_engagements(store, client, settings.task_queue, progress)
+        finally:
+            await store.close()
+        if api:
+            keys = await asyncio.to_thread(demo_keys, self.data / "api-keys.json")
+            for line in keys_text(keys, f"http://{HOST}:{self.ports.api}"):
+                progress(line)
 
     # --- stopping ---------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from claims_testing.factory import ClaimFactory, WallClock
 from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
 from starter.settings import SettingsError, load_settings
 from starter.temporal import connect
+from workflows.engagements import Workshop
 from workflows.messages import (
     Actor,
     ClaimInput,
@@ -59,6 +60,26 @@ ADMINS = {
     NORTHWIND.id: Actor(user="nora@northwind.example", role="incentives_admin"),
 }
 REVIEWER = Actor(user="rita.reviewer@program.example", role="reviewer")
+
+DEMO_WORKSHOPS: dict[str, Workshop] = {
+    code: Workshop(name=name, name_nl=name_nl, amount=amount, currency="EUR")
+    for code, name, name_nl, amount in (
+        ("cloud-adoption", "Cloud adoption workshop", "Cloud-adoptieworkshop", "1500.00"),
+        ("data-discovery", "Data platform discovery", "Verkenning dataplatform", "2000.00"),
+        ("security-review", "Security posture review", "Beveiligingsreview", "1800.00"),
+        ("modern-workplace", "Modern workplace envisioning", "De moderne werkplek", "1200.00"),
+        ("ai-readiness", "AI readiness workshop", "AI-gereedheidsworkshop", "2500.00"),
+        ("migration-assessment", "Migration assessment", "Migratiebeoordeling", "1600.00"),
+        ("analytics-day", "Analytics in a day", "Analytics in een dag", "900.00"),
+    )
+}
+"""The demo stack's workshop catalogue (CLAIMS_WORKSHOPS), one type per demo workshop."""
+
+
+def type_of(workshop: str) -> str:
+    """The demo catalogue's code of a workshop name."""
+    return next(code for code, entry in DEMO_WORKSHOPS.items() if entry.name == workshop)
+
 
 SETTLE_WITHIN = 15.0
 """Seconds to wait for a signal (a completed survey) to show in the claim's view."""
@@ -212,6 +233,10 @@ def demo_document(engagement_id: str, kind: DocumentKind, blob_dir: Path | None)
     )
 
 
+def customer_contact(customer: Party) -> Contact:
+    return Contact(name=f"{customer.name} contact", email=f"contact@{customer.id.lower()}.example")
+
+
 def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
     contacts = CONTACTS[demo.partner.id]
     return ClaimInput(
@@ -219,12 +244,10 @@ def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
         partner=demo.partner,
         customer=demo.customer,
         workshop=demo.workshop,
+        workshop_type=type_of(demo.workshop),
         consent_at=now - timedelta(days=demo.consent_days_ago),
         partner_contacts=contacts,
-        customer_contact=Contact(
-            name=f"{demo.customer.name} contact",
-            email=f"contact@{demo.customer.id.lower()}.example",
-        ),
+        customer_contact=customer_contact(demo.customer),
         actor=ADMINS[demo.partner.id],
     )
 

@@ -24,8 +24,14 @@ from aiosmtpd.controller import Controller
 
 from workflows.messages import NotificationKind
 
-MAIL_KINDS: tuple[str, ...] = (*get_args(NotificationKind), "remittance")
-"""What `X-Claim-Notification` can say: every notification kind, and the remittance."""
+MAIL_KINDS: tuple[str, ...] = (
+    *get_args(NotificationKind),
+    "remittance",
+    "consent_request",
+    "consent_reminder",
+)
+"""What `X-Claim-Notification` can say: every notification kind, the remittance and the
+consent request's mails."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -192,10 +198,19 @@ def body_html(message: EmailMessage) -> str:
 
 def survey_link(message: EmailMessage) -> str:
     """The survey link a mail carries (its text part has it on a line of its own)."""
+    return _link(message, "/surveys/")
+
+
+def consent_link(message: EmailMessage) -> str:
+    """The consent link a consent request's mail carries."""
+    return _link(message, "/consent/")
+
+
+def _link(message: EmailMessage, path: str) -> str:
     for line in body_text(message).splitlines():
-        if "/surveys/" in line:
+        if path in line:
             return line.strip()
-    raise LookupError(f"no survey link in mail {message['Subject']!r}")
+    raise LookupError(f"no {path.strip('/')} link in mail {message['Subject']!r}")
 
 
 def main() -> None:

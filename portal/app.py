@@ -30,16 +30,17 @@ handlers, routers); `portal.context` is what a request runs on;
 `portal.problems` the problem documents and the one mapping of refusal type
 to HTTP status; `portal.deps` the caller (key -> caller -> role, tenancy);
 `portal.schemas` the request and response bodies; `portal.routes.*` one
-module per resource (claims, documents, surveys, review, export);
-`portal.pages` the survey pages and their templates; `portal.security` the
+module per resource (claims, documents, surveys, review, export, engagements);
+`portal.pages` the survey and consent pages and their templates; `portal.security` the
 security headers; `portal.blobs` the document store; `portal.auth` the keys.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,9 +56,16 @@ from portal.blobs import (
     BlobStore,
     UploadRefused,
 )
-from portal.context import Portal, from_env, metrics_bind_from_env, portal_from_env
+from portal.context import (
+    Portal,
+    from_env,
+    metrics_bind_from_env,
+    portal_from_env,
+    wall_clock,
+)
 from portal.limits import DEFAULT_RATE_LIMIT, RateLimit, RequestLimits, rate_limit_from_env
 from portal.metrics import PortalMetrics, RequestMetrics
+from portal.pages import consent as consent_pages
 from portal.pages import surveys as survey_pages
 from portal.pages.render import PAGES, requested_locale
 from portal.problems import (
@@ -70,7 +78,7 @@ from portal.problems import (
     validation_problems,
 )
 from portal.routes import claims as claim_routes
-from portal.routes import documents, export, review
+from portal.routes import documents, engagements, export, review
 from portal.routes import surveys as survey_routes
 from portal.security import SecurityHeaders, ServerErrors
 from starter.client import (
@@ -79,6 +87,8 @@ from starter.client import (
     ClaimRefused,
     ClaimsClient,
 )
+from starter.settings import load_catalogue
+from workflows.engagements import WorkshopCatalogue
 from workflows.rules import Refusal
 
 API_VERSION = "1.0.0"
@@ -206,6 +216,8 @@ def create_app(
     public_url: str | None = None,
     metrics: PortalMetrics | None = None,
     rate_limit: RateLimit | None = None,
+    catalogue: WorkshopCatalogue | None = None,
+    clock: Callable[[], Awaitable[datetime]] | None = None,
 ) -> FastAPI:
     """The ASGI app. Give every part (tests) or none (then the lifespan reads the environment).
 
@@ -230,6 +242,8 @@ def create_app(
             blobs=BlobStore(blob_dir),
             secret_key=secret_key,
             public_url=public_url.rstrip("/"),
+            catalogue=catalogue if catalogue is not None else load_catalogue(),
+            clock=clock or wall_clock,
         )
     elif any(part is not None for part in (claims, store, keys, blob_dir, secret_key, public_url)):
         raise TypeError(
@@ -283,7 +297,9 @@ def create_app(
     app.include_router(documents.router)
     app.include_router(survey_routes.router)
     app.include_router(review.router)
+    app.include_router(engagements.router)
     app.include_router(survey_pages.router)
+    app.include_router(consent_pages.router)
     return app
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar, cast
 
 from fastapi import Depends, Request
 
+from activities.consent_links import ConsentLinks
+from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from portal.auth import ApiKeyFile, ApiKeys
@@ -26,6 +29,7 @@ from starter.client import (
 from starter.keys import DEFAULT_KEYS_FILE
 from starter.settings import SettingsError, bind_setting, load_settings
 from starter.telemetry import configure_logging
+from workflows.engagements import WorkshopCatalogue
 
 log = logging.getLogger("claims.api")
 
@@ -33,6 +37,10 @@ T = TypeVar("T")
 
 
 # --- what the app runs on ------------------------------------------------------------------
+
+
+async def wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,21 @@ class Portal:
     blobs: BlobStore
     secret_key: bytes
     public_url: str
+    catalogue: WorkshopCatalogue = field(default_factory=WorkshopCatalogue)
+    clock: Callable[[], Awaitable[datetime]] = field(default=lambda: wall_clock())
+    """What "now" is for the engagement rules: the wall clock, or a test's Temporal clock."""
 
     @property
     def links(self) -> SurveyLinks:
         return self.claims.links
+
+    @property
+    def consent_links(self) -> ConsentLinks:
+        return ConsentLinks(self.secret_key, self.public_url)
+
+    @property
+    def engagements(self) -> EngagementRegistry:
+        return EngagementRegistry(self.store.engine)
 
 
 @asynccontextmanager
@@ -76,6 +95,7 @@ async def portal_from_env(env: Mapping[str, str] | None = None) -> AsyncIterator
             blobs=BlobStore(blob_dir),
             secret_key=settings.secret_key,
             public_url=settings.public_url,
+            catalogue=settings.catalogue,
         )
     finally:
         await store.close()

@@ -11,17 +11,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from workflows.messages import (
     AddCommentFields,
     ApproveFields,
     CancelFields,
-    ClaimInputFields,
     ClaimStatus,
     ClaimView,
+    Contact,
     DisputeFields,
+    Identifier,
     Locale,
+    Name,
     Party,
     ProofItem,
     RejectFields,
@@ -40,8 +42,25 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StartClaimBody(RequestBody, ClaimInputFields):
-    """The workflow's start input without `actor` (the caller is the actor)."""
+class ClaimEngagementBody(RequestBody):
+    """A partner's claim of a recorded engagement (`POST /api/v1/claims`).
+
+    Partner, customer, workshop and consent come from the program's record of the
+    engagement; a body may repeat them only with the record's value. The portal makes
+    the workflow's start input (`ClaimInput`, which trusted callers send themselves)
+    from the record and this body; the fields it shares with that input are the same."""
+
+    engagement_id: Identifier
+    partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
+    customer_contact: Contact | None = Field(
+        default=None, description="defaults to the engagement's customer contact"
+    )
+    partner: Party | None = None
+    customer: Party | None = None
+    workshop: Name | None = Field(
+        default=None, description="the catalogue name (or type code) of the workshop"
+    )
+    consent_at: AwareDatetime | None = None
 
 
 class EmptyBody(RequestBody):

@@ -17,6 +17,7 @@ Examples::
     python -m starter show eng-42
     echo '{"text": "on site", "actor": {...}}' | python -m starter add-comment eng-42
     python -m starter survey-link eng-42 partner
+    python -m starter engagements import engagements.csv
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from activities.links import InvalidSurveyLink, SurveyLinks
-from starter import payments, render
+from starter import engagements, payments, render
 from starter.client import (
     ClaimAlreadyFinished,
     ClaimNotFound,
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the payment and reconciliation schedules (idempotent)",
     )
     payments.add_payment_commands(commands)
+    engagements.add_engagement_commands(commands)
 
     for name, command in MESSAGE_COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)
@@ -451,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as err:
         return _fail(EXIT_USAGE, f"configuration: {err}")
     try:
+        if args.command == "engagements":  # the registry: the database only
+            return asyncio.run(engagements.run_engagement_command(args, settings))
         payload = read_payload(args)
         asyncio.run(execute(args, settings, payload))
     except UsageError as err:
@@ -462,7 +466,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_REFUSED, f"no claim for engagement {engagement}")
     except (ClaimAlreadyFinished, SurveyLinkExpired, InvalidSurveyLink) as err:
         return _fail(EXIT_REFUSED, str(err))
-    except (TemporalUnreachable, SetupRefused, payments.PaymentsError) as err:
+    except (
+        TemporalUnreachable,
+        SetupRefused,
+        payments.PaymentsError,
+        engagements.EngagementsError,
+    ) as err:
         return _fail(EXIT_REFUSED, str(err))
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
         return _fail(EXIT_REFUSED, _no_answer(args, settings))

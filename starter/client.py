@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
@@ -255,10 +256,24 @@ class ClaimsClient:
                     claim_input.engagement_id, await self._final_view(handle)
                 ) from None
             created = False
-        return StartedClaim(
-            view=await handle.query(WorkshopClaimWorkflow.get_claim, rpc_timeout=self.rpc_timeout),
-            created=created,
-        )
+        view = await handle.query(WorkshopClaimWorkflow.get_claim, rpc_timeout=self.rpc_timeout)
+        if created:
+            await self._raise_if_refused(handle)
+        return StartedClaim(view=view, created=created)
+
+    async def _raise_if_refused(self, handle: WorkflowHandle[Any, ClaimView]) -> None:
+        """A start the claim refused on its own clock (a consent moment in the future): the
+        workflow failed at once with the refusal, which the caller gets as ClaimRefused."""
+        if (await handle.describe(rpc_timeout=self.rpc_timeout)).status != (
+            WorkflowExecutionStatus.FAILED
+        ):
+            return
+        try:
+            await handle.result(rpc_timeout=self.rpc_timeout)
+        except WorkflowFailureError as err:
+            if isinstance(err.cause, ApplicationError):
+                raise ClaimRefused(err.cause) from None
+            raise
 
     async def get_claim(self, engagement_id: str) -> ClaimView:
         """The claim's view; a claim terminated (or timed out) in Temporal, which its own

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -25,8 +26,11 @@ from temporalio.envconfig import ClientConfig
 
 from activities.mail import SmtpConfig
 from starter.codec import KEY_BYTES, EncryptionKey
+from workflows.engagements import CatalogueError, WorkshopCatalogue, parse_catalogue
 from workflows.messages import Name, describe_validation_error
 from workflows.payments_messages import Tariff
+
+log = logging.getLogger("claims.settings")
 
 DEFAULT_TASK_QUEUE = "workshop-claims"
 MIN_SECRET_KEY_LENGTH = 32
@@ -57,8 +61,9 @@ class Settings:
     """`monthly` or a five-field cron expression (UTC): when the payment schedule runs."""
     payment_min_days_approved: int = 0
     """A claim is paid in a cycle once approved at least this many days before it."""
-    tariffs: Mapping[str, Tariff] = field(default_factory=dict)
-    """Workshop name to what one approved claim of it is paid."""
+    catalogue: WorkshopCatalogue = field(default_factory=WorkshopCatalogue)
+    """CLAIMS_WORKSHOPS: the workshop types by code, their names and what one approved claim
+    of each is paid (plus the deprecated CLAIMS_TARIFFS, by workshop name)."""
     encryption_keys: tuple[EncryptionKey, ...] = field(default=(), repr=False)
     """CLAIMS_ENCRYPTION_KEYS: the first encrypts payloads, all decrypt; empty: no encryption."""
     metrics_bind: str | None = None
@@ -156,19 +161,24 @@ def _min_days(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
-def _tariffs(env: Mapping[str, str]) -> dict[str, Tariff]:
-    """CLAIMS_TARIFFS (JSON text) or CLAIMS_TARIFFS_FILE (a JSON file), not both; none is {}."""
-    text = env.get("CLAIMS_TARIFFS", "").strip()
-    path = env.get("CLAIMS_TARIFFS_FILE", "").strip()
+def _json_setting(env: Mapping[str, str], name: str) -> tuple[str, str]:
+    """`name` (JSON text) or `name`_FILE (a JSON file), not both: (text, which one); ("", name)
+    when neither is set."""
+    text = env.get(name, "").strip()
+    path = env.get(f"{name}_FILE", "").strip()
     if text and path:
-        raise SettingsError("set CLAIMS_TARIFFS or CLAIMS_TARIFFS_FILE, not both")
-    name = "CLAIMS_TARIFFS"
-    if path:
-        name = "CLAIMS_TARIFFS_FILE"
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            raise SettingsError(f"{name}: cannot read {path}: {err}") from None
+        raise SettingsError(f"set {name} or {name}_FILE, not both")
+    if not path:
+        return text, name
+    try:
+        return Path(path).read_text(encoding="utf-8"), f"{name}_FILE"
+    except (OSError, UnicodeDecodeError) as err:
+        raise SettingsError(f"{name}_FILE: cannot read {path}: {err}") from None
+
+
+def _tariffs(env: Mapping[str, str]) -> dict[str, Tariff]:
+    """The deprecated CLAIMS_TARIFFS (or CLAIMS_TARIFFS_FILE): workshop name to tariff."""
+    text, name = _json_setting(env, "CLAIMS_TARIFFS")
     if not text:
         return {}
     example = '{"Cloud adoption workshop": {"amount": "1500.00", "currency": "EUR"}}'
@@ -177,12 +187,31 @@ def _tariffs(env: Mapping[str, str]) -> dict[str, Tariff]:
     except json.JSONDecodeError as err:
         raise SettingsError(f"{name} is not valid JSON ({err}); expected e.g. {example}") from None
     try:
-        return _TARIFFS.validate_python(raw)
+        tariffs = _TARIFFS.validate_python(raw)
     except ValidationError as err:
         raise SettingsError(
             f"{name} must map workshop names to {{amount, currency}}, e.g. {example}: "
             f"{describe_validation_error(err)}"
         ) from None
+    log.warning(
+        "%s is deprecated: it prices claims by free-text workshop name. Move its entries to "
+        "CLAIMS_WORKSHOPS (type code to {name, name_nl, amount, currency}); until then it still "
+        "prices claims that name no workshop type (docs/payments.md)",
+        name,
+    )
+    return tariffs
+
+
+def load_catalogue(env: Mapping[str, str] | None = None) -> WorkshopCatalogue:
+    """CLAIMS_WORKSHOPS or CLAIMS_WORKSHOPS_FILE (type code to workshop), plus the deprecated
+    CLAIMS_TARIFFS; read by the worker (payment) and the portal (engagements)."""
+    env = os.environ if env is None else env
+    text, name = _json_setting(env, "CLAIMS_WORKSHOPS")
+    try:
+        workshops = parse_catalogue(text, name) if text else {}
+    except CatalogueError as err:
+        raise SettingsError(str(err)) from None
+    return WorkshopCatalogue(workshops, _tariffs(env))
 
 
 def load_settings(
@@ -242,7 +271,7 @@ def load_settings(
         encryption_keys=load_encryption_keys(env),
         payment_calendar=_payment_calendar(env),
         payment_min_days_approved=_min_days(env),
-        tariffs=_tariffs(env),
+        catalogue=load_catalogue(env),
         metrics_bind=bind_setting(env, "CLAIMS_METRICS_BIND"),
         log_format=_log_format(env),
         review_mail=review_mail,

@@ -35,11 +35,13 @@ class ApiKeyring:
     reviewer: ApiKeyHolder
     other: ApiKeyHolder
     """An incentives_admin of another partner."""
+    program: ApiKeyHolder
+    """A program administrator: records engagements."""
 
     def api_keys(self) -> ApiKeys:
         return ApiKeys(
             [
                 make_entry(holder.key, holder.user, holder.role, holder.partner_id)
-                for holder in (self.admin, self.user, self.reviewer, self.other)
+                for holder in (self.admin, self.user, self.reviewer, self.other, self.program)
             ]
         )

@@ -24,14 +24,15 @@ from temporalio.testing import WorkflowEnvironment
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from claims_testing.data import PUBLIC_URL
+from claims_testing.data import PUBLIC_URL, WORKSHOPS
 from claims_testing.servers import start_dev_server
 from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import POSTGRES_ADMIN, PortalAppFor
+from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN, PortalAppFor, Registry
 from worker import create_worker
+from workflows.engagements import Workshop, WorkshopCatalogue
 from workflows.messages import Role
 
 # The environment comes from the test kit (claims_testing.plugin, loaded through its
@@ -123,6 +124,17 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
             await admin.close()
 
 
+@pytest.fixture
+async def claim_store(database_url: str) -> AsyncIterator[ClaimStore]:
+    """A migrated store on the test's database (SQLite file or PostgreSQL)."""
+    store = ClaimStore.from_url(database_url)
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 # --- the portal API (portal.app) around the fixtures above -------------------------------
 
 
@@ -138,7 +150,26 @@ def keyring() -> ApiKeyring:
         user=holder("piet.user@partner.example", "incentives_user", PARTNER_ID),
         reviewer=holder("rita.reviewer@program.example", "reviewer", None),
         other=holder("olga.other@elsewhere.example", "incentives_admin", OTHER_PARTNER_ID),
+        program=holder("paula.program@program.example", "program_admin", None),
     )
+
+
+@pytest.fixture
+def catalogue() -> WorkshopCatalogue:
+    """The portal's workshop catalogue in the tests: the test kit's, and one whose name is a
+    spreadsheet formula (the CSV export must defuse it)."""
+    return WorkshopCatalogue(
+        {
+            **WORKSHOPS,
+            "formula": Workshop(name=FORMULA_WORKSHOP, amount="1.00", currency="EUR"),
+        }
+    )
+
+
+@pytest.fixture
+def registry(store: ClaimStore, catalogue: WorkshopCatalogue) -> Registry:
+    """Records engagements as the program would, so the test's partner keys may claim them."""
+    return Registry(store, catalogue)
 
 
 @pytest.fixture
@@ -148,10 +179,16 @@ def blob_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def portal_app_for(
-    store: ClaimStore, keyring: ApiKeyring, blob_dir: Path, secret_key: bytes
+    store: ClaimStore,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    secret_key: bytes,
+    catalogue: WorkshopCatalogue,
+    claims_server: WorkflowEnvironment,
 ) -> PortalAppFor:
     """The real portal app around a given ClaimsClient (a test's own Temporal client, e.g.
-    with interceptors), with the test's store, keys, blob folder and signing key."""
+    with interceptors), with the test's store, keys, blob folder, signing key and workshop
+    catalogue; its clock is the Temporal server's (time-skipping moves it)."""
 
     def app_for(claims: ClaimsClient, public_url: str = PUBLIC_URL) -> FastAPI:
         return create_app(
@@ -161,6 +198,8 @@ def portal_app_for(
             blob_dir=blob_dir,
             secret_key=secret_key,
             public_url=public_url,
+            catalogue=catalogue,
+            clock=claims_server.get_current_time,
         )
 
     return app_for

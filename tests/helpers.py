@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,10 +23,11 @@ from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
+from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM, PUBLIC_URL, REVIEW_MAIL
+from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN, PUBLIC_URL, REVIEW_MAIL
 from claims_testing.factory import ClaimFactory, WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
@@ -36,12 +37,79 @@ from tests.api_keys import ApiKeyHolder
 from tests.builders import PARTNER_ADMIN, claim_input
 from workflows import rules
 from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
+from workflows.engagements import EngagementFields, WorkshopCatalogue
 from workflows.messages import ClaimView, RefusalType, SendSurvey, SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 
+FORMULA_WORKSHOP = '=HYPERLINK("http://evil.example","x")'
+"""A workshop name that a spreadsheet would run as a formula (in the tests' catalogue)."""
+
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 """The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
+
+
+def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
+    """An RFC 9457 problem document with the refusal type as title."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["title"] == title
+    assert problem["status"] == status
+    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
+    assert isinstance(problem["detail"], str)
+    assert problem["detail"]
+    return problem
+
+
+async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
+    """The read model is written by an activity: wait until it has these claims."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if set(await store.statuses(engagement_ids)) == set(engagement_ids):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"read model lacks some of {engagement_ids}")
+
+
+async def post_form_page(
+    api: httpx.AsyncClient, link: str, fields: Mapping[str, str]
+) -> httpx.Response:
+    """Send a page's form the way a browser would: GET the page (it must answer 200), then
+    POST `fields` with its hidden anti-forgery token, from the portal's own origin."""
+    path = link.removeprefix(PUBLIC_URL)
+    page = await api.get(path)
+    assert page.status_code == 200, page.text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
+    assert token is not None
+    return await api.post(
+        path, data={"csrf_token": token.group(1), **fields}, headers={"Origin": PUBLIC_URL}
+    )
+
+
+async def record_engagement(
+    store: ClaimStore,
+    body: Mapping[str, Any],
+    catalogue: WorkshopCatalogue,
+    **changes: Any,
+) -> dict[str, Any]:
+    """Record in the registry the engagement a start body (or claim input) names, as the
+    program would, so a partner key may claim it; returns the body."""
+    facts = {**body, **changes}
+    code = next(c for c, w in catalogue.workshops.items() if w.name == facts["workshop"])
+    fields = EngagementFields.model_validate(
+        {
+            "partner": facts["partner"],
+            "customer": facts["customer"],
+            "workshop_type": code,
+            "consent_at": facts["consent_at"],
+            "customer_contact": facts["customer_contact"],
+        }
+    )
+    await EngagementRegistry(store.engine).record(
+        facts["engagement_id"], fields, PROGRAM_ADMIN, datetime.now(UTC)
+    )
+    return dict(body)
 
 
 async def assert_stored(store: ClaimStore, view: ClaimView, within: float = 10.0) -> None:
@@ -292,35 +360,37 @@ async def refused(action: Awaitable[object], refusal_type: RefusalType) -> Claim
 def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
     """A valid POST /claims body: the workflow input without its actor."""
     body: dict[str, Any] = claim_input(consent_at, **changes).model_dump(
-        mode="json", exclude={"actor"}
+        mode="json", exclude={"actor", "workshop_type"}
     )
     return body
 
 
+@dataclass(frozen=True)
+class Registry:
+    """The test's engagement registry: records what a start body names, as the program would."""
+
+    store: ClaimStore
+    catalogue: WorkshopCatalogue
+
+    async def recorded(self, body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        return await record_engagement(self.store, body, self.catalogue, **changes)
+
+
 async def start(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, **changes: Any
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    registry: Registry,
+    holder: ApiKeyHolder,
+    **changes: Any,
 ) -> dict[str, Any]:
-    """Start a claim through the portal API (201), consented now unless `consent_at` says."""
+    """Start a claim through the portal API (201), of an engagement the program recorded
+    first; consented now unless `consent_at` says."""
     consent_at = changes.pop("consent_at", None) or await env.get_current_time()
-    response = await api.post(
-        f"{V1}/claims", json=start_body(consent_at, **changes), headers=holder.headers
-    )
+    body = await registry.recorded(start_body(consent_at, **changes))
+    response = await api.post(f"{V1}/claims", json=body, headers=holder.headers)
     assert response.status_code == 201, response.text
     view: dict[str, Any] = response.json()
     return view
-
-
-def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
-    """An RFC 9457 problem document with the refusal type as title."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["title"] == title
-    assert problem["status"] == status
-    assert problem["type"] == f"urn:workshop-claims:problem:{title}"
-    assert isinstance(problem["detail"], str)
-    assert problem["detail"]
-    return problem
 
 
 def pdf(text: str = "proof") -> bytes:

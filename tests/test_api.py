@@ -8,7 +8,6 @@ import csv
 import hashlib
 import io
 import json
-import re
 import subprocess
 import sys
 import time
@@ -33,17 +32,28 @@ from portal.pages.surveys import form_token
 from portal.routes.export import CSV_COLUMNS
 from portal.schemas import (
     ApproveBody,
+    ClaimEngagementBody,
     CommentBody,
     RejectBody,
     RequestInfoBody,
-    StartClaimBody,
     UpdateContactsBody,
 )
 from starter.client import ClaimsClient
 from starter.keys import create_key
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import assert_problem, pdf, start, start_body, stored_files, upload
+from tests.helpers import (
+    FORMULA_WORKSHOP,
+    Registry,
+    assert_problem,
+    pdf,
+    post_form_page,
+    start,
+    start_body,
+    stored_files,
+    upload,
+    wait_for_rows,
+)
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -65,26 +75,9 @@ V1 = "/api/v1"
 # --- helpers ---------------------------------------------------------------------------------
 
 
-async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
-    """The read model is written by an activity: wait until it has these claims."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if set(await store.statuses(engagement_ids)) == set(engagement_ids):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"read model lacks some of {engagement_ids}")
-
-
 async def answer_survey_page(api: httpx.AsyncClient, link: str, answers: dict[str, str]) -> None:
     """Fill a survey form the way a browser would: GET it, POST it with its hidden token."""
-    path = link.removeprefix(PUBLIC_URL)
-    page = await api.get(path)
-    assert page.status_code == 200, page.text
-    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page.text)
-    assert token is not None
-    response = await api.post(
-        path, data={"csrf_token": token.group(1), **answers}, headers={"Origin": PUBLIC_URL}
-    )
+    response = await post_form_page(api, link, answers)
     assert response.status_code == 200, response.text
 
 
@@ -121,24 +114,32 @@ async def complete_proof(
 
 
 async def auto_rejected_claim(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, holder: ApiKeyHolder, claims: ClaimsClient
+    env: WorkflowEnvironment, registry: Registry, claims: ClaimsClient
 ) -> str:
-    """A claim started after its deadline: rejected at once, its workflow over."""
-    consent = await env.get_current_time() - timedelta(days=91)
-    response = await api.post(f"{V1}/claims", json=start_body(consent), headers=holder.headers)
-    assert response.status_code == 201, response.text
-    eid: str = response.json()["engagement_id"]
-    await claims.handle(eid).result()
-    return eid
+    """A claim started (by a trusted caller: the API answers 410 for it) after its deadline:
+    rejected at once, its workflow over."""
+    claim = claim_input(await env.get_current_time() - timedelta(days=91))
+    await registry.recorded(claim.model_dump(mode="json"))
+    await claims.start_claim(claim)
+    await claims.handle(claim.engagement_id).result()
+    return claim.engagement_id
+
+
+def claim_again(eid: str) -> dict[str, Any]:
+    """A partner's start body for an engagement: its id and the contacts only."""
+    return {
+        "engagement_id": eid,
+        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
+    }
 
 
 # --- authentication and keys -------------------------------------------------------------------
 
 
 async def test_no_key_or_a_wrong_key_answers_401_with_a_bearer_challenge(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for method, path in [
         ("GET", f"{V1}/claims"),
         ("GET", f"{V1}/claims/{eid}"),
@@ -256,9 +257,9 @@ def test_a_malformed_keys_file_refuses_every_key(tmp_path: Path) -> None:
 
 
 async def test_partner_starts_a_claim_201_as_its_actor_and_the_same_engagement_again_is_200(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    body = start_body(await env.get_current_time())
+    body = await registry.recorded(start_body(await env.get_current_time()))
     first = await api.post(f"{V1}/claims", json=body, headers=keyring.admin.headers)
     assert first.status_code == 201, first.text
     view = first.json()
@@ -275,21 +276,14 @@ async def test_partner_starts_a_claim_201_as_its_actor_and_the_same_engagement_a
 
 
 async def test_start_refuses_reviewers_other_partners_an_actor_and_bad_input(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
     now = await env.get_current_time()
-    body = start_body(now)
-    assert_problem(
-        await api.post(f"{V1}/claims", json=body, headers=keyring.reviewer.headers),
-        403,
-        "NotAllowed",
-    )
-    problem = assert_problem(
-        await api.post(f"{V1}/claims", json=body, headers=keyring.other.headers),
-        403,
-        "NotAllowed",
-    )
-    assert "partner.id" in problem["detail"]
+    body = await registry.recorded(start_body(now))
+    for holder in (keyring.reviewer, keyring.program):
+        assert_problem(
+            await api.post(f"{V1}/claims", json=body, headers=holder.headers), 403, "NotAllowed"
+        )
 
     with_actor = {**body, "actor": {"user": "mallory", "role": "incentives_admin"}}
     problem = assert_problem(
@@ -333,29 +327,49 @@ async def test_start_refuses_reviewers_other_partners_an_actor_and_bad_input(
     )
 
 
-async def test_another_partners_engagement_answers_409_without_showing_the_claim(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+async def test_another_partners_engagement_answers_404_like_an_unknown_one_claimed_or_not(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    body = start_body(await env.get_current_time())
+    body = await registry.recorded(start_body(await env.get_current_time()))
+    unclaimed = assert_problem(
+        await api.post(
+            f"{V1}/claims", json=claim_again(body["engagement_id"]), headers=keyring.other.headers
+        ),
+        404,
+        "NotFound",
+    )
     assert (await api.post(f"{V1}/claims", json=body, headers=keyring.admin.headers)).is_success
     theirs = {**body, "partner": {"id": OTHER_PARTNER_ID, "name": "Elsewhere"}}
     response = await api.post(f"{V1}/claims", json=theirs, headers=keyring.other.headers)
-    problem = assert_problem(response, 409, "WrongState")
+    problem = assert_problem(response, 404, "NotFound")
+    unknown = assert_problem(
+        await api.post(
+            f"{V1}/claims", json=claim_again("eng-never-recorded"), headers=keyring.other.headers
+        ),
+        404,
+        "NotFound",
+    )
     assert "Contoso" not in response.text
     assert "history" not in problem
+    assert {unclaimed["detail"], problem["detail"]} == {
+        unknown["detail"].replace("eng-never-recorded", body["engagement_id"])
+    }
 
 
 @pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_deadline_passed(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    claims: ClaimsClient,
+    registry: Registry,
 ) -> None:
-    eid = await auto_rejected_claim(api, env, keyring.admin, claims)
+    eid = await auto_rejected_claim(env, registry, claims)
     view = await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)
     assert view.json()["status"] == "auto_rejected"
 
-    again = start_body(await env.get_current_time(), engagement_id=eid)
     problem = assert_problem(
-        await api.post(f"{V1}/claims", json=again, headers=keyring.admin.headers),
+        await api.post(f"{V1}/claims", json=claim_again(eid), headers=keyring.admin.headers),
         409,
         "WrongState",
     )
@@ -380,9 +394,9 @@ async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_dead
 
 
 async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_another_partner(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for holder in (keyring.admin, keyring.user, keyring.reviewer):
         response = await api.get(f"{V1}/claims/{eid}", headers=holder.headers)
         assert response.status_code == 200
@@ -419,9 +433,9 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
 
 
 async def test_history_is_the_audit_trail_of_the_live_view(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await api.post(
         f"{V1}/claims/{eid}/comments", json={"text": "on site"}, headers=keyring.user.headers
     )
@@ -438,9 +452,9 @@ async def test_history_is_the_audit_trail_of_the_live_view(
 
 
 async def test_a_comment_carries_the_callers_identity_and_a_reviewers_comment_is_403(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     response = await api.post(
         f"{V1}/claims/{eid}/comments",
         json={"text": "  delivered on site  "},
@@ -485,8 +499,9 @@ async def test_sending_surveys_mails_them_and_the_direct_partner_link_is_the_mai
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: MailCatcher,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     sent = await api.post(
         f"{V1}/claims/{eid}/surveys/customer/send", json={}, headers=keyring.user.headers
     )
@@ -536,8 +551,9 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
     keyring: ApiKeyring,
     claims: ClaimsClient,
     mailbox: MailCatcher,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     link = (
         await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers)
     ).json()["url"]
@@ -572,11 +588,9 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
 
 
 async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_422(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=keyring.admin.headers)
     new_contact = {"name": "Nina", "email": "nina@customer.example", "locale": "nl"}
     response = await api.put(
@@ -609,9 +623,9 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
 
 
 async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_missing_items(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await upload(api, eid, keyring.admin, pdf(), kind="invoice")
     problem = assert_problem(
         await api.post(f"{V1}/claims/{eid}/submit", json={}, headers=keyring.admin.headers),
@@ -641,9 +655,9 @@ async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_miss
 
 
 async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     r = keyring.reviewer.headers
     for path, body in [
         ("review/request-info", {"question": "Which room?"}),
@@ -674,8 +688,9 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     mailbox: MailCatcher,
     claims: ClaimsClient,
     store: ClaimStore,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     a, u, r = keyring.admin.headers, keyring.user.headers, keyring.reviewer.headers
     assert (await upload(api, eid, keyring.admin, pdf("report"))).status_code == 200
     invoice = await upload(
@@ -742,9 +757,13 @@ async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
 
 @pytest.mark.claims_server("time-skipping")  # moves time: a server of its own
 async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, claims: ClaimsClient
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    claims: ClaimsClient,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await complete_proof(api, eid, keyring.admin, claims)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
     rejected = await api.post(
@@ -771,8 +790,9 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
         problem = assert_problem(response, 409, "WrongState")
         assert "rejected" in problem["detail"]
     assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected_final"
-    again = start_body(await env.get_current_time(), engagement_id=eid)
-    assert_problem(await api.post(f"{V1}/claims", json=again, headers=a), 409, "WrongState")
+    assert_problem(
+        await api.post(f"{V1}/claims", json=claim_again(eid), headers=a), 409, "WrongState"
+    )
 
 
 async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the_usual_problems(
@@ -780,10 +800,11 @@ async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     claim_factory: ClaimFactory,
+    registry: Registry,
 ) -> None:
     a, r = keyring.admin.headers, keyring.reviewer.headers
     reason = {"reason": "Started by mistake."}
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     assert_problem(
         await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=r), 403, "NotAllowed"
     )
@@ -815,9 +836,13 @@ async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the
 
 
 async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_downloadable(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     content = pdf("results")
     response = await upload(
         api,
@@ -878,9 +903,13 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
 
 
 async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     too_big = pdf() + b"\x00" * (25 * MiB)
     problem = assert_problem(
         await upload(api, eid, keyring.admin, too_big), 413, "DocumentTooLarge"
@@ -896,9 +925,13 @@ async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
 
 
 async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     for content, filename in [
         (b"just some text, honestly a PDF\n", "report.pdf"),
         (b"MZ\x90\x00" + b"\x00" * 100, "invoice.pdf"),
@@ -926,9 +959,13 @@ async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
 
 
 async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     problem = assert_problem(await upload(api, eid, keyring.admin, b""), 422, "InvalidInput")
     assert problem["detail"] == "file: is empty"
     problem = assert_problem(
@@ -964,8 +1001,9 @@ async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it
     keyring: ApiKeyring,
     claims: ClaimsClient,
     blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     await complete_proof(api, eid, keyring.admin, claims)
     files_before = stored_files(blob_dir)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
@@ -1054,18 +1092,21 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     store: ClaimStore,
+    registry: Registry,
 ) -> None:
     now = await env.get_current_time()
     ours = [
-        (await start(api, env, keyring.admin, consent_at=now - timedelta(days=days)))[
+        (await start(api, env, registry, keyring.admin, consent_at=now - timedelta(days=days)))[
             "engagement_id"
         ]
         for days in (0, 10, 20)
     ]
-    other_body = start_body(
-        now,
-        partner={"id": OTHER_PARTNER_ID, "name": "Elsewhere"},
-        customer={"id": "cust-9", "name": "N"},
+    other_body = await registry.recorded(
+        start_body(
+            now,
+            partner={"id": OTHER_PARTNER_ID, "name": "Elsewhere"},
+            customer={"id": "cust-9", "name": "N"},
+        )
     )
     theirs = (
         await api.post(f"{V1}/claims", json=other_body, headers=keyring.other.headers)
@@ -1146,12 +1187,18 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
 
 
 async def test_export_csv_lists_the_callers_claims_and_wins_over_an_engagement_named_so(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, store: ClaimStore
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    store: ClaimStore,
+    registry: Registry,
 ) -> None:
-    named = (await start(api, env, keyring.admin, engagement_id="export.csv"))["engagement_id"]
-    formula = (
-        await start(api, env, keyring.admin, workshop='=HYPERLINK("http://evil.example","x")')
-    )["engagement_id"]
+    named = (await start(api, env, registry, keyring.admin, engagement_id="export.csv"))[
+        "engagement_id"
+    ]
+    formula = (await start(api, env, registry, keyring.admin, workshop=FORMULA_WORKSHOP))[
+        "engagement_id"
+    ]
     await wait_for_rows(store, [named, formula])
 
     response = await api.get(f"{V1}/claims/export.csv", headers=keyring.user.headers)
@@ -1241,7 +1288,18 @@ def test_request_bodies_are_the_workflow_messages_without_actor() -> None:
             if name not in drop
         }
 
-    assert fields(StartClaimBody) == fields(ClaimInput)
+    # A partner's claim names the engagement and contacts as the start input does; the
+    # other facts come from the registry, so they are optional repeats here.
+    start = fields(ClaimInput)
+    claim = fields(ClaimEngagementBody)
+    assert {name: claim[name] for name in ("engagement_id", "partner_contacts")} == {
+        name: start[name] for name in ("engagement_id", "partner_contacts")
+    }
+    assert set(claim) <= set(start)
+    assert [name for name, (_, required) in claim.items() if required] == [
+        "engagement_id",
+        "partner_contacts",
+    ]
     assert fields(UpdateContactsBody) == fields(UpdateContacts)
     assert fields(CommentBody) == fields(AddComment)
     assert fields(RequestInfoBody) == fields(RequestInfo)

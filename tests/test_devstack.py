@@ -10,6 +10,7 @@ test run.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ import urllib.request
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,6 +139,46 @@ def test_demo_prints_one_line_per_seeded_claim_in_distinct_states(stack: Running
         "DEMO-1006": "approved",
         "DEMO-1007": "auto_rejected",
     }
+
+
+@pytest.mark.timeout(READY_WITHIN + 30)
+def test_demo_seeds_engagements_and_prints_keys_a_newcomer_can_claim_with(
+    stack: RunningStack,
+) -> None:
+    stack.wait_for_line(r"^\s+partner key \(Contoso", 60)
+    partner = re.search(r"partner key \(Contoso, P-100\): (wck_\S+)", stack.output)
+    program = re.search(r"program key \(program_admin\): (wck_\S+)", stack.output)
+    assert partner is not None
+    assert program is not None
+    api = f"http://127.0.0.1:{stack.ports['--api-port']}/api/v1"
+
+    def call(method: str, path: str, key: str, body: object = None) -> tuple[int, dict[str, Any]]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{api}{path}",
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return int(response.status), json.loads(response.read())
+
+    _, eligible = call("GET", "/engagements?eligible=true", partner.group(1))
+    assert [item["engagement_id"] for item in eligible["items"]] == ["DEMO-2001", "DEMO-2002"]
+    _, pending = call("GET", "/engagements/DEMO-2004", program.group(1))
+    assert pending["consent_status"] == "pending"
+    _, claimed = call("GET", "/engagements/DEMO-1004", program.group(1))
+    assert claimed["claim_status"] == "submitted"
+    body = {
+        "engagement_id": "DEMO-2001",
+        "partner_contacts": [{"name": "Anna Admin", "email": "anna@contoso.example"}],
+    }
+    status, view = call("POST", "/claims", partner.group(1), body)
+    assert (status, view["workshop"], view["workshop_type"]) == (
+        201,
+        "Cloud adoption workshop",
+        "cloud-adoption",
+    )
 
 
 @pytest.mark.timeout(READY_WITHIN + 30)

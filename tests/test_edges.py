@@ -30,7 +30,7 @@ from portal.security import SECURITY_HEADERS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyHolder, ApiKeyring
 from tests.builders import PARTNER_ADMIN
-from tests.helpers import assert_problem, sent_survey_token, start, start_body
+from tests.helpers import Registry, assert_problem, sent_survey_token, start, start_body
 from worker import create_worker
 from workflows.messages import AddComment
 
@@ -80,9 +80,12 @@ async def test_a_json_body_over_64_kib_is_413_payload_too_large(
 
 @pytest.mark.claims_server("shared")
 async def test_a_streamed_body_without_a_length_is_counted_and_refused_at_the_limit(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    registry: Registry,
 ) -> None:
-    view = await start(api, env, keyring.admin)
+    view = await start(api, env, registry, keyring.admin)
     feed = Feed(b"x" * 16 * 1024, chunks=64 * 1024)  # 1 GiB if it were all read
     response = await api.post(
         f"{V1}/claims/{view['engagement_id']}/comments",
@@ -96,9 +99,13 @@ async def test_a_streamed_body_without_a_length_is_counted_and_refused_at_the_li
 @pytest.mark.claims_server("shared")
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-key", "Basic dXNlcjpwYXNz"])
 async def test_a_request_without_a_valid_key_is_401_before_its_body_is_read(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, authorization: str | None
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    authorization: str | None,
+    registry: Registry,
 ) -> None:
-    view = await start(api, env, keyring.admin)
+    view = await start(api, env, registry, keyring.admin)
     feed = Feed(b"x" * 64 * 1024, chunks=16 * 1024)  # 1 GiB if it were all read
     headers = {"content-type": "application/json"}
     if authorization is not None:
@@ -157,8 +164,9 @@ async def test_a_survey_form_with_a_malformed_origin_is_403(
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     origin: str,
+    registry: Registry,
 ) -> None:
-    view = await start(api, env, keyring.admin)
+    view = await start(api, env, registry, keyring.admin)
     token = await sent_survey_token(claims, view["engagement_id"], "customer")
     response = await api.post(
         f"/surveys/{token}",
@@ -197,11 +205,13 @@ async def dev_portal(
 
 
 async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
-    dev_portal: DevPortal, keyring: ApiKeyring
+    dev_portal: DevPortal,
+    keyring: ApiKeyring,
+    registry: Registry,
 ) -> None:
     api = dev_portal.api
     async with dev_portal.worker():
-        view = await start(api, dev_portal.env, keyring.admin)
+        view = await start(api, dev_portal.env, registry, keyring.admin)
     eid = view["engagement_id"]
     # the worker is gone: the claim can neither answer a query nor take an update
     for method, path, body in (
@@ -242,9 +252,11 @@ async def comments_of(api: httpx.AsyncClient, eid: str, holder: ApiKeyHolder) ->
 
 
 @pytest.fixture
-async def eid(api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring) -> str:
+async def eid(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+) -> str:
     """The engagement of a claim a partner's admin just started through the portal."""
-    engagement_id: str = (await start(api, env, keyring.admin))["engagement_id"]
+    engagement_id: str = (await start(api, env, registry, keyring.admin))["engagement_id"]
     return engagement_id
 
 
@@ -314,12 +326,14 @@ async def test_a_malformed_idempotency_key_is_invalid_input_naming_the_header(
 
 
 async def test_a_change_that_timed_out_is_retried_with_its_key_once_the_worker_is_back(
-    dev_portal: DevPortal, keyring: ApiKeyring
+    dev_portal: DevPortal,
+    keyring: ApiKeyring,
+    registry: Registry,
 ) -> None:
     api, claims = dev_portal.api, dev_portal.claims
     claims.rpc_timeout = timedelta(seconds=3)
     async with dev_portal.worker():
-        eid = (await start(api, dev_portal.env, keyring.admin))["engagement_id"]
+        eid = (await start(api, dev_portal.env, registry, keyring.admin))["engagement_id"]
     path = f"{V1}/claims/{eid}/comments"
     headers = {**keyring.admin.headers, "Idempotency-Key": str(uuid.uuid4())}
     stuck = await api.post(path, json={"text": "sent while stuck"}, headers=headers)

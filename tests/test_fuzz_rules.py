@@ -64,7 +64,7 @@ LIFECYCLE_DOC = Path(__file__).resolve().parent.parent / "docs" / "lifecycle.md"
 
 UPDATES = list(rules.ACTIONS)
 SIGNALS = ["survey_completed", "payment_issued", "submit_signal"]
-ROLES: list[Role] = ["incentives_admin", "incentives_user", "reviewer"]
+ROLES: list[Role] = ["incentives_admin", "incentives_user", "reviewer", "program_admin"]
 CONTACT_POOL = [
     Contact(name="Anna Admin", email="anna@partner.example"),
     Contact(name="Joost de Vries", email="joost@partner.example", locale="nl"),

@@ -55,7 +55,14 @@ def notification(kind: NotificationKind, **changes: Any) -> Notification:
         fields |= {"days_left": 7, "missing": ["partner_survey", "invoice"]}
     if kind == "auto_rejected":
         fields |= {"missing": ["invoice"]}
-    if kind in ("info_requested", "rejected", "approved", "cancelled", "rejected_final"):
+    if kind in (
+        "info_requested",
+        "rejected",
+        "approved",
+        "cancelled",
+        "rejected_final",
+        "payment_held",
+    ):
         fields |= {"text": "Please add the attendee list."}
     if kind == "reply_reminder":
         fields |= {"days_left": 7, "until": DEADLINE, "text": "Who attended?"}
@@ -94,6 +101,7 @@ CASES: list[tuple[NotificationKind, dict[str, Any]]] = [
     ("dispute_received", {}),
     ("rejected_final", {}),
     ("review_escalation", {}),
+    ("payment_held", {}),
 ]
 CASE_IDS = [
     f"{kind}-{changes['survey_kind']}" if kind == "survey_invitation" else kind

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -439,7 +440,7 @@ async def test_a_rerun_of_a_cycle_pays_nobody_twice(
             )
 
 
-async def test_a_missing_tariff_is_reported_and_the_others_are_paid(
+async def test_a_missing_tariff_is_reported_held_visibly_and_the_others_are_paid(
     env: WorkflowEnvironment,
     paying: ClaimsClient,
     store: ClaimStore,
@@ -470,6 +471,23 @@ async def test_a_missing_tariff_is_reported_and_the_others_are_paid(
     english = one_mail_to(remittances(mailbox, PARTNER.id, summary.batch_id), "anna@")
     assert [row["engagement_id"] for row in csv_rows(english)] == [priced]
 
+    # The claim says it is held, operators see it, its partner is told once.
+    held = await mailbox.wait_for(engagement_id=unpriced, kind="payment_held", count=2)
+    assert sorted(m["To"].addresses[0].addr_spec for m in held) == sorted(
+        c.email for c in PARTNER_CONTACTS
+    )
+    waiting = await paying.get_claim(unpriced)
+    assert waiting.payment_hold is not None
+    assert waiting.payment_hold.startswith(f"no tariff for workshop '{UNPRICED}'")
+    metadata = await paying.handle(unpriced).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    assert f"**Payment held:** {waiting.payment_hold}" in metadata.current_details
+    again = await run_cycle(env, task_queue, cycle_date + timedelta(days=1))
+    assert again.not_paid == 1
+    assert [e.event for e in (await paying.get_claim(unpriced)).history].count("payment_held") == 1
+    assert len(mailbox.find(engagement_id=unpriced, kind="payment_held")) == 2
+
     # Once the workshop has a tariff, the next cycle pays the claim that waited.
     tariffs[UNPRICED] = Tariff(amount="999.99", currency="EUR")
     later = await run_cycle(env, task_queue, cycle_date + timedelta(days=30))
@@ -477,6 +495,7 @@ async def test_a_missing_tariff_is_reported_and_the_others_are_paid(
     paid = await paid_view(env, paying, unpriced)
     assert paid.payment is not None
     assert paid.payment.reference == payment_reference(later.batch_id, unpriced)
+    assert paid.payment_hold is None
 
 
 # --- the ledger itself, on SQLite and PostgreSQL --------------------------------------------

@@ -45,6 +45,8 @@ from workflows.messages import (
     SurveyKind,
     UpdateContacts,
 )
+from workflows.payment_holds import hold_payment
+from workflows.payments_messages import PaymentHeld
 from workflows.rules import ClaimState, Refusal
 
 CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -795,7 +797,10 @@ def every_notification() -> list[Notification]:
     reminded = new_claim()
     reminder = rules.checkpoints(reminded, NOW)[0]
     rules.reach_checkpoint(reminded, reminder, reminder.at)
-    claims = [reminded, info_requested(), paid(), rejected(), auto_rejected()]
+    held = approved()
+    reason = "no tariff for workshop type 'x' in CLAIMS_WORKSHOPS"
+    assert hold_payment(held, PaymentHeld(reason=reason, batch_id="PC-1"), LATER)
+    claims = [reminded, info_requested(), paid(), rejected(), auto_rejected(), held]
     claims += [cancelled(), disputed_then_rejected(), escalated()]
     claims += [run_clocks(asked_with_window(), REPLY_END)]
     return [notification for claim in claims for notification in claim.outbox]

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -46,17 +44,6 @@ STEP = timedelta(hours=1)
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def claim_store(database_url: str) -> AsyncIterator[ClaimStore]:
-    """A migrated store on the test's database."""
-    store = ClaimStore.from_url(database_url)
-    await store.migrate()
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def opened(consent_at: datetime = CONSENT, now: datetime = NOW) -> ClaimState:

@@ -20,19 +20,23 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from temporalio.testing import WorkflowEnvironment
 
+from activities.consent import consent_activities
 from activities.links import SurveyLinks
+from activities.mail import SmtpConfig
 from activities.store import ClaimStore
-from devstack.mailcatcher import MailCatcher, survey_link
+from devstack.mailcatcher import MailCatcher, consent_link, survey_link
 from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input
-from tests.helpers import PortalAppFor, mailing_activities
+from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
+from tests.helpers import PortalAppFor, mailing_activities, record_engagement
 from worker import create_worker
+from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
+from workflows.engagements import WorkshopCatalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -49,6 +53,8 @@ class _Server(uvicorn.Server):
 class Served:
     url: str
     claims: ClaimsClient
+    store: ClaimStore
+    catalogue: WorkshopCatalogue
 
 
 @pytest.fixture
@@ -58,15 +64,19 @@ async def served(
     mailbox: MailCatcher,
     secret_key: bytes,
     task_queue: str,
+    catalogue: WorkshopCatalogue,
     portal_app_for: PortalAppFor,
+    claims_smtp: SmtpConfig,
 ) -> AsyncIterator[Served]:
-    """The app on a free loopback port, and a worker whose mails link to that address."""
+    """The app on a free loopback port, and a worker whose mails (survey and consent links)
+    link to that address."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     links = SurveyLinks(secret_key, url)
     activities = mailing_activities(store, links, mailbox.host, mailbox.port)
-    async with create_worker(env.client, task_queue, activities):
+    consent = consent_activities(store, claims_smtp, secret_key, url)
+    async with create_worker(env.client, task_queue, activities, consent=consent):
         claims = ClaimsClient(env.client, task_queue=task_queue, links=links)
         app = portal_app_for(claims, public_url=url)
         config = uvicorn.Config(app, lifespan="off", log_level="warning", http="h11", ws="none")
@@ -78,7 +88,7 @@ async def served(
             assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
             await asyncio.sleep(0.05)
         try:
-            yield Served(url=url, claims=claims)
+            yield Served(url=url, claims=claims, store=store, catalogue=catalogue)
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, 15)
@@ -98,6 +108,17 @@ async def browser() -> AsyncIterator[Browser]:
             await chromium.close()
 
 
+async def opened(browser: Browser, link: str) -> tuple[BrowserContext, Page]:
+    """A link opened as an English-speaking person's browser without script would (200)."""
+    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = await context.new_page()
+    response = await page.goto(link)
+    assert response is not None
+    assert response.status == 200
+    return context, page
+
+
 async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows_410(
     served: Served,
     browser: Browser,
@@ -106,7 +127,10 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
     keyring: ApiKeyring,
 ) -> None:
     claims = served.claims
-    body = claim_input(await env.get_current_time()).model_dump(mode="json", exclude={"actor"})
+    body = claim_input(await env.get_current_time()).model_dump(
+        mode="json", exclude={"actor", "workshop_type"}
+    )
+    await record_engagement(served.store, body, served.catalogue)
     eid = body["engagement_id"]
     async with httpx.AsyncClient(base_url=served.url, headers=keyring.admin.headers) as http:
         assert (await http.post("/api/v1/claims", json=body)).status_code == 201
@@ -117,12 +141,7 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
     link = survey_link(customer_mail)
     assert link.startswith(f"{served.url}/surveys/")
 
-    context = await browser.new_context(java_script_enabled=False, locale="en-GB")
-    context.set_default_timeout(15_000)
-    page = await context.new_page()
-    response = await page.goto(link)
-    assert response is not None
-    assert response.status == 200
+    context, page = await opened(browser, link)
     assert await page.get_attribute("html", "lang") == "en"
     assert await page.get_by_role("heading", level=1).inner_text() == "Customer survey"
 
@@ -171,4 +190,57 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
     assert heading == "Deze enquêtelink werkt niet meer"
     assert "contactgegevens zijn gewijzigd" in await page.inner_text("main")
     assert (await claims.get_claim(eid)).proof.partner_survey.status == "invalidated"
+    await context.close()
+
+
+async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
+    served: Served,
+    browser: Browser,
+    env: WorkflowEnvironment,
+    mailbox: MailCatcher,
+    keyring: ApiKeyring,
+) -> None:
+    eid = new_engagement()
+    record = {
+        "partner": {"id": "partner-42", "name": "Contoso Consulting"},
+        "customer": {"id": "customer-7", "name": "Fabrikam BV"},
+        "workshop_type": "security",
+        "customer_contact": {**CUSTOMER_CONTACT.model_dump(mode="json"), "locale": "nl"},
+    }
+    async with httpx.AsyncClient(base_url=served.url) as http:
+        put = await http.put(
+            f"/api/v1/engagements/{eid}", json=record, headers=keyring.program.headers
+        )
+        assert put.status_code == 201, put.text
+        asked = await http.post(
+            f"/api/v1/engagements/{eid}/consent-request", headers=keyring.admin.headers
+        )
+        assert asked.status_code == 201, asked.text
+    [mail] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="consent_request")
+    link = consent_link(mail)
+    assert link.startswith(f"{served.url}/consent/")
+
+    context, page = await opened(browser, link)
+    # The contact's language (Dutch), not the browser's.
+    assert await page.get_attribute("html", "lang") == "nl"
+    assert await page.get_by_role("heading", level=1).inner_text() == "Uw toestemming"
+    assert "Beveiligingsworkshop" in await page.inner_text("main")
+    await page.get_by_role("link", name="English").click()
+    assert await page.get_attribute("html", "lang") == "en"
+    assert "Security workshop" in await page.inner_text("main")
+
+    async with page.expect_navigation():
+        await page.get_by_role("button", name="I consent").click()
+    assert "your consent is recorded" in await page.inner_text("main")
+    state = await env.client.get_workflow_handle_for(
+        ConsentRequestWorkflow.run, consent_workflow_id(eid, 1)
+    ).result()
+    assert state.status == "consented"
+    async with httpx.AsyncClient(base_url=served.url, headers=keyring.admin.headers) as http:
+        got = (await http.get(f"/api/v1/engagements/{eid}")).json()
+    assert (got["consent_status"], got["eligible"]) == ("consented", True)
+
+    again = await page.goto(link)
+    assert again is not None
+    assert again.status == 410
     await context.close()

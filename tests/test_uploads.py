@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from portal.blobs import OOXML_TYPES, BlobStore, download_name
 from portal.routes import API_PREFIX as V1
 from tests.api_keys import ApiKeyring
-from tests.helpers import assert_problem, pdf, start, stored_files, upload
+from tests.helpers import Registry, assert_problem, pdf, start, stored_files, upload
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 
@@ -81,8 +81,9 @@ async def test_an_office_package_with_code_is_415_whatever_its_parts_are_called(
     keyring: ApiKeyring,
     blob_dir: Path,
     content: bytes,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     response = await upload(api, eid, keyring.admin, content, filename="report.docx")
     problem = assert_problem(response, 415, "UnsupportedDocumentType")
     assert "macros" in problem["detail"]
@@ -103,17 +104,21 @@ async def test_a_legacy_office_file_with_macros_is_415(
     keyring: ApiKeyring,
     entries: tuple[tuple[str, int], ...],
     filename: str,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     content = ole_file(("WordDocument", STREAM), *entries)
     response = await upload(api, eid, keyring.admin, content, filename=filename)
     assert_problem(response, 415, "UnsupportedDocumentType")
 
 
 async def test_a_legacy_office_file_without_macros_is_taken_even_if_its_text_says_macros(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     text = "About Macros and VBA".encode("utf-16-le")
     content = ole_file(("WordDocument", STREAM), ("1Table", STREAM), body=b"\x00" * 3 + text)
     response = await upload(api, eid, keyring.admin, content, filename="notes.doc")
@@ -136,8 +141,9 @@ async def test_a_download_is_named_with_the_extension_of_its_sniffed_type(
     keyring: ApiKeyring,
     uploaded_as: str,
     downloaded_as: str,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     uploaded = await upload(api, eid, keyring.admin, pdf(uploaded_as), filename=uploaded_as)
     assert uploaded.status_code == 200, uploaded.text
     response = await api.get(
@@ -164,9 +170,13 @@ def document_path(blob_dir: Path, response: httpx.Response, kind: str) -> Path:
 
 
 async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     first = await upload(api, eid, keyring.admin, pdf("first"))
     invoice = await upload(api, eid, keyring.admin, pdf("invoice"), kind="invoice")
     first_path = document_path(blob_dir, first, "results_and_recommendations")
@@ -186,10 +196,14 @@ async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
 
 
 async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, blob_dir: Path
+    api: httpx.AsyncClient,
+    env: WorkflowEnvironment,
+    keyring: ApiKeyring,
+    blob_dir: Path,
+    registry: Registry,
 ) -> None:
-    ours = (await start(api, env, keyring.admin))["engagement_id"]
-    theirs = (await start(api, env, keyring.admin))["engagement_id"]
+    ours = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    theirs = (await start(api, env, registry, keyring.admin))["engagement_id"]
     shared = await upload(api, ours, keyring.admin, pdf("shared"))
     await upload(api, theirs, keyring.admin, pdf("shared"))
     await upload(api, ours, keyring.admin, pdf("replacement"))
@@ -206,10 +220,11 @@ async def test_a_claim_over_its_storage_quota_is_413_and_the_upload_is_not_kept(
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
+    registry: Registry,
 ) -> None:
     store: BlobStore = api_app.state.portal.blobs
     store.claim_quota = len(pdf("one")) + len(pdf("two"))
-    eid = (await start(api, env, keyring.admin))["engagement_id"]
+    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
     assert (await upload(api, eid, keyring.admin, pdf("one"))).status_code == 200
     kept = await upload(api, eid, keyring.admin, pdf("two"), kind="invoice")
     assert kept.status_code == 200, kept.text

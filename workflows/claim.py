@@ -38,8 +38,10 @@ with workflow.unsafe.imports_passed_through():
     # package would be loaded again inside the sandbox, a second copy whose classes
     # (rules.Refusal) differ from the ones the passed-through modules raise.
     import workflows.bounds as bounds
+    import workflows.engagement_rules as engagement_rules
     import workflows.failures as failures
     import workflows.operator_text as operator_text
+    import workflows.payment_holds as payment_holds
     import workflows.rules as rules
     import workflows.tracing as tracing
     from activities.claim_activities import ClaimActivities
@@ -62,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         SurveyCompleted,
         UpdateContacts,
     )
+    from workflows.payments_messages import PaymentHeld
     from workflows.search_attributes import changed_attributes, claim_attributes
 
 M = TypeVar("M", bound=BaseModel)
@@ -205,6 +208,7 @@ class WorkshopClaimWorkflow:
     async def run(self, claim_input: ClaimRun) -> ClaimView:
         try:
             rules.check_start(claim_input)
+            engagement_rules.check_consent_at(claim_input.consent_at, workflow.now())
         except rules.Refusal as refusal:
             raise _refusal_error(refusal) from None
         mail = asyncio.create_task(self._mail_loop())
@@ -563,3 +567,9 @@ class WorkshopClaimWorkflow:
     @workflow.signal
     def payment_issued(self, msg: PaymentIssued) -> None:
         rules.issue_payment(self._claim, msg, workflow.now())
+        payment_holds.release_hold(self._claim)
+
+    @workflow.signal
+    def payment_held(self, msg: PaymentHeld) -> None:
+        """The payment cycle could not pay the approved claim: say so, tell the partner once."""
+        payment_holds.hold_payment(self._claim, msg, workflow.now())

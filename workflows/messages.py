@@ -45,7 +45,7 @@ from workflows.text import (
     single_line,
 )
 
-Role = Literal["incentives_admin", "incentives_user", "reviewer"]
+Role = Literal["incentives_admin", "incentives_user", "reviewer", "program_admin"]
 Locale = Literal["en", "nl"]
 DocumentKind = Literal["results_and_recommendations", "invoice"]
 SurveyKind = Literal["partner", "customer"]
@@ -93,6 +93,7 @@ NotificationKind = Literal[
     "dispute_received",
     "rejected_final",
     "review_escalation",
+    "payment_held",
 ]
 
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -216,6 +217,10 @@ class ClaimInputFields(Inbound):
     consent_at: Annotated[AwareDatetime, AfterValidator(plausible_consent)]
     partner_contacts: list[Contact] = Field(min_length=1, max_length=MAX_CONTACTS)
     customer_contact: Contact
+    workshop_type: Identifier | None = None
+    """The workshop's code in the catalogue (CLAIMS_WORKSHOPS), which prices it for payment;
+    the portal names it from the engagement registry. Trusted callers may leave it out:
+    the claim is then priced by its workshop name (docs/payments.md)."""
 
 
 class ClaimInput(ClaimInputFields):
@@ -441,6 +446,7 @@ class ClaimView(Outbound):
     partner: Party
     customer: Party
     workshop: str
+    workshop_type: str | None = None
     consent_at: datetime
     deadline_at: datetime
     status: ClaimStatus
@@ -465,6 +471,9 @@ class ClaimView(Outbound):
     """While `rejected`: the end of the dispute window."""
     status_words: dict[Locale, str] = Field(default_factory=dict)
     """How the status reads in a sentence ("the claim is ..."), in English and Dutch."""
+    payment_hold: str | None = None
+    """Why an approved claim can't be paid now (e.g. its workshop type has no tariff any
+    more); null when nothing holds it. Operators see it in the claim's current details."""
 
 
 # --- between the workflow and its activities ---------------------------------------------

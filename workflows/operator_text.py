@@ -40,6 +40,7 @@ _NOTIFICATION: dict[str, str] = {
     "dispute_received": "dispute to the review desk",
     "rejected_final": "claim rejected for good",
     "review_escalation": "review escalation to the review desk",
+    "payment_held": "payment held",
 }
 
 
@@ -126,10 +127,11 @@ def current_details(claim: ClaimState, now: datetime) -> str:
         timing = f"deadline {_day(deadline)}, {days_left(deadline, now)} days left"
     else:
         timing = f"deadline {_day(deadline)} (no longer applies)"
+    hold = f"  \n**Payment held:** {literal(claim.payment_hold)}" if claim.payment_hold else ""
     return (
         f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
-        f"**Next:** {_next_event(claim, now)}" + _failures_line(claim)
+        f"**Next:** {_next_event(claim, now)}{hold}" + _failures_line(claim)
     )
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from workflows.messages import Amount, Contact, Inbound, Outbound
+from workflows.messages import Amount, Contact, Inbound, LongText, Outbound
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 code, as `payment_issued` carries it."""
@@ -210,3 +210,11 @@ class RemittanceAdvice(Outbound):
     cycle_date: datetime
     lines: list[BatchLine]
     contacts: list[Contact]
+
+
+class PaymentHeld(Inbound):
+    """The payment cycle could not pay an approved claim (its workshop has no tariff): the
+    claim says so (`payment_hold`) and tells the partner once."""
+
+    reason: LongText
+    batch_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -31,6 +31,7 @@ class ClaimState(BaseModel):
     partner: Party
     customer: Party
     workshop: str
+    workshop_type: str | None = None
     consent_at: datetime
     started_by: Actor
     status: ClaimStatus = "in_progress"
@@ -47,6 +48,7 @@ class ClaimState(BaseModel):
     decided_at: datetime | None = None
     paid_at: datetime | None = None
     payment: Payment | None = None
+    payment_hold: str | None = None
     outbox: list[Notification] = Field(default_factory=list)
     """Notifications decided but not yet handed to the mail server."""
     notifications_made: int = 0

@@ -14,20 +14,22 @@ from portal.deps import CallerDep, EngagementId, UpdateId, caller_message, visib
 from portal.privacy import as_seen_by
 from portal.problems import ProblemError, claim_change, problems
 from portal.routes import API_PREFIX
+from portal.routes.engagements import claim_exists, visible_engagement
 from portal.schemas import (
     CancelBody,
+    ClaimEngagementBody,
     ClaimList,
     CommentBody,
     DisputeBody,
     EmptyBody,
     InfoResponseBody,
-    StartClaimBody,
     UpdateContactsBody,
     summary_of,
 )
 from starter.client import (
     ClaimAlreadyFinished,
 )
+from workflows import engagement_rules
 from workflows.messages import (
     IDENTIFIER_PATTERN,
     AddComment,
@@ -41,6 +43,7 @@ from workflows.messages import (
     Submit,
     UpdateContacts,
 )
+from workflows.rules import Refusal, check_role
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -50,34 +53,51 @@ router = APIRouter(prefix=API_PREFIX)
     status_code=201,
     response_model=ClaimView,
     tags=["claims"],
-    summary="Start a claim",
+    summary="Claim a recorded engagement",
     responses={
         200: {"model": ClaimView, "description": "the engagement already had this running claim"},
-        **problems(403, 409, 413),
+        **problems(403, 404, 409, 410, 413),
     },
 )
 async def start_claim(
-    body: StartClaimBody,
+    body: ClaimEngagementBody,
     caller: CallerDep,
     portal: PortalDep,
     response: Response,
 ) -> ClaimView:
-    """Start the engagement's claim (201), or return the claim already running for it (200).
+    """Start the claim of an engagement the program recorded for the caller's partner (201),
+    or return the claim already running for it (200).
 
-    A partner starts claims only for its own `partner.id`; a finished claim's
-    engagement can't be claimed again (409)."""
-    claim_input = caller_message("start", caller, ClaimInput, body)
-    taken = ProblemError(
-        409, "WrongState", f"engagement {body.engagement_id} is already claimed by another partner"
+    Partner, customer, workshop and consent come from the record; an unknown
+    engagement and another partner's both answer 404; one whose 90 days have
+    passed answers 410 and starts nothing; a finished claim's engagement can't be
+    claimed again (409)."""
+    check_role("start", caller.role)
+    engagement = await visible_engagement(portal, caller, body.engagement_id)
+    facts = engagement_rules.claim_facts(engagement, portal.catalogue)
+    engagement_rules.check_repeated_facts(facts, body.model_dump(exclude_none=True))
+    try:
+        engagement_rules.check_claimable(body.engagement_id, facts, await portal.clock())
+    except Refusal:
+        if not await claim_exists(portal, body.engagement_id):
+            raise
+    claim_input = caller_message(
+        "start",
+        caller,
+        ClaimInput,
+        engagement_id=body.engagement_id,
+        partner=facts.partner,
+        customer=facts.customer,
+        workshop=facts.workshop,
+        workshop_type=facts.workshop_type,
+        consent_at=facts.consent_at,
+        partner_contacts=body.partner_contacts,
+        customer_contact=body.customer_contact or engagement.customer_contact,
     )
     try:
         started = await portal.claims.start_claim(claim_input)
     except ClaimAlreadyFinished as err:
-        if err.view is not None and not caller.sees_partner(err.view.partner.id):
-            raise taken from None
         raise ProblemError(409, "WrongState", str(err)) from None
-    if not caller.sees_partner(started.view.partner.id):
-        raise taken
     response.status_code = 201 if started.created else 200
     return as_seen_by(caller, started.view)
 

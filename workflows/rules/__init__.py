@@ -221,6 +221,7 @@ def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
         partner=claim_input.partner,
         customer=claim_input.customer,
         workshop=claim_input.workshop,
+        workshop_type=claim_input.workshop_type,
         consent_at=claim_input.consent_at,
         started_by=recorded_actor(claim_input.actor),
         partner_contacts=list(claim_input.partner_contacts),
@@ -669,6 +670,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         partner=claim.partner,
         customer=claim.customer,
         workshop=claim.workshop,
+        workshop_type=claim.workshop_type,
         consent_at=claim.consent_at,
         deadline_at=deadline_of(claim),
         status=claim.status,
@@ -689,6 +691,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         reply_until=claim.reply_until if claim.status == "info_requested" else None,
         dispute_until=claim.dispute_until if claim.status == "rejected" else None,
         status_words={locale: status_words(claim.status, locale) for locale in ("en", "nl")},
+        payment_hold=claim.payment_hold,
     )
 
 
