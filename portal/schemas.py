@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.messages import (
     AddCommentFields,
@@ -19,6 +19,7 @@ from workflows.messages import (
     CancelFields,
     ClaimStatus,
     ClaimView,
+    ConsentMoment,
     Contact,
     DisputeFields,
     Identifier,
@@ -31,6 +32,7 @@ from workflows.messages import (
     RespondInfoFields,
     UpdateContactsFields,
 )
+from workflows.text import MAX_CONTACTS
 from workflows.texts import status_words
 
 # --- request and response bodies --------------------------------------------------------------
@@ -51,7 +53,7 @@ class ClaimEngagementBody(RequestBody):
     from the record and this body; the fields it shares with that input are the same."""
 
     engagement_id: Identifier
-    partner_contacts: list[Contact] = Field(min_length=1, max_length=10)
+    partner_contacts: list[Contact] = Field(min_length=1, max_length=MAX_CONTACTS)
     customer_contact: Contact | None = Field(
         default=None, description="defaults to the engagement's customer contact"
     )
@@ -60,7 +62,7 @@ class ClaimEngagementBody(RequestBody):
     workshop: Name | None = Field(
         default=None, description="the catalogue name (or type code) of the workshop"
     )
-    consent_at: AwareDatetime | None = None
+    consent_at: ConsentMoment | None = None
 
 
 class EmptyBody(RequestBody):

@@ -88,9 +88,9 @@ async def test_a_name_with_a_line_break_or_control_is_invalid_input_naming_the_f
 
 
 async def test_a_consent_beyond_year_2999_is_invalid_input_not_a_crash(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring
+    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
 ) -> None:
-    body = start_body(await env.get_current_time())
+    body = await registry.recorded(start_body(await env.get_current_time()))
     body["consent_at"] = "9999-12-31T23:00:00+00:00"  # plus 90 days would overflow
     response = await api.post(f"{V1}/claims", json=body, headers=keyring.admin.headers)
     problem = assert_problem(response, 422, "InvalidInput")

@@ -33,14 +33,13 @@ from workflows.rules import (
     deadline_passed,
     sees_claim,
 )
+from workflows.text import EARLIEST_CONSENT
 
 # --- the numbers ---------------------------------------------------------------------------
 
 CONSENT_CLOCK_SKEW = timedelta(minutes=5)
-"""A consent moment may lie this far in the future (clocks differ a little), no further."""
-
-EARLIEST_CONSENT = datetime(2000, 1, 1, tzinfo=UTC)
-"""No customer consented to a workshop of this program before this: older is a typo."""
+"""A consent moment may lie this far in the future (clocks differ a little), no further
+(how old it may be: workflows.text.EARLIEST_CONSENT)."""
 
 CONSENT_REQUEST_OPEN = timedelta(days=30)
 """A consent request waits this long for the customer's answer, then lapses."""

@@ -16,11 +16,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
-    AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,8 +30,8 @@ from workflows.messages import (
     Actor,
     Amount,
     ClaimStatus,
+    ConsentMoment,
     Contact,
-    Email,
     Identifier,
     Inbound,
     Locale,
@@ -54,23 +52,13 @@ ConsentDecision = Literal["consent", "decline"]
 # --- the workshop catalogue --------------------------------------------------------------
 
 
-def _no_control_characters(value: str) -> str:
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-PlainName = Annotated[Name, AfterValidator(_no_control_characters)]
-"""A name as people write it: no line breaks, tabs or other control characters."""
-
-
 class Workshop(BaseModel):
     """One entry of the catalogue: what a workshop type is called and what it pays."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: PlainName
-    name_nl: PlainName | None = None
+    name: Name
+    name_nl: Name | None = None
     amount: Amount
     currency: Currency
 
@@ -159,16 +147,15 @@ def tariff_of(pricing: Pricing, workshop_type: str | None, workshop: str) -> Tar
 
 
 class Customer(Party):
-    name: PlainName
+    name: Name
 
 
 class PartnerParty(Party):
-    name: PlainName
+    name: Name
 
 
 class CustomerContact(Contact):
-    name: PlainName
-    email: Annotated[Email, AfterValidator(_no_control_characters)]
+    name: Name
 
 
 class EngagementFields(Inbound):
@@ -181,7 +168,7 @@ class EngagementFields(Inbound):
     partner: PartnerParty
     customer: Customer
     workshop_type: Identifier = Field(description="a code of the workshop catalogue")
-    consent_at: AwareDatetime | None = None
+    consent_at: ConsentMoment | None = None
     customer_contact: CustomerContact
 
 

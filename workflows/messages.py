@@ -117,6 +117,10 @@ def _decimal_amount(value: str) -> str:
 
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+ConsentMoment = Annotated[AwareDatetime, AfterValidator(plausible_consent)]
+"""When the customer consented: timezone-aware, and within the years a claim can compute
+its deadline for (see workflows/text.py)."""
+
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX_CHARS),
@@ -125,6 +129,7 @@ Name = Annotated[
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    AfterValidator(single_line),
     AfterValidator(_email),
 ]
 LongText = Annotated[
@@ -214,7 +219,7 @@ class ClaimInputFields(Inbound):
     partner: Party
     customer: Party
     workshop: Name
-    consent_at: Annotated[AwareDatetime, AfterValidator(plausible_consent)]
+    consent_at: ConsentMoment
     partner_contacts: list[Contact] = Field(min_length=1, max_length=MAX_CONTACTS)
     customer_contact: Contact
     workshop_type: Identifier | None = None

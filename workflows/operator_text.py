@@ -127,7 +127,7 @@ def current_details(claim: ClaimState, now: datetime) -> str:
         timing = f"deadline {_day(deadline)}, {days_left(deadline, now)} days left"
     else:
         timing = f"deadline {_day(deadline)} (no longer applies)"
-    hold = f"  \n**Payment held:** {literal(claim.payment_hold)}" if claim.payment_hold else ""
+    hold = f"  \n**Payment held:** {claim.payment_hold}" if claim.payment_hold else ""
     return (
         f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
