@@ -216,9 +216,19 @@ class WorkshopClaimWorkflow:
         publish = asyncio.create_task(self._publish_loop())
         deadline = asyncio.create_task(self._watch_clocks())
 
-        await workflow.wait_condition(
-            lambda: rules.is_final(self._claim) or workflow.info().is_continue_as_new_suggested()
-        )
+        operator_cancelled = False
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    rules.is_final(self._claim) or workflow.info().is_continue_as_new_suggested()
+                )
+            )
+        except asyncio.CancelledError:
+            # A cancellation request from the Temporal UI or CLI: before this patch the
+            # run ended at once, the claim still saying it was open.
+            if not workflow.patched("operator-cancel"):
+                raise
+            operator_cancelled = rules.cancel_by_operator(self._claim, workflow.now())
         if not rules.is_final(self._claim):
             # Continue as new with the whole state; queued notifications and unstored
             # history go along, and so do the clock moments already passed.
@@ -234,6 +244,10 @@ class WorkshopClaimWorkflow:
         await mail
         self._mail_drained = True
         await asyncio.gather(store, publish)
+        if operator_cancelled:
+            # Told, recorded and stored like any cancellation; the run itself ends as
+            # cancelled too, so Temporal (and its UI) show what the operator asked for.
+            raise asyncio.CancelledError(rules.OPERATOR_CANCEL_REASON)
         return self._view()
 
     async def _watch_clocks(self) -> None:

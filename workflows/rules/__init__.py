@@ -702,8 +702,10 @@ def _iso(moment: datetime) -> str:
 # --- every rule answers to `rules.<name>`: the parts kept in modules of their own ---------
 # (imported last: they build on the rules above; E402 is waived for this file)
 
+from workflows.rules.after_submission import OPERATOR_CANCEL_REASON as OPERATOR_CANCEL_REASON
 from workflows.rules.after_submission import Clock as Clock
 from workflows.rules.after_submission import cancel as cancel
+from workflows.rules.after_submission import cancel_by_operator as cancel_by_operator
 from workflows.rules.after_submission import check_cancel as check_cancel
 from workflows.rules.after_submission import check_dispute as check_dispute
 from workflows.rules.after_submission import check_respond_info as check_respond_info

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from workflows.messages import Cancel, Dispute, RespondInfo
+from workflows.messages import Actor, Cancel, Dispute, RespondInfo
 from workflows.rules import (
     EXPIRED_REASON,
+    FINAL,
     REMINDER_DAYS_BEFORE_DEADLINE,
     REPLY_REMINDER_DAYS_BEFORE,
     REVIEW_CLOCK,
@@ -59,10 +60,27 @@ def check_cancel(claim: ClaimState, msg: Cancel, now: datetime) -> None:
 def cancel(claim: ClaimState, msg: Cancel, now: datetime) -> None:
     """Final: the partner contacts get a confirmation with the reason; the engagement's
     claim is used up (a new start for it is refused)."""
-    _move_to(claim, "cancelled", msg.reason, now)
+    _cancel(claim, msg.reason, msg.actor, now)
+
+
+OPERATOR_CANCEL_REASON = "cancelled by an operator"
+
+
+def cancel_by_operator(claim: ClaimState, now: datetime) -> bool:
+    """A Temporal cancellation request (the UI's "Request Cancellation", `temporal workflow
+    cancel`) ends the claim the way a partner's `cancel` does, in any status that is not
+    final yet; returns whether it did."""
+    if claim.status in FINAL:
+        return False
+    _cancel(claim, OPERATOR_CANCEL_REASON, None, now)
+    return True
+
+
+def _cancel(claim: ClaimState, reason: str, actor: Actor | None, now: datetime) -> None:
+    _move_to(claim, "cancelled", reason, now)
     claim.decided_at = now
-    record(claim, now, msg.actor, "cancelled", {"reason": msg.reason})
-    notify(claim, "cancelled", claim.partner_contacts, text=msg.reason)
+    record(claim, now, actor, "cancelled", {"reason": reason})
+    notify(claim, "cancelled", claim.partner_contacts, text=reason)
 
 
 def check_respond_info(claim: ClaimState, msg: RespondInfo, now: datetime) -> None:
