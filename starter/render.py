@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from starter.client import ClaimSummary
-from workflows.messages import ClaimView
+from workflows.messages import ClaimStatus, ClaimView
 from workflows.rules import days_left
 from workflows.texts import ITEM_LABELS, status_words
 
@@ -60,6 +60,12 @@ def claims_table(claims: list[ClaimSummary], now: datetime) -> str:
     return "\n".join(lines)
 
 
+def _status(status: ClaimStatus) -> str:
+    """The status, and its words where they say more than its name."""
+    words = status_words(status)
+    return status if words == status.replace("_", " ") else f"{status}, {words}"
+
+
 def _since(moment: datetime | None, now: datetime) -> str:
     """When the claim entered its status, and how many whole days ago."""
     if moment is None:
@@ -77,7 +83,7 @@ def claim_text(view: ClaimView, now: datetime) -> str:
         f"Claim {view.engagement_id}: {view.workshop}",
         f"  partner  {view.partner.name} ({view.partner.id})",
         f"  customer {view.customer.name} ({view.customer.id})",
-        f"Status: {view.status}, {status_words(view.status)}"
+        f"Status: {_status(view.status)}"
         + (f" ({view.status_reason})" if view.status_reason else ""),
     ]
     if view.reply_until is not None:

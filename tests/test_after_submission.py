@@ -53,8 +53,8 @@ async def test_a_claim_in_progress_is_cancelled_with_a_confirmation_and_ends(
     assert view.status == "cancelled"
     assert view.status_reason == "Started for the wrong customer"
     assert view.status_words == {
-        "en": "cancelled by the partner",
-        "nl": "geannuleerd door de partner",
+        "en": "cancelled",
+        "nl": "geannuleerd",
     }
     assert view.allowed_actions == []
     final = await claims.handle(eid).result()

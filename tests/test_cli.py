@@ -144,7 +144,7 @@ async def test_cancel_from_the_command_line_and_show_says_the_status_in_words(
     shown = await run_cli("show", eid, env=cli_env)
 
     assert cancelled.view().status == "cancelled"
-    assert "Status: cancelled, cancelled by the partner (Wrong engagement.)" in shown.stdout
+    assert "Status: cancelled (Wrong engagement.)" in shown.stdout
 
 
 async def test_show_of_an_unknown_engagement_says_there_is_no_claim(
