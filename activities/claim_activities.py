@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -28,7 +29,21 @@ from temporalio.exceptions import ApplicationError
 from activities.mail import Mailer, NotificationUnbuildable
 from activities.store import ClaimStore
 from workflows.failures import NOTIFICATION_FAILED
-from workflows.messages import Contact, DeliveryReport, Notification, StoreClaim, StoreReceipt
+from workflows.messages import (
+    Contact,
+    DeliveryReport,
+    MailRetrying,
+    Notification,
+    StoreClaim,
+    StoreReceipt,
+)
+
+log = logging.getLogger("claims.mail")
+
+MAIL_RETRYING_SIGNAL = "mail_retrying"
+"""The claim workflow's signal for a failed mail attempt (WorkshopClaimWorkflow.mail_retrying)."""
+SIGNAL_WITHIN = 10.0
+"""Seconds the activity waits for Temporal to take that signal before going on."""
 
 HEARTBEAT_EVERY = 1.0
 """Seconds between background heartbeats (the SDK sends at most one per 80% of the
@@ -55,6 +70,25 @@ async def heartbeating(details: Callable[[], tuple[Any, ...]]) -> AsyncIterator[
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _tell_claim_mail_retrying(notification: Notification, err: BaseException) -> None:
+    """Tell the claim its mail waits (a `mail_retrying` signal), so its view, the UI's
+    current details and `PendingNotifications` say so while Temporal retries the send.
+    Best effort: the retry goes on whether or not the claim heard of it."""
+    info = activity.info()
+    message = " ".join(str(err).split())[:200]
+    retrying = MailRetrying(
+        key=notification.key,
+        attempt=info.attempt,
+        since=info.scheduled_time,
+        error=f"{type(err).__name__}: {message}" if message else type(err).__name__,
+    )
+    try:
+        handle = activity.client().get_workflow_handle(info.workflow_id or "")
+        await asyncio.wait_for(handle.signal(MAIL_RETRYING_SIGNAL, retrying), SIGNAL_WITHIN)
+    except Exception as failed:  # the claim hears at the next attempt, or never needs to
+        log.info("could not tell the claim its mail is retried: %s", type(failed).__name__)
 
 
 class ClaimActivities:
@@ -110,8 +144,9 @@ class ClaimActivities:
             raise ApplicationError(
                 str(err), err.error, type=NOTIFICATION_FAILED, non_retryable=True
             ) from None
-        except Exception:
+        except Exception as err:
             sent.add(1, {"kind": notification.kind, "outcome": "failed"})
+            await _tell_claim_mail_retrying(notification, err)
             raise
         before = resume or DeliveryReport(key=notification.key, delivered=0)
         for outcome, count in (

@@ -67,6 +67,7 @@ from workflows.messages import (
     ProofItem,
     Reject,
     RequestInfo,
+    ResendNotification,
     RespondInfo,
     SendSurvey,
     Submit,
@@ -116,6 +117,7 @@ MESSAGE_COMMANDS: Mapping[str, MessageCommand[Any]] = {
     "request-info": MessageCommand(RequestInfo, ClaimsClient.request_info),
     "approve": MessageCommand(Approve, ClaimsClient.approve),
     "reject": MessageCommand(Reject, ClaimsClient.reject),
+    "resend": MessageCommand(ResendNotification, ClaimsClient.resend_notification),
     # signals: fire and forget; a refused submit-signal shows up in the view's history
     "submit-signal": MessageCommand(Submit, ClaimsClient.submit_signal, signal=True),
     "survey-completed": MessageCommand(SurveyCompleted, ClaimsClient.survey_completed, signal=True),
@@ -223,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_duration,
         metavar="DURATION",
         help="e.g. 14d with --status submitted: waiting for review longer than 14 days",
+    )
+    found.add_argument(
+        "--mail-waiting",
+        action="store_true",
+        help="claims whose mail can't go out right now (PendingNotifications > 0)",
     )
     found.add_argument(
         "--all",
@@ -388,6 +395,7 @@ async def _carry_out(
             expiring_within=args.expiring_within,
             in_status_longer_than=args.in_status_longer_than,
             open_only=not args.all and args.status is None,
+            mail_waiting=args.mail_waiting,
         )
         if args.print_query:
             print(f"query: {query}", file=sys.stderr)

@@ -58,6 +58,7 @@ from workflows.messages import (
     RefusalType,
     Reject,
     RequestInfo,
+    ResendNotification,
     RespondInfo,
     SendSurvey,
     Submit,
@@ -377,6 +378,15 @@ class ClaimsClient:
     ) -> ClaimView:
         return await self._update(
             engagement_id, WorkshopClaimWorkflow.dispute, msg, update_id=update_id
+        )
+
+    async def resend_notification(
+        self, engagement_id: str, msg: ResendNotification, *, update_id: str | None = None
+    ) -> ClaimView:
+        """An operator's: the claim's last notification of a kind, again, to the current
+        contacts (after a contact whose mail was refused is fixed)."""
+        return await self._update(
+            engagement_id, WorkshopClaimWorkflow.resend_notification, msg, update_id=update_id
         )
 
     async def request_info(

@@ -17,6 +17,7 @@ from workflows.search_attributes import (
     ENDED_FROM_OUTSIDE,
     MISSING_ITEMS,
     PARTNER_ID,
+    PENDING_NOTIFICATIONS,
 )
 
 WORKFLOW_TYPE = "WorkshopClaim"
@@ -52,6 +53,7 @@ def claims_query(
     in_status_longer_than: timedelta | None = None,
     in_status_since: datetime | None = None,
     open_only: bool = False,
+    mail_waiting: bool = False,
 ) -> str:
     """The list query for claims matching every given filter; `open_only` leaves out the
     claims whose workflow has closed (paid, rejected, auto-rejected, terminated, ...)."""
@@ -74,6 +76,8 @@ def claims_query(
         terms.append(f"{CLAIM_DEADLINE.name} <= {moment(now + expiring_within)}")
     if in_status_longer_than is not None:
         terms.append(f"{CLAIM_STATUS_SINCE.name} <= {moment(now - in_status_longer_than)}")
+    if mail_waiting:
+        terms.append(f"{PENDING_NOTIFICATIONS.name} > 0")
     if in_status_since is not None:
         terms.append(f"{CLAIM_STATUS_SINCE.name} >= {moment(in_status_since)}")
     return " AND ".join(terms)

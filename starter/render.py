@@ -8,6 +8,7 @@ from datetime import datetime
 
 from starter.client import ClaimSummary
 from workflows.messages import ClaimStatus, ClaimView
+from workflows.operator_text import mail_waiting_text
 from workflows.rules import days_left
 from workflows.texts import ITEM_LABELS, status_words
 
@@ -86,6 +87,8 @@ def claim_text(view: ClaimView, now: datetime) -> str:
         f"Status: {_status(view.status)}"
         + (f" ({view.status_reason})" if view.status_reason else ""),
     ]
+    if view.mail_waiting is not None:
+        lines.append(f"Mail: {mail_waiting_text(view.mail_waiting)}")
     if view.reply_until is not None:
         lines.append(f"Reply window: until {_stamp(view.reply_until)}")
     if view.dispute_until is not None:

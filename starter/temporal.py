@@ -29,6 +29,7 @@ from workflows.search_attributes import (
     CUSTOMER_ID,
     MISSING_ITEMS,
     PARTNER_ID,
+    PENDING_NOTIFICATIONS,
 )
 
 log = logging.getLogger("claims.temporal")
@@ -52,6 +53,7 @@ REGISTRATION: dict[str, IndexedValueType.ValueType] = {
     CLAIM_DEADLINE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     MISSING_ITEMS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
     CLAIM_STATUS_SINCE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    PENDING_NOTIFICATIONS.name: IndexedValueType.INDEXED_VALUE_TYPE_INT,
 }
 """Every attribute and its type, as `python -m starter setup` registers them."""
 

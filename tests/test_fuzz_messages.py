@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -142,6 +142,19 @@ VALID: dict[type[Inbound], st.SearchStrategy[dict[str, JSON]]] = {
     messages.Cancel: st.fixed_dictionaries({"reason": long_texts, "actor": actors}),
     messages.RespondInfo: st.fixed_dictionaries({"text": long_texts, "actor": actors}),
     messages.Dispute: st.fixed_dictionaries({"reason": long_texts, "actor": actors}),
+    messages.ResendNotification: st.fixed_dictionaries(
+        {"kind": st.sampled_from(get_args(messages.NotificationKind)), "actor": actors}
+    ),
+    messages.MailRetrying: st.fixed_dictionaries(
+        {
+            "key": st.text(
+                st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=128
+            ),
+            "attempt": st.integers(1, 10**6),
+            "since": aware_times,
+            "error": st.text(max_size=300),
+        }
+    ),
     messages.SurveyCompleted: st.fixed_dictionaries(
         {
             "kind": st.sampled_from(["partner", "customer"]),
@@ -186,11 +199,13 @@ STRING_LIMITS: dict[str, int] = {
     "uri": 2048,
     "amount": 32,
     "currency": 3,
+    "key": 128,
+    "error": 300,
 }
 """The longest accepted string per field (by its own name, or its parent's for answers)."""
 CHOICES = {"role", "locale", "kind", "channel"}
 """Strings limited to a fixed set of values."""
-TIMESTAMPS = {"consent_at", "paid_at"}
+TIMESTAMPS = {"consent_at", "paid_at", "since"}
 
 
 def inbound_models() -> set[type[Inbound]]:

@@ -53,9 +53,11 @@ with workflow.unsafe.imports_passed_through():
         ClaimInput,
         ClaimView,
         Dispute,
+        MailRetrying,
         PaymentIssued,
         Reject,
         RequestInfo,
+        ResendNotification,
         RespondInfo,
         SendSurvey,
         StoreClaim,
@@ -187,6 +189,12 @@ class WorkshopClaimWorkflow:
         # history length.
         self._published: TypedSearchAttributes | None = None
         self._published_version = 0
+        # Changes to the account of waiting mail (`mail_retrying`), which publish too.
+        self._mail_news = 0
+        self._mail_news_published = 0
+        # Whether `PendingNotifications` was ever set by this run: a claim whose mail
+        # always flowed never upserts it (its history stays what it was).
+        self._pending_shown = False
         # The business metrics (replay-safe: the SDK's workflow meter records nothing
         # while replaying), and the status they last counted (a continued run's status
         # was counted by the run before).
@@ -349,11 +357,15 @@ class WorkshopClaimWorkflow:
             await workflow.wait_condition(
                 lambda: (
                     self._published_version < len(self._claim.history)
+                    or self._mail_news_published < self._mail_news
                     or self._mail_drained
                     or self._pausing
                 )
             )
-            if self._pausing or self._published_version >= len(self._claim.history):
+            if self._pausing or (
+                self._published_version >= len(self._claim.history)
+                and self._mail_news_published >= self._mail_news
+            ):
                 return
 
     def _publish(self) -> None:
@@ -366,6 +378,7 @@ class WorkshopClaimWorkflow:
             customer_id=claim.customer.id,
             deadline=rules.deadline_of(claim),
             missing=rules.missing_items(claim),
+            pending_notifications=self._pending_notifications(),
         )
         updates = changed_attributes(self._published, attributes)
         if updates:
@@ -377,6 +390,13 @@ class WorkshopClaimWorkflow:
         workflow.set_current_details(details)
         self._count_status_change()
         self._published_version = len(claim.history)
+        self._mail_news_published = self._mail_news
+
+    def _pending_notifications(self) -> int | None:
+        """`PendingNotifications` once mail has waited in this run (None: not shown)."""
+        pending = rules.pending_notifications(self._claim)
+        self._pending_shown = self._pending_shown or pending > 0
+        return pending if self._pending_shown else None
 
     def _count_status_change(self) -> None:
         claim = self._claim
@@ -412,16 +432,22 @@ class WorkshopClaimWorkflow:
                 if failed is None or not workflow.patched(NOTIFICATION_FAILED_PATCH):
                     raise
                 self._claim.outbox.pop(0)  # recorded, not retried: the queue moves on
+                self._mail_moved_on()
                 reason, error = failed
                 failures.record_notification_failed(
                     self._claim, notification, reason, error, workflow.now()
                 )
                 continue
             self._claim.outbox.pop(0)
+            self._mail_moved_on()
             if report.refused:
                 rules.record_undeliverable(
                     self._claim, notification, report.refused, workflow.now()
                 )
+
+    def _mail_moved_on(self) -> None:
+        if rules.mail_sent(self._claim):
+            self._mail_news += 1
 
     def _view(self) -> ClaimView:
         return rules.view(self._claim, workflow.now())
@@ -587,3 +613,20 @@ class WorkshopClaimWorkflow:
     def payment_held(self, msg: PaymentHeld) -> None:
         """The payment cycle could not pay the approved claim: say so, tell the partner once."""
         payment_holds.hold_payment(self._claim, msg, workflow.now())
+
+    @workflow.signal
+    def mail_retrying(self, msg: MailRetrying) -> None:
+        """From the mail activity: its send failed an attempt and is retried."""
+        if rules.note_mail_retrying(self._claim, msg):
+            self._mail_news += 1
+
+    # --- operators ---------------------------------------------------------------------
+
+    @workflow.update
+    def resend_notification(self, msg: ResendNotification) -> ClaimView:
+        """The claim's last notification of a kind, again, to the current contacts."""
+        return self._apply(rules.resend_notification, msg)
+
+    @resend_notification.validator
+    def _validate_resend_notification(self, msg: ResendNotification) -> None:
+        self._check(rules.check_resend_notification, msg)

@@ -357,6 +357,26 @@ class Dispute(DisputeFields):
     actor: Actor
 
 
+class ResendNotification(Inbound):
+    """An operator (reviewer or program admin) sends the claim's last notification of a
+    kind again, to the current contacts: after fixing a contact whose mail was refused."""
+
+    kind: NotificationKind
+    actor: Actor
+
+
+class MailRetrying(Inbound):
+    """From the mail activity to its claim (a signal): the head of the mail queue failed
+    an attempt and is retried, so the claim can say its mail waits, and why."""
+
+    key: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    attempt: int = Field(ge=1)
+    since: AwareDatetime
+    """When the first attempt at this notification was scheduled."""
+    error: Annotated[str, StringConstraints(max_length=300)]
+    """The error's type and message, no addresses (the activity's errors name none)."""
+
+
 AnswerKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 AnswerValue = (
     Annotated[str, StringConstraints(max_length=ANSWER_MAX_CHARS), AfterValidator(free_text)]
@@ -446,6 +466,17 @@ class Payment(Outbound):
     paid_at: datetime
 
 
+class MailWaiting(Outbound):
+    """Mail the claim owes but can't send right now (the mail server down or refusing)."""
+
+    count: int
+    """Notifications waiting in the claim's queue."""
+    since: datetime
+    """When the first attempt at the oldest waiting one was scheduled."""
+    attempts: int
+    last_error: str
+
+
 class ClaimView(Outbound):
     engagement_id: str
     partner: Party
@@ -479,6 +510,8 @@ class ClaimView(Outbound):
     payment_hold: str | None = None
     """Why an approved claim can't be paid now (e.g. its workshop type has no tariff any
     more); null when nothing holds it. Operators see it in the claim's current details."""
+    mail_waiting: MailWaiting | None = None
+    """Set while the claim's mail can't go out (retried without limit); null otherwise."""
 
 
 # --- between the workflow and its activities ---------------------------------------------

@@ -8,10 +8,10 @@ or a comment, since anyone who can open the UI reads these texts.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from workflows.failures import failed_notifications
-from workflows.messages import ClaimInput, Notification
+from workflows.messages import ClaimInput, MailWaiting, Notification
 from workflows.rules import (
     SUBMISSION_WINDOW_DAYS,
     ClaimState,
@@ -57,6 +57,10 @@ def literal(text: str) -> str:
 
 def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d")
+
+
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def static_summary(claim: ClaimInput) -> str:
@@ -131,8 +135,25 @@ def current_details(claim: ClaimState, now: datetime) -> str:
     return (
         f"**Status:** {status_words(claim.status)} ({timing})  \n"
         f"**Proof:** {_proof_line(claim)}  \n"
-        f"**Next:** {_next_event(claim, now)}{hold}" + _failures_line(claim)
+        f"**Next:** {_next_event(claim, now)}{hold}"
+        + _mail_waiting_line(claim)
+        + _failures_line(claim)
     )
+
+
+def mail_waiting_text(waiting: MailWaiting) -> str:
+    """ "2 mails waiting, retrying since ..., last error ...": for the UI and the CLI."""
+    mails = "mail" if waiting.count == 1 else "mails"
+    return (
+        f"{waiting.count} {mails} waiting, retrying since {_minute(waiting.since)} "
+        f"(attempt {waiting.attempts}), last error: {waiting.last_error}"
+    )
+
+
+def _mail_waiting_line(claim: ClaimState) -> str:
+    if claim.mail_waiting is None:
+        return ""
+    return f"  \n**Mail:** {literal(mail_waiting_text(claim.mail_waiting))}"
 
 
 def _failures_line(claim: ClaimState) -> str:

@@ -26,6 +26,9 @@ CLAIM_DEADLINE = SearchAttributeKey.for_datetime("ClaimDeadline")
 MISSING_ITEMS = SearchAttributeKey.for_keyword_list("MissingItems")
 CLAIM_STATUS_SINCE = SearchAttributeKey.for_datetime("ClaimStatusSince")
 """When the claim entered its status: for "waiting for review longer than N days"."""
+PENDING_NOTIFICATIONS = SearchAttributeKey.for_int("PendingNotifications")
+"""Mail the claim owes while sending fails (0 again once it flows); never set on a claim
+whose mail always went out."""
 
 ENDED_FROM_OUTSIDE = "ExecutionStatus IN ('Terminated', 'TimedOut')"
 """The visibility filter for claims ended from outside (status `terminated`): their
@@ -40,18 +43,21 @@ def claim_attributes(
     customer_id: str,
     deadline: datetime,
     missing: Sequence[str],
+    pending_notifications: int | None = None,
 ) -> TypedSearchAttributes:
-    """The attribute values of a claim in a given state."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(CLAIM_STATUS, status),
-            SearchAttributePair(CLAIM_STATUS_SINCE, status_since),
-            SearchAttributePair(PARTNER_ID, partner_id),
-            SearchAttributePair(CUSTOMER_ID, customer_id),
-            SearchAttributePair(CLAIM_DEADLINE, deadline),
-            SearchAttributePair(MISSING_ITEMS, list(missing)),
-        ]
-    )
+    """The attribute values of a claim in a given state (`PendingNotifications` only when
+    given)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(CLAIM_STATUS, status),
+        SearchAttributePair(CLAIM_STATUS_SINCE, status_since),
+        SearchAttributePair(PARTNER_ID, partner_id),
+        SearchAttributePair(CUSTOMER_ID, customer_id),
+        SearchAttributePair(CLAIM_DEADLINE, deadline),
+        SearchAttributePair(MISSING_ITEMS, list(missing)),
+    ]
+    if pending_notifications is not None:
+        pairs.append(SearchAttributePair(PENDING_NOTIFICATIONS, pending_notifications))
+    return TypedSearchAttributes(pairs)
 
 
 def changed_attributes(

@@ -16,6 +16,7 @@ from workflows.messages import (
     Comment,
     Contact,
     HistoryEntry,
+    MailWaiting,
     Notification,
     Party,
     Payment,
@@ -49,6 +50,10 @@ class ClaimState(BaseModel):
     paid_at: datetime | None = None
     payment: Payment | None = None
     payment_hold: str | None = None
+    mail_waiting: MailWaiting | None = None
+    """While the head of the outbox fails and is retried (the mail activity says so)."""
+    last_notifications: dict[str, Notification] = Field(default_factory=dict)
+    """The latest notification of each kind, for an operator's `resend_notification`."""
     outbox: list[Notification] = Field(default_factory=list)
     """Notifications decided but not yet handed to the mail server."""
     notifications_made: int = 0

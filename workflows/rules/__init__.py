@@ -185,19 +185,19 @@ def notify(
 ) -> None:
     """Queue a notification; its key is stable (claim and sequence) for idempotent sending."""
     claim.notifications_made += 1
-    claim.outbox.append(
-        Notification(
-            key=f"{claim.engagement_id}.n{claim.notifications_made}",
-            kind=kind,
-            engagement_id=claim.engagement_id,
-            partner_name=claim.partner.name,
-            customer_name=claim.customer.name,
-            workshop=claim.workshop,
-            recipients=list(recipients),
-            deadline_at=deadline_of(claim),
-            **fields,
-        )
+    notification = Notification(
+        key=f"{claim.engagement_id}.n{claim.notifications_made}",
+        kind=kind,
+        engagement_id=claim.engagement_id,
+        partner_name=claim.partner.name,
+        customer_name=claim.customer.name,
+        workshop=claim.workshop,
+        recipients=list(recipients),
+        deadline_at=deadline_of(claim),
+        **fields,
     )
+    claim.outbox.append(notification)
+    claim.last_notifications[kind] = notification
 
 
 # --- starting, the clock and the end ----------------------------------------------------
@@ -692,6 +692,7 @@ def view(claim: ClaimState, now: datetime) -> ClaimView:
         dispute_until=claim.dispute_until if claim.status == "rejected" else None,
         status_words={locale: status_words(claim.status, locale) for locale in ("en", "nl")},
         payment_hold=claim.payment_hold,
+        mail_waiting=claim.mail_waiting,
     )
 
 
@@ -714,6 +715,12 @@ from workflows.rules.after_submission import next_clock as next_clock
 from workflows.rules.after_submission import reach_clock as reach_clock
 from workflows.rules.after_submission import respond_info as respond_info
 from workflows.rules.after_submission import settle_clocks as settle_clocks
+from workflows.rules.mail import OPERATOR_ROLES as OPERATOR_ROLES
+from workflows.rules.mail import check_resend_notification as check_resend_notification
+from workflows.rules.mail import mail_sent as mail_sent
+from workflows.rules.mail import note_mail_retrying as note_mail_retrying
+from workflows.rules.mail import pending_notifications as pending_notifications
+from workflows.rules.mail import resend_notification as resend_notification
 from workflows.rules.signals import check_complete_survey as check_complete_survey
 from workflows.rules.signals import complete_survey as complete_survey
 from workflows.rules.signals import issue_payment as issue_payment
