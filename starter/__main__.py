@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -93,7 +94,7 @@ class MessageCommand(Generic[M]):
     """A command that sends one message of the contract to an engagement's claim."""
 
     model: type[M]
-    call: Callable[[ClaimsClient, str, M], Awaitable[ClaimView | None]]
+    call: Callable[..., Awaitable[ClaimView | None]]
     """The ClaimsClient method; an update returns the view, a signal returns None."""
     signal: bool = False
 
@@ -258,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=command.help, description=command.help)
         sub.add_argument("engagement", metavar="ENGAGEMENT")
         _add_json_input(sub, f"the {command.model.__name__} payload")
+        if not command.signal:
+            sub.add_argument(
+                "--update-id",
+                metavar="ID",
+                help="the Temporal update id (made and printed when absent): the same id "
+                "again acts once, so a retry after a timeout is safe",
+            )
 
     complete = commands.add_parser(
         "complete-survey",
@@ -414,9 +422,17 @@ async def _carry_out(
         print(await payments.setup_schedule(client.client, settings))
         print(await setup_reconcile_schedule(client.client, settings.task_queue))
     elif name in MESSAGE_COMMANDS:
-        result = await MESSAGE_COMMANDS[name].call(client, args.engagement, payload.message)
-        if result is not None:
-            _print_view(result)
+        command = MESSAGE_COMMANDS[name]
+        if command.signal:
+            await command.call(client, args.engagement, payload.message)
+            return
+        answer = await command.call(
+            client, args.engagement, payload.message, update_id=args.update_id
+        )
+        assert answer is not None, "an update answers the claim's view"
+        # Printed once it is done (a timeout's one-line error names it, to retry with).
+        print(f"update id: {args.update_id}", file=sys.stderr)
+        _print_view(answer)
     elif name == "complete-survey":
         token: str = args.token
         if "/surveys/" in token:  # the whole link, as `survey-link` prints it
@@ -439,7 +455,13 @@ def _no_answer(args: argparse.Namespace, settings: Settings) -> str:
     if args.command in MESSAGE_COMMANDS and engagement is not None:
         text += (
             f"; the {args.command} may still take effect when a worker answers: check with "
-            f"`{PROG} show {engagement}` before sending it again"
+            f"`{PROG} show {engagement}`"
+        )
+        update_id = getattr(args, "update_id", None)
+        text += (
+            f", or send it again with --update-id {update_id} (it acts once)"
+            if update_id
+            else " before sending it again"
         )
     return text
 
@@ -456,6 +478,8 @@ def _fail(code: int, text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (argparse exits 2 itself on bad usage)."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "update_id", "absent") is None:  # an update without one: make it
+        args.update_id = f"cli-{uuid.uuid4()}"
     try:
         settings = load_settings(require_secret_key=args.command in NEEDS_SECRET_KEY)
     except SettingsError as err:

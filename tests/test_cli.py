@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import typing
 from collections.abc import Mapping
@@ -111,7 +112,7 @@ async def test_show_and_updates_take_json_from_an_option_or_a_file(
     payload = attach("results_and_recommendations").model_dump_json()
     attached = await run_cli("attach-document", eid, "--json", payload, env=cli_env)
     assert attached.view().proof.results_and_recommendations.status == "attached"
-    assert attached.stderr == ""
+    assert re.fullmatch(r"update id: cli-[0-9a-f-]{36}\n", attached.stderr)  # made, printed
 
     comment_file = tmp_path / "comment.json"
     comment_file.write_text(json.dumps({"text": "Delivered on site.", "actor": ACTOR}))
@@ -132,6 +133,21 @@ async def test_show_and_updates_take_json_from_an_option_or_a_file(
 
     after = await claims.get_claim(eid)
     assert compact(after) == commented.view()  # the refusals changed nothing
+
+
+async def test_an_update_sent_again_with_its_update_id_acts_once(
+    env: WorkflowEnvironment, claims: ClaimsClient, cli_env: dict[str, str]
+) -> None:
+    eid = await start_claim_now(env, claims)
+    comment = json.dumps({"text": "Delivered on site.", "actor": ACTOR})
+    retry = ("add-comment", eid, "--json", comment, "--update-id", "op-42-comment")
+
+    first = await run_cli(*retry, env=cli_env)
+    again = await run_cli(*retry, env=cli_env)
+
+    assert (first.code, again.code) == (0, 0)
+    assert first.stderr == again.stderr == "update id: op-42-comment\n"
+    assert [c.text for c in (await claims.get_claim(eid)).comments] == ["Delivered on site."]
 
 
 async def test_cancel_from_the_command_line_and_show_says_the_status_in_words(

@@ -301,5 +301,6 @@ async def test_cli_update_without_a_worker_fails_in_one_line_saying_it_may_still
     assert err.startswith("error: no answer from Temporal at ")
     assert f"is a claims worker polling task queue '{queue}'?" in err
     assert "the add-comment may still take effect when a worker answers: check with " in err
-    assert f"`python -m starter show {eid}` before sending it again" in err
+    assert f"`python -m starter show {eid}`, or send it again with --update-id cli-" in err
+    assert err.rstrip().endswith("(it acts once)")
     await dev_env.client.get_workflow_handle(workflow_id(eid)).terminate("test over")
