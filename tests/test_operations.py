@@ -45,6 +45,7 @@ DOCUMENTED = {
     "Waiting on the customer survey": {"status": "in_progress", "missing": "customer_survey"},
     "Waiting for the partner's answer to a question": {"status": "info_requested"},
     "One partner's claims": {"partner": "P-42"},
+    "Mail waiting": {"mail_waiting": True},
 }
 
 
