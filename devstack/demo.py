@@ -27,20 +27,35 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, assert_never
 
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
 from activities.links import SurveyLinks
 from claims_testing.factory import ClaimFactory, WallClock
-from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
+from starter.client import (
+    ClaimAlreadyFinished,
+    ClaimRefused,
+    ClaimsClient,
+    StartedClaim,
+    workflow_id,
+)
 from starter.settings import SettingsError, load_settings
 from starter.temporal import connect
+from workflows import operator_text, rules
+from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.engagements import Workshop
 from workflows.messages import (
     Actor,
+    AttachDocument,
     ClaimInput,
     ClaimView,
     Contact,
     Document,
     DocumentKind,
     Party,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
     SurveyKind,
 )
 from workflows.rules import SUBMISSION_WINDOW_DAYS
@@ -81,6 +96,8 @@ def type_of(workshop: str) -> str:
     return next(code for code, entry in DEMO_WORKSHOPS.items() if entry.name == workshop)
 
 
+WAITING_FOR_REVIEW = timedelta(days=20)
+"""How long DEMO-1008 has waited for review when it is seeded."""
 SETTLE_WITHIN = 15.0
 """Seconds to wait for a signal (a completed survey) to show in the claim's view."""
 
@@ -93,6 +110,7 @@ DemoTarget = Literal[
     "info_requested",
     "approved",
     "auto_rejected",
+    "submitted_long_ago",
 ]
 
 
@@ -175,8 +193,18 @@ DEMO_CLAIMS: tuple[DemoClaim, ...] = (
         "auto_rejected",
         f"not submitted in {SUBMISSION_WINDOW_DAYS} days",
     ),
+    DemoClaim(
+        "DEMO-1008",
+        NORTHWIND,
+        Party(id="C-508", name="Fourth Coffee"),
+        "Cloud adoption workshop",
+        50,
+        "submitted_long_ago",
+        f"waiting for review {WAITING_FOR_REVIEW.days} days",
+    ),
 )
-"""Seven claims, two partners, every state an operator searches for."""
+"""Eight claims, two partners, every state an operator searches for (one of them waiting
+for review long enough for `list --in-status-longer-than 14d`)."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +278,34 @@ def claim_input(demo: DemoClaim, now: datetime) -> ClaimInput:
         customer_contact=customer_contact(demo.customer),
         actor=ADMINS[demo.partner.id],
     )
+
+
+def submitted_long_ago(claim: ClaimInput, submitted_at: datetime) -> ClaimRun:
+    """The run of a claim submitted at `submitted_at` with all its proof, made by the rules
+    at the moments it happened; its mails of then are not sent again."""
+    started_at = submitted_at - timedelta(days=10)
+    state = rules.open_claim(claim, started_at)
+    admin = claim.actor
+    for kind in ("results_and_recommendations", "invoice"):
+        document = demo_document(claim.engagement_id, kind, None)
+        msg = AttachDocument(kind=kind, document=document, actor=admin)
+        rules.attach_document(state, msg, started_at)
+    for survey_kind in ("partner", "customer"):
+        rules.send_survey(state, SendSurvey(kind=survey_kind, actor=admin), started_at)
+        answered = SurveyCompleted(
+            kind=survey_kind,
+            link_version=rules.survey(state, survey_kind).link_version,
+            respondent_email=(
+                claim.customer_contact if survey_kind == "customer" else claim.partner_contacts[0]
+            ).email,
+            answers={"satisfaction": 5},
+        )
+        rules.complete_survey(state, answered, started_at + timedelta(days=1))
+    state.clocks.append("review_clock")
+    rules.submit(state, Submit(actor=admin), submitted_at)
+    state.outbox.clear()  # sent back then
+    carried = CarriedClaim(claim=state, stored=0, release=RELEASE)
+    return ClaimRun.model_validate({**claim.model_dump(), "carried": carried.model_dump()})
 
 
 class Seeder:
@@ -342,6 +398,8 @@ class Seeder:
                 return view
             note = "Demo: all proof in order."
             return await self.factory.approve(view.engagement_id, note=note, actor=REVIEWER)
+        if target == "submitted_long_ago":  # seeded as it stood (submitted_long_ago)
+            return view
         if target == "auto_rejected":  # the deadline passed before the start: nothing to do
             return await self._settle(
                 view.engagement_id, lambda v: v.status == "auto_rejected", "auto-rejection"
@@ -351,7 +409,10 @@ class Seeder:
     async def seed_one(self, demo: DemoClaim, now: datetime) -> Seeded:
         partner = demo.partner.name
         try:
-            started = await self.factory.start(claim_input(demo, now))
+            if demo.target == "submitted_long_ago":
+                started = await self._start_as_it_stood(demo, now)
+            else:
+                started = await self.factory.start(claim_input(demo, now))
         except ClaimAlreadyFinished as finished:
             status = finished.view.status if finished.view else "finished"
             deadline = finished.view.deadline_at if finished.view else None
@@ -365,6 +426,27 @@ class Seeder:
         return Seeded(
             demo.engagement_id, demo.label, view.status, outcome, view.deadline_at, partner
         )
+
+    async def _start_as_it_stood(self, demo: DemoClaim, now: datetime) -> StartedClaim:
+        """A claim that waits for review since WAITING_FOR_REVIEW ago: no message can be
+        sent in the past, so its state is made by the rules at those past moments and the
+        claim is started with it, as continue-as-new starts a claim's next run (a claim
+        taken over from an earlier system would start the same way)."""
+        run = submitted_long_ago(claim_input(demo, now), now - WAITING_FOR_REVIEW)
+        try:
+            await self.claims.client.start_workflow(
+                WorkshopClaimWorkflow.run,
+                run,
+                id=workflow_id(demo.engagement_id),
+                task_queue=self.claims.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=operator_text.static_summary(run),
+                static_details=operator_text.static_details(run),
+            )
+            created = True
+        except WorkflowAlreadyStartedError:
+            created = False
+        return StartedClaim(view=await self.claims.get_claim(demo.engagement_id), created=created)
 
     async def seed(
         self,

@@ -138,6 +138,7 @@ def test_demo_prints_one_line_per_seeded_claim_in_distinct_states(stack: Running
         "DEMO-1005": "info_requested",
         "DEMO-1006": "approved",
         "DEMO-1007": "auto_rejected",
+        "DEMO-1008": "submitted",
     }
 
 
@@ -187,7 +188,7 @@ def test_the_worker_serves_its_metrics_where_the_stack_says(stack: RunningStack)
     assert f"worker metrics: {url}" in stack.output
     status, text = http_get(url)
     assert status == 200
-    # The demo's seven claims each entered in_progress; the SDK's own metrics are there too.
+    # The demo's claims each entered in_progress; the SDK's own metrics are there too.
     entered = re.findall(
         r'^claims_status_transitions_total\{[^}]*to="in_progress"[^}]*\} (\S+)$', text, re.M
     )
@@ -255,6 +256,20 @@ def test_operator_command_line_lists_the_seeded_submitted_claim(stack: RunningSt
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert [SUBMITTED_DEMO_CLAIM, "submitted"] in [row[:2] for row in rows], listed.stdout
     assert WAITING_ON_CUSTOMER_SURVEY not in listed.stdout
+
+    # DEMO-1008 has waited for review 20 days: the operators' "waiting too long" search.
+    too_long = ["--status", "submitted", "--in-status-longer-than", "14d"]
+    waiting = subprocess.run(
+        [sys.executable, "-m", "starter", "list", *too_long],
+        cwd=ROOT,
+        env=stack.env_for_commands(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    rows = [line.split() for line in waiting.stdout.splitlines()[1:-1]]
+    assert [(row[0], row[-1]) for row in rows] == [("DEMO-1008", "(20d)")], waiting.stdout
 
 
 @pytest.mark.timeout(60)
