@@ -30,7 +30,7 @@ from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN, PortalAppFor, Registry
+from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN, PortalAppFor, Registry, start
 from worker import create_worker
 from workflows.engagements import Workshop, WorkshopCatalogue
 from workflows.messages import Role
@@ -170,6 +170,15 @@ def catalogue() -> WorkshopCatalogue:
 def registry(store: ClaimStore, catalogue: WorkshopCatalogue) -> Registry:
     """Records engagements as the program would, so the test's partner keys may claim them."""
     return Registry(store, catalogue)
+
+
+@pytest.fixture
+async def started_eid(
+    api: httpx.AsyncClient, env: WorkflowEnvironment, registry: Registry, keyring: ApiKeyring
+) -> str:
+    """The engagement of a claim the partner's admin just started through the portal."""
+    engagement_id: str = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    return engagement_id
 
 
 @pytest.fixture

@@ -137,9 +137,9 @@ def claim_again(eid: str) -> dict[str, Any]:
 
 
 async def test_no_key_or_a_wrong_key_answers_401_with_a_bearer_challenge(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     for method, path in [
         ("GET", f"{V1}/claims"),
         ("GET", f"{V1}/claims/{eid}"),
@@ -394,9 +394,9 @@ async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_dead
 
 
 async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_another_partner(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     for holder in (keyring.admin, keyring.user, keyring.reviewer):
         response = await api.get(f"{V1}/claims/{eid}", headers=holder.headers)
         assert response.status_code == 200
@@ -433,9 +433,9 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
 
 
 async def test_history_is_the_audit_trail_of_the_live_view(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await api.post(
         f"{V1}/claims/{eid}/comments", json={"text": "on site"}, headers=keyring.user.headers
     )
@@ -452,9 +452,9 @@ async def test_history_is_the_audit_trail_of_the_live_view(
 
 
 async def test_a_comment_carries_the_callers_identity_and_a_reviewers_comment_is_403(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     response = await api.post(
         f"{V1}/claims/{eid}/comments",
         json={"text": "  delivered on site  "},
@@ -496,12 +496,11 @@ async def test_a_comment_carries_the_callers_identity_and_a_reviewers_comment_is
 
 async def test_sending_surveys_mails_them_and_the_direct_partner_link_is_the_mailed_link(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: MailCatcher,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     sent = await api.post(
         f"{V1}/claims/{eid}/surveys/customer/send", json={}, headers=keyring.user.headers
     )
@@ -547,13 +546,12 @@ async def test_sending_surveys_mails_them_and_the_direct_partner_link_is_the_mai
 
 async def test_completed_surveys_answer_409_survey_completed_and_lock_the_customer_contact(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     claims: ClaimsClient,
     mailbox: MailCatcher,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     link = (
         await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers)
     ).json()["url"]
@@ -588,9 +586,9 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
 
 
 async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_422(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=keyring.admin.headers)
     new_contact = {"name": "Nina", "email": "nina@customer.example", "locale": "nl"}
     response = await api.put(
@@ -623,9 +621,9 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
 
 
 async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_missing_items(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await upload(api, eid, keyring.admin, pdf(), kind="invoice")
     problem = assert_problem(
         await api.post(f"{V1}/claims/{eid}/submit", json={}, headers=keyring.admin.headers),
@@ -655,9 +653,9 @@ async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_miss
 
 
 async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
+    api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     r = keyring.reviewer.headers
     for path, body in [
         ("review/request-info", {"question": "Which room?"}),
@@ -683,14 +681,13 @@ async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
 
 async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: MailCatcher,
     claims: ClaimsClient,
     store: ClaimStore,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     a, u, r = keyring.admin.headers, keyring.user.headers, keyring.reviewer.headers
     assert (await upload(api, eid, keyring.admin, pdf("report"))).status_code == 200
     invoice = await upload(
@@ -761,9 +758,9 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     claims: ClaimsClient,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await complete_proof(api, eid, keyring.admin, claims)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
     rejected = await api.post(
@@ -837,12 +834,11 @@ async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the
 
 async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_downloadable(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     content = pdf("results")
     response = await upload(
         api,
@@ -904,12 +900,11 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
 
 async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     too_big = pdf() + b"\x00" * (25 * MiB)
     problem = assert_problem(
         await upload(api, eid, keyring.admin, too_big), 413, "DocumentTooLarge"
@@ -926,12 +921,11 @@ async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
 
 async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     for content, filename in [
         (b"just some text, honestly a PDF\n", "report.pdf"),
         (b"MZ\x90\x00" + b"\x00" * 100, "invoice.pdf"),
@@ -960,12 +954,11 @@ async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
 
 async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stored_or_sent(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     problem = assert_problem(await upload(api, eid, keyring.admin, b""), 422, "InvalidInput")
     assert problem["detail"] == "file: is empty"
     problem = assert_problem(
@@ -997,13 +990,12 @@ async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stor
 
 async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it_is_stored(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     claims: ClaimsClient,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await complete_proof(api, eid, keyring.admin, claims)
     files_before = stored_files(blob_dir)
     await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)

@@ -252,12 +252,9 @@ async def comments_of(api: httpx.AsyncClient, eid: str, holder: ApiKeyHolder) ->
 
 
 @pytest.fixture
-async def eid(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, keyring: ApiKeyring, registry: Registry
-) -> str:
+def eid(started_eid: str) -> str:
     """The engagement of a claim a partner's admin just started through the portal."""
-    engagement_id: str = (await start(api, env, registry, keyring.admin))["engagement_id"]
-    return engagement_id
+    return started_eid
 
 
 @pytest.mark.claims_server("shared")

@@ -21,7 +21,6 @@ from tests.helpers import (
     assert_problem,
     plain_json_client,
     sent_survey_token,
-    start,
     start_body,
     start_claim_now,
 )
@@ -99,11 +98,10 @@ async def test_a_consent_beyond_year_2999_is_invalid_input_not_a_crash(
 
 async def test_a_comment_keeps_line_breaks_and_tabs_and_refuses_other_controls(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     path = f"{V1}/claims/{eid}/comments"
     taken = await api.post(path, json={"text": "one\r\ntwo\tthree"}, headers=keyring.admin.headers)
     assert taken.status_code == 200, taken.text
@@ -144,12 +142,11 @@ async def test_a_raw_temporal_caller_meets_the_same_text_rules(
 
 async def test_a_full_claim_refuses_another_comment_with_a_clear_409(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     claims: ClaimsClient,
     keyring: ApiKeyring,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     for number in range(MAX_COMMENTS):
         await claims.add_comment(eid, AddComment(text=f"comment {number}", actor=PARTNER_ADMIN))
     response = await api.post(

@@ -18,7 +18,7 @@ from starter.client import ClaimsClient
 from starter.settings import SettingsError
 from tests.api_keys import ApiKeyring
 from tests.builders import CUSTOMER_CONTACT
-from tests.helpers import Registry, assert_problem, start
+from tests.helpers import assert_problem
 from workflows.bounds import RESEND_INTERVAL
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -34,9 +34,9 @@ async def test_a_survey_resent_within_10_minutes_is_429_too_many_requests_with_r
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: Mailbox,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     assert (await api.post(send_path(eid), headers=keyring.admin.headers)).status_code == 200
     again = await api.post(send_path(eid), headers=keyring.user.headers)
     problem = assert_problem(again, 429, "TooManyRequests")
@@ -55,11 +55,10 @@ async def test_a_survey_resent_within_10_minutes_is_429_too_many_requests_with_r
 @pytest.mark.claims_server("shared")
 async def test_a_send_after_a_contact_change_is_never_throttled(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     await api.post(send_path(eid), headers=keyring.admin.headers)
     new_contact = {**CUSTOMER_CONTACT.model_dump(mode="json"), "email": "new@customer.example"}
     changed = await api.put(
@@ -76,11 +75,10 @@ async def test_a_send_after_a_contact_change_is_never_throttled(
 @pytest.mark.claims_server("shared")
 async def test_opening_the_partner_survey_directly_mails_nothing_and_is_never_throttled(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     for _ in range(3):
         response = await api.post(
             f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers

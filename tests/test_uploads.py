@@ -77,13 +77,12 @@ MACRO_PACKAGES = {
 @pytest.mark.parametrize("content", MACRO_PACKAGES.values(), ids=MACRO_PACKAGES.keys())
 async def test_an_office_package_with_code_is_415_whatever_its_parts_are_called(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
     content: bytes,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     response = await upload(api, eid, keyring.admin, content, filename="report.docx")
     problem = assert_problem(response, 415, "UnsupportedDocumentType")
     assert "macros" in problem["detail"]
@@ -100,13 +99,12 @@ async def test_an_office_package_with_code_is_415_whatever_its_parts_are_called(
 )
 async def test_a_legacy_office_file_with_macros_is_415(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     entries: tuple[tuple[str, int], ...],
     filename: str,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     content = ole_file(("WordDocument", STREAM), *entries)
     response = await upload(api, eid, keyring.admin, content, filename=filename)
     assert_problem(response, 415, "UnsupportedDocumentType")
@@ -114,11 +112,10 @@ async def test_a_legacy_office_file_with_macros_is_415(
 
 async def test_a_legacy_office_file_without_macros_is_taken_even_if_its_text_says_macros(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     text = "About Macros and VBA".encode("utf-16-le")
     content = ole_file(("WordDocument", STREAM), ("1Table", STREAM), body=b"\x00" * 3 + text)
     response = await upload(api, eid, keyring.admin, content, filename="notes.doc")
@@ -137,13 +134,12 @@ async def test_a_legacy_office_file_without_macros_is_taken_even_if_its_text_say
 )
 async def test_a_download_is_named_with_the_extension_of_its_sniffed_type(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     uploaded_as: str,
     downloaded_as: str,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     uploaded = await upload(api, eid, keyring.admin, pdf(uploaded_as), filename=uploaded_as)
     assert uploaded.status_code == 200, uploaded.text
     response = await api.get(
@@ -171,12 +167,11 @@ def document_path(blob_dir: Path, response: httpx.Response, kind: str) -> Path:
 
 async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    started_eid: str,
 ) -> None:
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = started_eid
     first = await upload(api, eid, keyring.admin, pdf("first"))
     invoice = await upload(api, eid, keyring.admin, pdf("invoice"), kind="invoice")
     first_path = document_path(blob_dir, first, "results_and_recommendations")
