@@ -7,12 +7,14 @@ beside the claims, as `python worker.py` does.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from temporalio.client import ScheduleIntervalSpec
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
@@ -90,6 +92,9 @@ async def test_a_terminated_claim_reads_terminated_and_is_recorded_so_in_the_rea
 async def test_setup_creates_the_hourly_reconciliation_schedule_once(
     dev_env: WorkflowEnvironment, task_queue: str
 ) -> None:
+    schedule = dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE_ID)
+    with contextlib.suppress(RPCError):  # another test's `setup` on the shared server
+        await schedule.delete()
     said = await setup_reconcile_schedule(dev_env.client, task_queue)
     try:
         assert (
@@ -102,7 +107,7 @@ async def test_setup_creates_the_hourly_reconciliation_schedule_once(
         described = await dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE_ID).describe()
         assert described.schedule.spec.intervals == [ScheduleIntervalSpec(every=timedelta(hours=1))]
     finally:
-        await dev_env.client.get_schedule_handle(RECONCILE_SCHEDULE_ID).delete()
+        await schedule.delete()
 
 
 async def _stored(store: ClaimStore, eid: str) -> bool:
