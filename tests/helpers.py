@@ -5,10 +5,11 @@ never from one another."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,7 @@ from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import ApiKeyHolder
-from tests.builders import PARTNER_ADMIN, claim_input
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
 from workflows import rules
 from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.engagements import EngagementFields, WorkshopCatalogue
@@ -423,3 +424,26 @@ async def upload(
 def stored_files(blob_dir: Path) -> list[Path]:
     """Every file in the blob store (uploads in progress included)."""
     return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []
+
+
+async def send_deferred_survey(env: WorkflowEnvironment, claims: ClaimsClient, mailbox: Any) -> str:
+    """Start a claim and send its customer survey while the mail server defers the customer
+    (451): the mail activity fails and is retried until `mailbox.undefer()`."""
+    eid = await start_claim_now(env, claims)
+    mailbox.defer([CUSTOMER_CONTACT.email])
+    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+    return eid
+
+
+async def await_logged(
+    caplog: pytest.LogCaptureFixture,
+    match: Callable[[logging.LogRecord], bool],
+    what: str,
+    within: float = 60.0,
+) -> list[logging.LogRecord]:
+    """The captured records `match` accepts, once there is one (bounded wait)."""
+    deadline = time.monotonic() + within
+    while not (found := [record for record in caplog.records if match(record)]):
+        assert time.monotonic() < deadline, f"{what} was never logged"
+        await asyncio.sleep(0.05)
+    return found

@@ -3,12 +3,10 @@ claim it was written for; a failed activity attempt one line, its traceback at d
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -26,9 +24,8 @@ from starter.telemetry import (
     JsonLogFormatter,
     next_attempt,
 )
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN
-from tests.helpers import start_claim_now
-from workflows.messages import SendSurvey
+from tests.builders import CUSTOMER_CONTACT
+from tests.helpers import await_logged, send_deferred_survey
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -90,20 +87,16 @@ async def test_a_failed_mail_attempt_is_one_warning_line_naming_attempt_error_an
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    eid = await start_claim_now(env, claims)
-    mailbox.defer([CUSTOMER_CONTACT.email])
-    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
+    await send_deferred_survey(env, claims, mailbox)
 
-    def failed_attempts() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if r.name == ACTIVITY_LOGGER and "failed on" in r.msg]
-
-    deadline = time.monotonic() + 60
-    while not failed_attempts():
-        assert time.monotonic() < deadline, "the failed attempt was never logged"
-        await asyncio.sleep(0.05)
+    attempts = await await_logged(
+        caplog,
+        lambda r: r.name == ACTIVITY_LOGGER and "failed on" in r.msg,
+        "the failed attempt",
+    )
     mailbox.undefer()
 
-    record = failed_attempts()[0]
+    record = attempts[0]
     line = record.getMessage()
     assert record.levelno == logging.WARNING
     assert record.exc_info is None  # the traceback is for debug level only

@@ -3,9 +3,7 @@ stay out of every line, also when a mail fails and the SDK logs the failed attem
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,8 +13,7 @@ from claims_testing.environment import Mailbox
 from starter.client import ClaimsClient
 from starter.telemetry import JsonLogFormatter
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS
-from tests.helpers import start_claim_now
-from workflows.messages import SendSurvey
+from tests.helpers import await_logged, send_deferred_survey
 
 
 def logged(record: logging.LogRecord) -> str:
@@ -32,16 +29,12 @@ async def test_a_deferred_mail_is_retried_and_no_log_line_names_a_person(
     # The level the worker and portal log at (DEBUG is for a developer's machine: some
     # libraries, aiosqlite among them, write their SQL parameters there).
     caplog.set_level(logging.INFO)
-    eid = await start_claim_now(env, claims)
-    mailbox.defer([CUSTOMER_CONTACT.email])
-    await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
-
-    deadline = time.monotonic() + 60
-    while not any(
-        "deferred" in record.getMessage() + str(record.exc_info) for record in caplog.records
-    ):
-        assert time.monotonic() < deadline, "the deferred send was never logged"
-        await asyncio.sleep(0.05)
+    await send_deferred_survey(env, claims, mailbox)
+    await await_logged(
+        caplog,
+        lambda r: "deferred" in r.getMessage() + str(r.exc_info),
+        "the deferred send",
+    )
     mailbox.undefer()
     await env.sleep(timedelta(minutes=1))  # past the retry's backoff
     await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation", within=60)
