@@ -33,6 +33,9 @@ MAIL_KINDS: tuple[str, ...] = (
 """What `X-Claim-Notification` can say: every notification kind, the remittance and the
 consent request's mails."""
 
+HOLD_AT_MOST = 60.0
+"""Seconds a held mail waits for `MailCatcher.release` before it is answered anyway."""
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now."""
@@ -48,6 +51,8 @@ class MailSink:
         self.folder = folder
         self.refused: set[str] = set()
         self.deferred: set[str] = set()
+        self.held: set[str] = set()
+        self.released = threading.Event()
         self._messages: list[EmailMessage] = []
         self._lock = threading.Lock()
         if folder is not None:
@@ -69,6 +74,9 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.held & {address.lower() for address in envelope.rcpt_tos}:
+            # A slow mail server: answer only once released (or after a minute).
+            await asyncio.to_thread(self.released.wait, HOLD_AT_MOST)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
@@ -94,6 +102,7 @@ class MailCatcher:
         return self
 
     def stop(self) -> None:
+        self.release()
         self._controller.stop()
 
     @property
@@ -110,6 +119,17 @@ class MailCatcher:
 
     def undefer(self) -> None:
         self.sink.deferred.clear()
+
+    def hold(self, addresses: Iterable[str]) -> None:
+        """Keep mails to these addresses waiting for the server's answer to DATA (a slow
+        mail server) until `release`."""
+        self.sink.released.clear()
+        self.sink.held.update(a.lower() for a in addresses)
+
+    def release(self) -> None:
+        """Answer the held mails and hold no more."""
+        self.sink.held.clear()
+        self.sink.released.set()
 
     def find(
         self,

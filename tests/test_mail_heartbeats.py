@@ -1,0 +1,86 @@
+"""The mail activity heartbeats only while a send runs long, each time with its latest
+progress: a heartbeat is a call to the server, and most sends end within a second."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.testing import ActivityEnvironment
+
+from activities import claim_activities
+from activities.claim_activities import ClaimActivities
+from claims_testing.environment import Mailbox
+from workflows.messages import Contact, DeliveryReport, Notification
+
+ANNA = Contact(name="Anna Admin", email="anna@partner.example", locale="en")
+JOOST = Contact(name="Joost de Vries", email="joost@partner.example", locale="nl")
+
+
+def approved_mail(key: str) -> Notification:
+    return Notification(
+        key=key,
+        kind="approved",
+        engagement_id="eng-heartbeats",
+        partner_name="Contoso Consulting",
+        customer_name="Fabrikam BV",
+        workshop="Cloud adoption workshop",
+        recipients=[ANNA, JOOST],
+        deadline_at=datetime(2026, 3, 31, tzinfo=UTC),
+        text="Approved as submitted.",
+    )
+
+
+class Heartbeats:
+    """What the activity heartbeats, as the server would keep it, and when."""
+
+    def __init__(self) -> None:
+        self.reports: list[DeliveryReport] = []
+        self.arrived = asyncio.Event()
+
+    def record(self, *details: Any) -> None:
+        self.reports.append(DeliveryReport.model_validate(details[0]))
+        self.arrived.set()
+
+
+async def test_a_send_that_ends_within_the_heartbeat_interval_sends_no_heartbeat(
+    claims_activities: ClaimActivities, mailbox: Mailbox
+) -> None:
+    beats = Heartbeats()
+    env = ActivityEnvironment()
+    env.on_heartbeat = beats.record
+
+    began = time.monotonic()
+    report = await env.run(claims_activities.send_notification, approved_mail("hb-fast"))
+    took = time.monotonic() - began
+
+    assert report.delivered == 2
+    assert len(mailbox.find(engagement_id="eng-heartbeats")) == 2
+    # Before, every send heartbeat at its start and after each recipient (3 here). Now a
+    # heartbeat waits HEARTBEAT_EVERY: a send on a slow machine may make some, never more.
+    assert len(beats.reports) <= int(took / claim_activities.HEARTBEAT_EVERY)
+
+
+async def test_a_long_send_heartbeats_its_latest_progress(
+    claims_activities: ClaimActivities, mailbox: Mailbox
+) -> None:
+    beats = Heartbeats()
+    env = ActivityEnvironment()
+    env.on_heartbeat = beats.record
+    mailbox.hold([JOOST.email])  # the second recipient's mail waits for the server
+
+    send = asyncio.create_task(env.run(claims_activities.send_notification, approved_mail("hb")))
+    try:
+        async with asyncio.timeout(60):
+            while not any(r.handled == 1 for r in beats.reports):
+                beats.arrived.clear()
+                await beats.arrived.wait()
+    finally:
+        mailbox.release()
+    report = await asyncio.wait_for(send, 60)
+
+    assert report.delivered == 2
+    assert all(r.delivered == r.handled for r in beats.reports)
+    assert [r.handled for r in beats.reports] == sorted(r.handled for r in beats.reports)
