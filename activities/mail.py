@@ -123,13 +123,17 @@ class TemplateRenderer:
     template sets the subject, the HTML one is autoescaped."""
 
     def __init__(self) -> None:
+        # Templates ship with the code and change only with a deploy, which restarts the
+        # worker: no `auto_reload`, which checks each template file's time on every mail.
         loader = jinja2.FileSystemLoader(TEMPLATES)
-        self._text = jinja2.Environment(
-            loader=loader, autoescape=False, undefined=jinja2.StrictUndefined, trim_blocks=True
-        )
-        self._html = jinja2.Environment(
-            loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True
-        )
+        options: dict[str, Any] = {
+            "loader": loader,
+            "undefined": jinja2.StrictUndefined,
+            "trim_blocks": True,
+            "auto_reload": False,
+        }
+        self._text = jinja2.Environment(autoescape=False, **options)
+        self._html = jinja2.Environment(autoescape=True, **options)
 
     def render_pair(self, name: str, context: dict[str, Any]) -> RenderedMail:
         text_module = self._text.get_template(f"{name}.txt.j2").make_module(context)
