@@ -24,14 +24,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ModelWrapValidatorHandler, ValidationInfo, model_validator
+    from pydantic import BaseModel
 
     # By full name, not `from workflows import rules`: the sandbox passes a module through
     # only when it is imported by name; a submodule taken from the workflow's own (fresh)
@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         Approve,
         AttachDocument,
         Cancel,
-        ClaimInput,
         ClaimView,
         Dispute,
         MailRetrying,
@@ -68,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.payments_messages import PaymentHeld
     from workflows.search_attributes import changed_attributes, claim_attributes
+    from workflows.state import CarriedClaim as CarriedClaim  # callers import them here too
+    from workflows.state import ClaimRun as ClaimRun
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -111,35 +112,6 @@ def _unbuildable(err: ActivityError) -> tuple[str, str] | None:
         return None
     error = str(cause.details[0]) if cause.details else "error"
     return cause.message, error
-
-
-class CarriedClaim(BaseModel):
-    """What a claim takes into its next run when its history grows long."""
-
-    claim: rules.ClaimState
-    stored: int
-    release: int | None = None
-    """The release of the run that continued (None: an earlier release's)."""
-
-
-class ClaimRun(ClaimInput):
-    """The workflow's own input: the start input, plus the state it carries when it
-    continues as new (callers start claims with a plain `ClaimInput`)."""
-
-    carried: CarriedClaim | None = None
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _lenient_when_continued(
-        cls, data: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
-    ) -> Any:
-        """A continued run reads what its claim already accepted leniently (a validator
-        tightened in a later release must not fail an open claim); a new claim's input
-        stays strict."""
-        context = info.context if isinstance(info.context, dict) else {}
-        if isinstance(data, dict) and data.get("carried") is not None and not context:
-            return cls.model_validate(data, context={"lenient": True})
-        return handler(data)
 
 
 PATCHES: dict[str, str] = {
