@@ -1,31 +1,52 @@
-"""The benchmark's lifecycle stays within its history budget (at most 100
-events), counted on the dev server. Events cost money and database writes per claim,
-so this guards against a change that quietly adds a round trip per message."""
+"""The standard lifecycle (7 updates, 3 signals) stays within its history budget, every
+event and byte counted on the dev server as the benchmark counts them. Events and bytes
+cost money and database writes per claim, so this guards against a change that quietly
+adds a round trip per message or a payload to every answer. The budget is what the
+code meets today; docs/performance.md has the targets (90 events, 25 kB) and what
+stands between."""
 
 from __future__ import annotations
 
-import collections
-import itertools
 from datetime import UTC, datetime
 
 from temporalio.testing import WorkflowEnvironment
 
+from bench.histories import HistoryFigures
+from claims_testing.factory import ANSWERS
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, REVIEWER, claim_input
-from tests.helpers import complete_proof, history_event_types
-from workflows.messages import AddComment, Approve, PaymentIssued, Submit
+from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
+from tests.helpers import SURVEY_KINDS
+from workflows.messages import (
+    AddComment,
+    Approve,
+    PaymentIssued,
+    SendSurvey,
+    Submit,
+    SurveyCompleted,
+)
 
 EVENT_BUDGET = 100
+BYTES_BUDGET = 40_000
 
 
-async def test_a_full_lifecycle_stays_within_its_history_event_budget(
+async def test_the_standard_lifecycle_stays_within_its_history_event_and_byte_budget(
     dev_env: WorkflowEnvironment, dev_claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
     claim = claim_input(datetime.now(UTC))
     eid = claim.engagement_id
     await dev_claims.start_claim(claim)
-    await complete_proof(dev_claims, eid)  # 2 attachments, 2 sends, 2 completions
+    # 7 updates and 3 signals, as a portal and the program send them.
+    await dev_claims.attach_document(eid, attach("results_and_recommendations"))
+    await dev_claims.attach_document(eid, attach("invoice"))
+    for kind in SURVEY_KINDS:
+        await dev_claims.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+        await dev_claims.survey_completed(
+            eid,
+            SurveyCompleted(
+                kind=kind, link_version=1, respondent_email="someone@example.com", answers=ANSWERS
+            ),
+        )
     await dev_claims.add_comment(eid, AddComment(text="on site", actor=PARTNER_ADMIN))
     await dev_claims.submit(eid, Submit(actor=PARTNER_ADMIN))
     await dev_claims.approve(eid, Approve(actor=REVIEWER))
@@ -36,17 +57,12 @@ async def test_a_full_lifecycle_stays_within_its_history_event_budget(
     final = await dev_claims.handle(eid).result()
     assert final.status == "paid"
 
-    events = await history_event_types(dev_claims.handle(eid))
-    breakdown = collections.Counter(e.removeprefix("EVENT_TYPE_") for e in events)
-    # A workflow task that completes with nothing and is followed at once by the next one
-    # is the SDK heartbeating a task whose local activity ran long on a busy machine: it
-    # measures the machine, not the design, so it is reported and left out of the budget.
-    heartbeats = sum(
-        1
-        for done, following in itertools.pairwise(events)
-        if done == "EVENT_TYPE_WORKFLOW_TASK_COMPLETED"
-        and following == "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED"
-    )
-    counted = len(events) - 3 * heartbeats
-    print(f"\n{len(events)} events ({heartbeats} heartbeat tasks): {dict(breakdown.most_common())}")
-    assert counted <= EVENT_BUDGET, (counted, dict(breakdown.most_common()))
+    history = await dev_claims.handle(eid).fetch_history()
+    figures = HistoryFigures.of(history.events)
+    assert figures.event_types["WORKFLOW_EXECUTION_UPDATE_COMPLETED"] == 7
+    assert figures.event_types["WORKFLOW_EXECUTION_SIGNALED"] == 3
+    print(f"\n{figures.events} events, {figures.size_bytes} bytes: {dict(figures.event_types)}")
+    # Every event counts, the workflow tasks the SDK adds to heartbeat a long local
+    # activity too: they are what a slow read-model write costs.
+    assert figures.events <= EVENT_BUDGET, dict(figures.pays_for)
+    assert figures.size_bytes <= BYTES_BUDGET, dict(figures.bytes_by_type)
