@@ -35,7 +35,7 @@ from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import ApiKeyHolder
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
 from workflows import rules
 from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.engagements import EngagementFields, WorkshopCatalogue
@@ -364,6 +364,16 @@ def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
         mode="json", exclude={"actor", "workshop_type"}
     )
     return body
+
+
+def recorded_start_body(eid: str, **extra: Any) -> dict[str, Any]:
+    """A partner's POST /claims body for an engagement the registry holds: its id and the
+    partner contacts only (the rest comes from the registry), plus `extra`."""
+    return {
+        "engagement_id": eid,
+        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
+        **extra,
+    }
 
 
 @dataclass(frozen=True)

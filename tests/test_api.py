@@ -48,6 +48,7 @@ from tests.helpers import (
     assert_problem,
     pdf,
     post_form_page,
+    recorded_start_body,
     start,
     start_body,
     stored_files,
@@ -123,14 +124,6 @@ async def auto_rejected_claim(
     await claims.start_claim(claim)
     await claims.handle(claim.engagement_id).result()
     return claim.engagement_id
-
-
-def claim_again(eid: str) -> dict[str, Any]:
-    """A partner's start body for an engagement: its id and the contacts only."""
-    return {
-        "engagement_id": eid,
-        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
-    }
 
 
 # --- authentication and keys -------------------------------------------------------------------
@@ -333,7 +326,9 @@ async def test_another_partners_engagement_answers_404_like_an_unknown_one_claim
     body = await registry.recorded(start_body(await env.get_current_time()))
     unclaimed = assert_problem(
         await api.post(
-            f"{V1}/claims", json=claim_again(body["engagement_id"]), headers=keyring.other.headers
+            f"{V1}/claims",
+            json=recorded_start_body(body["engagement_id"]),
+            headers=keyring.other.headers,
         ),
         404,
         "NotFound",
@@ -344,7 +339,9 @@ async def test_another_partners_engagement_answers_404_like_an_unknown_one_claim
     problem = assert_problem(response, 404, "NotFound")
     unknown = assert_problem(
         await api.post(
-            f"{V1}/claims", json=claim_again("eng-never-recorded"), headers=keyring.other.headers
+            f"{V1}/claims",
+            json=recorded_start_body("eng-never-recorded"),
+            headers=keyring.other.headers,
         ),
         404,
         "NotFound",
@@ -369,7 +366,9 @@ async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_dead
     assert view.json()["status"] == "auto_rejected"
 
     problem = assert_problem(
-        await api.post(f"{V1}/claims", json=claim_again(eid), headers=keyring.admin.headers),
+        await api.post(
+            f"{V1}/claims", json=recorded_start_body(eid), headers=keyring.admin.headers
+        ),
         409,
         "WrongState",
     )
@@ -788,7 +787,7 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
         assert "rejected" in problem["detail"]
     assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected_final"
     assert_problem(
-        await api.post(f"{V1}/claims", json=claim_again(eid), headers=a), 409, "WrongState"
+        await api.post(f"{V1}/claims", json=recorded_start_body(eid), headers=a), 409, "WrongState"
     )
 
 
