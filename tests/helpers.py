@@ -431,6 +431,16 @@ async def upload(
     )
 
 
+async def download(
+    api: httpx.AsyncClient,
+    engagement_id: str,
+    holder: ApiKeyHolder,
+    kind: str = "results_and_recommendations",
+) -> httpx.Response:
+    """Download a claim's proof document of `kind` through the portal API."""
+    return await api.get(f"{V1}/claims/{engagement_id}/documents/{kind}", headers=holder.headers)
+
+
 def stored_files(blob_dir: Path) -> list[Path]:
     """Every file in the blob store (uploads in progress included)."""
     return sorted(p for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else []

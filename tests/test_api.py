@@ -46,6 +46,7 @@ from tests.helpers import (
     FORMULA_WORKSHOP,
     Registry,
     assert_problem,
+    download,
     pdf,
     post_form_page,
     recorded_start_body,
@@ -863,14 +864,12 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
     assert (blob_dir / digest[:2] / digest).read_bytes() == content
 
     for holder in (keyring.admin, keyring.reviewer):
-        download = await api.get(
-            f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=holder.headers
-        )
-        assert download.status_code == 200
-        assert download.content == content
-        assert download.headers["content-type"] == "application/pdf"
-        assert download.headers["content-disposition"].startswith("attachment;")
-        assert download.headers["x-content-type-options"] == "nosniff"
+        downloaded = await download(api, eid, holder)
+        assert downloaded.status_code == 200
+        assert downloaded.content == content
+        assert downloaded.headers["content-type"] == "application/pdf"
+        assert downloaded.headers["content-disposition"].startswith("attachment;")
+        assert downloaded.headers["x-content-type-options"] == "nosniff"
 
     # A new attachment of the kind replaces the old one; the download follows it.
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -879,19 +878,17 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
         replaced.json()["proof"]["results_and_recommendations"]["document"]["content_type"]
         == "image/png"
     )
-    download = await api.get(
-        f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.user.headers
-    )
-    assert download.content == png
+    downloaded = await download(api, eid, keyring.user)
+    assert downloaded.content == png
     assert len(stored_files(blob_dir)) == 1  # the replaced file is removed (issue 15)
 
     assert_problem(
-        await api.get(f"{V1}/claims/{eid}/documents/invoice", headers=keyring.admin.headers),
+        await download(api, eid, keyring.admin, "invoice"),
         404,
         "NotFound",
     )
     assert_problem(
-        await api.get(f"{V1}/claims/{eid}/documents/passport", headers=keyring.admin.headers),
+        await download(api, eid, keyring.admin, "passport"),
         422,
         "InvalidInput",
     )
