@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -16,6 +18,17 @@ from claims_testing.factory import ClaimState as ClaimState  # where it was firs
 from devstack.mailcatcher import MailCatcher, body_text
 from devstack.mailcatcher import survey_link as _survey_link
 from starter.client import ClaimsClient
+
+
+@asynccontextmanager
+async def migrated_store(database_url: str) -> AsyncIterator[ClaimStore]:
+    """A read model on `database_url`, its schema migrated; closed on the way out."""
+    store = ClaimStore.from_url(database_url)
+    await store.migrate()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 class Mailbox(MailCatcher):

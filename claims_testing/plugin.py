@@ -153,14 +153,10 @@ def mailbox() -> Iterator[Mailbox]:
 @pytest_asyncio.fixture
 async def claims_store(tmp_path: Path) -> AsyncIterator[ClaimStore]:
     """The read model in a temporary SQLite file, schema migrated."""
-    from activities.store import ClaimStore
+    from claims_testing.environment import migrated_store
 
-    store = ClaimStore.from_url(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}")
-    await store.migrate()
-    try:
+    async with migrated_store(f"sqlite+aiosqlite:///{tmp_path / 'claims.db'}") as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL, WORKSHOPS
+from claims_testing.environment import migrated_store
 from claims_testing.servers import start_dev_server
 from portal.app import create_app
 from starter.client import ClaimsClient
@@ -127,12 +128,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 @pytest.fixture
 async def claim_store(database_url: str) -> AsyncIterator[ClaimStore]:
     """A migrated store on the test's database (SQLite file or PostgreSQL)."""
-    store = ClaimStore.from_url(database_url)
-    await store.migrate()
-    try:
+    async with migrated_store(database_url) as store:
         yield store
-    finally:
-        await store.close()
 
 
 # --- the portal API (portal.app) around the fixtures above -------------------------------

@@ -21,22 +21,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.store import ClaimStore, mail_ledger
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
-from workflows.claim import WorkshopClaimWorkflow
+from workflows.claim import WorkshopClaimWorkflow as Claim
 from workflows.messages import (
     AddComment,
     Approve,
-    AttachDocument,
     ClaimInput,
     ClaimView,
     PaymentIssued,
@@ -46,6 +46,8 @@ from workflows.messages import (
     Submit,
     SurveyCompleted,
 )
+
+M = TypeVar("M")
 
 # --- driving claims -----------------------------------------------------------------------
 
@@ -89,7 +91,10 @@ class Portal:
         # (wall-clock start, seconds taken) of every update that succeeded.
         self.updates: list[tuple[float, float]] = []
 
-    async def _update(self, eid: str, update: Any, msg: Any) -> ClaimView:
+    async def update(
+        self, eid: str, update: UpdateMethodMultiParam[[Claim, M], ClaimView], msg: M
+    ) -> ClaimView:
+        """Send the update `update` (a workflow method: `Claim.submit`) with `msg`."""
         update_id = f"portal-{uuid.uuid4()}"
         handle = self.claims.handle(eid)
         began = time.monotonic()
@@ -108,27 +113,6 @@ class Portal:
             await asyncio.sleep(wait)
             wait = min(wait * 2, 4.0)
 
-    async def attach_document(self, eid: str, msg: AttachDocument) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.attach_document, msg)
-
-    async def send_survey(self, eid: str, msg: SendSurvey) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.send_survey, msg)
-
-    async def add_comment(self, eid: str, msg: AddComment) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.add_comment, msg)
-
-    async def submit(self, eid: str, msg: Submit) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.submit, msg)
-
-    async def request_info(self, eid: str, msg: RequestInfo) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.request_info, msg)
-
-    async def respond_info(self, eid: str, msg: RespondInfo) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.respond_info, msg)
-
-    async def approve(self, eid: str, msg: Approve) -> ClaimView:
-        return await self._update(eid, WorkshopClaimWorkflow.approve, msg)
-
     async def survey_completed(self, eid: str, msg: SurveyCompleted) -> None:
         """A signal: accepted by the server whatever state the workflow tasks are in."""
         await self.claims.survey_completed(eid, msg)
@@ -137,11 +121,15 @@ class Portal:
         await self.claims.payment_issued(eid, msg)
 
 
+Pause = Callable[[], Awaitable[None]]
+"""What a driver awaits between its steps."""
+
+
 async def no_pause() -> None:
     """Drive without waiting between steps."""
 
 
-def think_time(rng: random.Random, low: float, high: float) -> Callable[[], Awaitable[None]]:
+def think_time(rng: random.Random, low: float, high: float) -> Pause:
     """A pause between a driver's steps, as people take: spreads work over a fault window."""
 
     async def pause() -> None:
@@ -150,9 +138,7 @@ def think_time(rng: random.Random, low: float, high: float) -> Callable[[], Awai
     return pause
 
 
-async def complete_surveys_by_mail(
-    portal: Portal, eid: str, pause: Callable[[], Awaitable[None]] = no_pause
-) -> ClaimView:
+async def complete_surveys_by_mail(portal: Portal, eid: str, pause: Pause = no_pause) -> ClaimView:
     """Send both surveys by e-mail and complete each through its current link version.
 
     The completion is the `survey_completed` signal a survey page sends once it
@@ -161,7 +147,9 @@ async def complete_surveys_by_mail(
     """
     view: ClaimView | None = None
     for kind in ("partner", "customer"):
-        view = await portal.send_survey(eid, SendSurvey(kind=kind, actor=PARTNER_ADMIN))
+        view = await portal.update(
+            eid, Claim.send_survey, SendSurvey(kind=kind, actor=PARTNER_ADMIN)
+        )
         proof = view.proof.partner_survey if kind == "partner" else view.proof.customer_survey
         await pause()
         await portal.survey_completed(
@@ -178,43 +166,43 @@ async def complete_surveys_by_mail(
     return view
 
 
-async def drive_to_submitted(
-    portal: Portal, eid: str, pause: Callable[[], Awaitable[None]] = no_pause
-) -> ClaimView:
+async def drive_to_submitted(portal: Portal, eid: str, pause: Pause = no_pause) -> ClaimView:
     """A started claim: both documents, both surveys by e-mail and completed, a comment, submit."""
-    await portal.attach_document(eid, attach("results_and_recommendations"))
+    await portal.update(eid, Claim.attach_document, attach("results_and_recommendations"))
     await pause()
-    await portal.attach_document(eid, attach("invoice", actor=PARTNER_USER))
+    await portal.update(eid, Claim.attach_document, attach("invoice", actor=PARTNER_USER))
     await pause()
     await complete_surveys_by_mail(portal, eid, pause)
-    await portal.add_comment(eid, AddComment(text="Delivered on site.", actor=PARTNER_USER))
+    await portal.update(
+        eid, Claim.add_comment, AddComment(text="Delivered on site.", actor=PARTNER_USER)
+    )
     await pause()
-    view = await portal.submit(eid, Submit(actor=PARTNER_ADMIN))
+    view = await portal.update(eid, Claim.submit, Submit(actor=PARTNER_ADMIN))
     assert view.status == "submitted", view.status
     return view
 
 
 async def review_and_pay(
-    portal: Portal,
-    eid: str,
-    *,
-    ask_for_info: bool,
-    pause: Callable[[], Awaitable[None]] = no_pause,
+    portal: Portal, eid: str, *, ask_for_info: bool, pause: Pause = no_pause
 ) -> ClaimView:
     """A submitted claim: maybe a question and a resubmission, then approval and payment."""
     if ask_for_info:
-        await portal.request_info(
-            eid, RequestInfo(question="Please add the attendance list.", actor=REVIEWER)
+        await portal.update(
+            eid,
+            Claim.request_info,
+            RequestInfo(question="Please add the attendance list.", actor=REVIEWER),
         )
         await pause()
-        await portal.attach_document(eid, attach("results_and_recommendations", "v2"))
+        await portal.update(eid, Claim.attach_document, attach("results_and_recommendations", "v2"))
         await pause()
-        await portal.respond_info(eid, RespondInfo(text="Attached it.", actor=PARTNER_USER))
+        await portal.update(
+            eid, Claim.respond_info, RespondInfo(text="Attached it.", actor=PARTNER_USER)
+        )
         await pause()
-        view = await portal.submit(eid, Submit(actor=PARTNER_USER))
+        view = await portal.update(eid, Claim.submit, Submit(actor=PARTNER_USER))
         assert view.status == "submitted", view.status
         await pause()
-    view = await portal.approve(eid, Approve(note="Well documented.", actor=REVIEWER))
+    view = await portal.update(eid, Claim.approve, Approve(note="Well documented.", actor=REVIEWER))
     assert view.status == "approved", view.status
     await pause()
     await portal.payment_issued(
@@ -227,11 +215,7 @@ async def review_and_pay(
 
 
 async def drive_to_paid(
-    portal: Portal,
-    eid: str,
-    *,
-    ask_for_info: bool,
-    pause: Callable[[], Awaitable[None]] = no_pause,
+    portal: Portal, eid: str, *, ask_for_info: bool, pause: Pause = no_pause
 ) -> None:
     """The whole life of a started claim, up to the payment signal."""
     await pause()

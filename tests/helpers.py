@@ -35,7 +35,7 @@ from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import ApiKeyHolder
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
+from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
 from workflows import rules
 from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
 from workflows.engagements import EngagementFields, WorkshopCatalogue
@@ -366,6 +366,16 @@ def start_body(consent_at: datetime, **changes: Any) -> dict[str, Any]:
     return body
 
 
+def recorded_start_body(eid: str, **extra: Any) -> dict[str, Any]:
+    """A partner's POST /claims body for an engagement the registry holds: its id and the
+    partner contacts only (the rest comes from the registry), plus `extra`."""
+    return {
+        "engagement_id": eid,
+        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
+        **extra,
+    }
+
+
 @dataclass(frozen=True)
 class Registry:
     """The test's engagement registry: records what a start body names, as the program would."""
@@ -419,6 +429,16 @@ async def upload(
         files={"file": (filename, content, content_type)},
         headers=holder.headers,
     )
+
+
+async def download(
+    api: httpx.AsyncClient,
+    engagement_id: str,
+    holder: ApiKeyHolder,
+    kind: str = "results_and_recommendations",
+) -> httpx.Response:
+    """Download a claim's proof document of `kind` through the portal API."""
+    return await api.get(f"{V1}/claims/{engagement_id}/documents/{kind}", headers=holder.headers)
 
 
 def stored_files(blob_dir: Path) -> list[Path]:

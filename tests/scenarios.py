@@ -59,6 +59,21 @@ async def _submitted(claims: ClaimFactory) -> str:
     return eid
 
 
+async def _submitted_claim(
+    env: WorkflowEnvironment, client: ClaimsClient
+) -> tuple[ClaimFactory, str]:
+    """A claim submitted with all its proof, and the factory that drives it on."""
+    claims = _factory(env, client)
+    return claims, await _submitted(claims)
+
+
+async def _approve_and_pay(claims: ClaimFactory, eid: str, batch: str) -> None:
+    """Approve the claim, pay it in payment batch `batch`, and wait for its workflow's end."""
+    await claims.approve(eid)
+    await claims.pay(eid, reference=f"{batch}:{eid}")
+    await claims.result(eid)
+
+
 async def in_progress(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     claims = _factory(env, client)
     eid = await _start(claims)
@@ -97,15 +112,13 @@ async def submitted(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 
 async def info_requested(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.request_info(eid, "Attendance list?")
     return eid
 
 
 async def approved(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.request_info(eid, "Attendance list?")
     await claims.comment(eid, "Twelve people.")
     await claims.respond_info(eid, "Twelve people.")
@@ -115,17 +128,13 @@ async def approved(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 
 async def paid(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
-    await claims.approve(eid)
-    await claims.pay(eid, reference="B-1:" + eid)
-    await claims.result(eid)
+    claims, eid = await _submitted_claim(env, client)
+    await _approve_and_pay(claims, eid, "B-1")
     return eid
 
 
 async def rejected(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.reject(eid)
     return eid
 
@@ -142,8 +151,7 @@ async def cancelled(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 async def answered(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     """A question answered with respond_info, the claim submitted again and approved."""
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.request_info(eid, "Attendance list?")
     await client.submit_signal(eid, Submit(actor=PARTNER_ADMIN))  # refused: no answer yet
     await claims.respond_info(eid, "Twelve people.")
@@ -153,8 +161,7 @@ async def answered(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 
 async def expired(env: WorkflowEnvironment, client: ClaimsClient) -> str:
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.request_info(eid, "Attendance list?")
     await env.sleep(REPLY_WINDOW + timedelta(minutes=1))  # two reminders, then expired
     await claims.result(eid)
@@ -163,21 +170,17 @@ async def expired(env: WorkflowEnvironment, client: ClaimsClient) -> str:
 
 async def disputed(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     """Rejected, disputed, escalated after 10 days waiting, approved and paid."""
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await claims.reject(eid)
     await claims.dispute(eid)
     await env.sleep(REVIEW_CLOCK + timedelta(minutes=1))
-    await claims.approve(eid)
-    await claims.pay(eid, reference="B-2:" + eid)
-    await claims.result(eid)
+    await _approve_and_pay(claims, eid, "B-2")
     return eid
 
 
 async def rejected_final(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     """Escalated while waiting for review, rejected, not disputed in time."""
-    claims = _factory(env, client)
-    eid = await _submitted(claims)
+    claims, eid = await _submitted_claim(env, client)
     await env.sleep(REVIEW_CLOCK + timedelta(minutes=1))
     await claims.reject(eid)
     await env.sleep(DISPUTE_WINDOW + timedelta(minutes=1))

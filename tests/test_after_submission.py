@@ -86,10 +86,16 @@ async def test_cancel_while_info_is_requested_ends_the_claim(
 # --- the program's question and the reply window -----------------------------------------------
 
 
+@pytest.fixture
+async def asked_eid(claim_factory: ClaimFactory) -> str:
+    """A claim the program asked a question of: its reply window is open."""
+    return (await claim_factory("info_requested")).engagement_id
+
+
 async def test_submit_without_an_answer_is_incomplete_and_the_answer_goes_on_the_question(
-    claim_factory: ClaimFactory, claims: ClaimsClient
+    claims: ClaimsClient, asked_eid: str
 ) -> None:
-    eid = (await claim_factory("info_requested")).engagement_id
+    eid = asked_eid
 
     refused = await refusal(claims.submit(eid, Submit(actor=PARTNER_ADMIN)))
     assert refused.type == "Incomplete"
@@ -120,12 +126,9 @@ async def test_the_question_mail_names_the_end_of_the_reply_window(
 
 
 async def test_the_reply_window_reminds_7_and_1_days_before_and_then_expires_the_claim(
-    env: WorkflowEnvironment,
-    claim_factory: ClaimFactory,
-    claims: ClaimsClient,
-    mailbox: MailCatcher,
+    env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher, asked_eid: str
 ) -> None:
-    eid = (await claim_factory("info_requested")).engagement_id
+    eid = asked_eid
 
     await env.sleep(REPLY_WINDOW - 7 * DAY + timedelta(minutes=1))
     first = await mailbox.wait_for(count=2, kind="reply_reminder", engagement_id=eid)
@@ -152,8 +155,9 @@ async def test_a_resubmission_in_time_stops_the_reply_window(
     claim_factory: ClaimFactory,
     claims: ClaimsClient,
     mailbox: MailCatcher,
+    asked_eid: str,
 ) -> None:
-    eid = (await claim_factory("info_requested")).engagement_id
+    eid = asked_eid
     await claim_factory.respond_info(eid)
     await claim_factory.submit(eid)
 

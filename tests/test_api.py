@@ -46,8 +46,10 @@ from tests.helpers import (
     FORMULA_WORKSHOP,
     Registry,
     assert_problem,
+    download,
     pdf,
     post_form_page,
+    recorded_start_body,
     start,
     start_body,
     stored_files,
@@ -123,14 +125,6 @@ async def auto_rejected_claim(
     await claims.start_claim(claim)
     await claims.handle(claim.engagement_id).result()
     return claim.engagement_id
-
-
-def claim_again(eid: str) -> dict[str, Any]:
-    """A partner's start body for an engagement: its id and the contacts only."""
-    return {
-        "engagement_id": eid,
-        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
-    }
 
 
 # --- authentication and keys -------------------------------------------------------------------
@@ -333,7 +327,9 @@ async def test_another_partners_engagement_answers_404_like_an_unknown_one_claim
     body = await registry.recorded(start_body(await env.get_current_time()))
     unclaimed = assert_problem(
         await api.post(
-            f"{V1}/claims", json=claim_again(body["engagement_id"]), headers=keyring.other.headers
+            f"{V1}/claims",
+            json=recorded_start_body(body["engagement_id"]),
+            headers=keyring.other.headers,
         ),
         404,
         "NotFound",
@@ -344,7 +340,9 @@ async def test_another_partners_engagement_answers_404_like_an_unknown_one_claim
     problem = assert_problem(response, 404, "NotFound")
     unknown = assert_problem(
         await api.post(
-            f"{V1}/claims", json=claim_again("eng-never-recorded"), headers=keyring.other.headers
+            f"{V1}/claims",
+            json=recorded_start_body("eng-never-recorded"),
+            headers=keyring.other.headers,
         ),
         404,
         "NotFound",
@@ -369,7 +367,9 @@ async def test_a_finished_claims_engagement_answers_409_and_its_actions_410_dead
     assert view.json()["status"] == "auto_rejected"
 
     problem = assert_problem(
-        await api.post(f"{V1}/claims", json=claim_again(eid), headers=keyring.admin.headers),
+        await api.post(
+            f"{V1}/claims", json=recorded_start_body(eid), headers=keyring.admin.headers
+        ),
         409,
         "WrongState",
     )
@@ -788,7 +788,7 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
         assert "rejected" in problem["detail"]
     assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected_final"
     assert_problem(
-        await api.post(f"{V1}/claims", json=claim_again(eid), headers=a), 409, "WrongState"
+        await api.post(f"{V1}/claims", json=recorded_start_body(eid), headers=a), 409, "WrongState"
     )
 
 
@@ -864,14 +864,12 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
     assert (blob_dir / digest[:2] / digest).read_bytes() == content
 
     for holder in (keyring.admin, keyring.reviewer):
-        download = await api.get(
-            f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=holder.headers
-        )
-        assert download.status_code == 200
-        assert download.content == content
-        assert download.headers["content-type"] == "application/pdf"
-        assert download.headers["content-disposition"].startswith("attachment;")
-        assert download.headers["x-content-type-options"] == "nosniff"
+        downloaded = await download(api, eid, holder)
+        assert downloaded.status_code == 200
+        assert downloaded.content == content
+        assert downloaded.headers["content-type"] == "application/pdf"
+        assert downloaded.headers["content-disposition"].startswith("attachment;")
+        assert downloaded.headers["x-content-type-options"] == "nosniff"
 
     # A new attachment of the kind replaces the old one; the download follows it.
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -880,19 +878,17 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
         replaced.json()["proof"]["results_and_recommendations"]["document"]["content_type"]
         == "image/png"
     )
-    download = await api.get(
-        f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.user.headers
-    )
-    assert download.content == png
+    downloaded = await download(api, eid, keyring.user)
+    assert downloaded.content == png
     assert len(stored_files(blob_dir)) == 1  # the replaced file is removed (issue 15)
 
     assert_problem(
-        await api.get(f"{V1}/claims/{eid}/documents/invoice", headers=keyring.admin.headers),
+        await download(api, eid, keyring.admin, "invoice"),
         404,
         "NotFound",
     )
     assert_problem(
-        await api.get(f"{V1}/claims/{eid}/documents/passport", headers=keyring.admin.headers),
+        await download(api, eid, keyring.admin, "passport"),
         422,
         "InvalidInput",
     )

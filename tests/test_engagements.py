@@ -20,8 +20,8 @@ from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import MailCatcher, consent_link
 from starter.client import ClaimRefused, ClaimsClient, workflow_id
 from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import assert_problem, post_form_page, wait_for_rows
+from tests.builders import CUSTOMER_CONTACT, claim_input, new_engagement
+from tests.helpers import assert_problem, post_form_page, recorded_start_body, wait_for_rows
 from workflows.claim import ClaimRun, WorkshopClaimWorkflow
 from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
 
@@ -56,14 +56,6 @@ async def recorded(
     response = await put(api, keyring.program, eid, record_body(consent_at, **changes))
     assert response.status_code == 201, response.text
     return eid
-
-
-def claim_body(eid: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "engagement_id": eid,
-        "partner_contacts": [c.model_dump(mode="json") for c in PARTNER_CONTACTS],
-        **extra,
-    }
 
 
 # --- recording ---------------------------------------------------------------------------------
@@ -140,7 +132,9 @@ async def test_facts_change_while_unclaimed_but_409_once_a_claim_exists(
     assert response.status_code == 200
     assert response.json()["workshop_type"] == "security"
 
-    started = await api.post(f"{V1}/claims", json=claim_body(eid), headers=keyring.admin.headers)
+    started = await api.post(
+        f"{V1}/claims", json=recorded_start_body(eid), headers=keyring.admin.headers
+    )
     assert started.status_code == 201, started.text
     assert started.json()["workshop"] == "Security workshop"
     assert started.json()["workshop_type"] == "security"
@@ -168,7 +162,7 @@ async def test_the_eligible_list_shows_the_partners_own_claimable_engagements_in
         api, keyring, now, partner={"id": OTHER_PARTNER_ID, "name": "Elsewhere"}
     )
     response = await api.post(
-        f"{V1}/claims", json=claim_body(claimed), headers=keyring.admin.headers
+        f"{V1}/claims", json=recorded_start_body(claimed), headers=keyring.admin.headers
     )
     assert response.status_code == 201
     await wait_for_rows(store, [claimed])
@@ -238,7 +232,7 @@ async def test_a_partner_claims_by_id_with_the_registrys_facts_and_repeats_must_
         body = assert_problem(
             await api.post(
                 f"{V1}/claims",
-                json=claim_body(eid, **{field: value}),
+                json=recorded_start_body(eid, **{field: value}),
                 headers=keyring.admin.headers,
             ),
             422,
@@ -249,7 +243,7 @@ async def test_a_partner_claims_by_id_with_the_registrys_facts_and_repeats_must_
         await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers), 404, "NotFound"
     )
 
-    same = claim_body(
+    same = recorded_start_body(
         eid,
         partner={"id": "partner-42", "name": "Contoso Consulting"},
         workshop="Cloud adoption workshop",
@@ -261,7 +255,9 @@ async def test_a_partner_claims_by_id_with_the_registrys_facts_and_repeats_must_
     assert view["consent_at"] == consent.isoformat().replace("+00:00", "Z") or view["consent_at"]
     assert datetime.fromisoformat(view["deadline_at"]) == consent + timedelta(days=90)
     assert view["customer_contact"]["email"] == CUSTOMER_CONTACT.email  # the registry's
-    again = await api.post(f"{V1}/claims", json=claim_body(eid), headers=keyring.user.headers)
+    again = await api.post(
+        f"{V1}/claims", json=recorded_start_body(eid), headers=keyring.user.headers
+    )
     assert again.status_code == 200
     assert again.json()["history"] == view["history"]
 
@@ -272,13 +268,17 @@ async def test_an_expired_engagement_is_410_and_one_without_consent_409_starting
     now = await env.get_current_time()
     expired = await recorded(api, keyring, now - timedelta(days=90, minutes=1))
     assert_problem(
-        await api.post(f"{V1}/claims", json=claim_body(expired), headers=keyring.admin.headers),
+        await api.post(
+            f"{V1}/claims", json=recorded_start_body(expired), headers=keyring.admin.headers
+        ),
         410,
         "DeadlinePassed",
     )
     unasked = await recorded(api, keyring, None)
     assert_problem(
-        await api.post(f"{V1}/claims", json=claim_body(unasked), headers=keyring.admin.headers),
+        await api.post(
+            f"{V1}/claims", json=recorded_start_body(unasked), headers=keyring.admin.headers
+        ),
         409,
         "WrongState",
     )
@@ -399,7 +399,9 @@ async def test_consent_by_link_records_the_moment_and_makes_the_engagement_eligi
     assert again.status_code == 410
     got = await api.get(f"{V1}/engagements/{eid}", headers=keyring.admin.headers)
     assert got.json()["eligible"] is True
-    started = await api.post(f"{V1}/claims", json=claim_body(eid), headers=keyring.admin.headers)
+    started = await api.post(
+        f"{V1}/claims", json=recorded_start_body(eid), headers=keyring.admin.headers
+    )
     assert started.status_code == 201, started.text
 
 
@@ -460,7 +462,6 @@ async def test_an_unanswered_request_reminds_7_and_1_days_before_and_lapses_afte
 
 async def test_a_pending_request_whose_workflow_never_started_can_be_asked_again(
     api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     mailbox: MailCatcher,
     store: ClaimStore,

@@ -101,7 +101,7 @@ def seed() -> int:
 class CrashRig:
     """What each crash test runs on: this module's dev server, the mail sink, a task
     queue, the worker processes' secret key, database (PostgreSQL) and log folder, the
-    read model on that database, and the seed."""
+    read model on that database, the seed and the random numbers drawn from it."""
 
     env: WorkflowEnvironment
     mailbox: MailCatcher
@@ -111,6 +111,7 @@ class CrashRig:
     logs: Path
     store: ClaimStore
     seed: int
+    rng: random.Random
 
     def environ(self) -> dict[str, str]:
         """The environment of every worker process of the test."""
@@ -152,6 +153,7 @@ async def rig(
             logs=tmp_path / "logs",
             store=store,
             seed=seed,
+            rng=random.Random(seed),
         )
     finally:
         await store.close()
@@ -161,11 +163,9 @@ async def rig(
 async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicates_stay_bounded(
     rig: CrashRig,
 ) -> None:
-    mailbox, seed = rig.mailbox, rig.seed
-    rng = random.Random(seed)
+    mailbox, store, rng = rig.mailbox, rig.store, rig.rng
     claims = rig.claims_client()
     portal = Portal(claims)
-    store = rig.store
     kills: list[dict[str, object]] = []
     arrivals = record_arrivals(mailbox)
     began = time.monotonic()
@@ -231,7 +231,7 @@ async def test_repeatedly_killed_worker_loses_no_claim_row_or_mail_and_duplicate
     ]
     report(
         "worker_crash",
-        seed=seed,
+        seed=rig.seed,
         claims=CLAIMS,
         claims_with_question=sum(asks.values()),
         claims_paid=sum(1 for v in final.values() if v.status == "paid"),
@@ -314,12 +314,10 @@ async def kill_repeatedly(
 async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_killed(
     rig: CrashRig,
 ) -> None:
-    mailbox, seed = rig.mailbox, rig.seed
-    rng = random.Random(seed)
     count = 20
+    mailbox, store, rng = rig.mailbox, rig.store, rig.rng
     claims = rig.claims_client()
     portal = Portal(claims)
-    store = rig.store
     with worker_processes(rig.env.client, rig.environ(), rig.logs) as make:
         workers = [make("a"), make("b")]
         for worker in workers:
@@ -363,7 +361,7 @@ async def test_with_two_workers_the_survivor_carries_every_claim_when_one_is_kil
     assert history.identities_after[survivor_id] > 0
     report(
         "two_workers_one_killed",
-        seed=seed,
+        seed=rig.seed,
         claims=count,
         claims_paid=sum(1 for v in final.values() if v.status == "paid"),
         tasks_before_kill={

@@ -24,7 +24,7 @@ no example database), the whole file runs in well under a minute.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, get_args
@@ -278,11 +278,21 @@ def refusal(model: type[Inbound], data: bytes) -> ApplicationError:
     return error
 
 
+Message = tuple[type[Inbound], dict[str, JSON]]
+"""A message's model and a valid plain-JSON document of it, as a caller sends it."""
+
+
 @st.composite
-def valid_messages(draw: st.DrawFn) -> tuple[type[Inbound], dict[str, JSON]]:
+def valid_messages(draw: st.DrawFn) -> Message:
     model = draw(st.sampled_from(MODELS))
     event(f"model {model.__name__}")
     return model, draw(VALID[model])
+
+
+def for_each_message(test: Callable[[Message, st.DataObject], None]) -> Callable[[], None]:
+    """`test` as a PURE property of every valid message, with `data` to draw more from."""
+    property_test: Callable[[], None] = PURE(given(valid_messages(), st.data())(test))
+    return property_test
 
 
 # --- properties ------------------------------------------------------------------------------
@@ -291,7 +301,7 @@ def valid_messages(draw: st.DrawFn) -> tuple[type[Inbound], dict[str, JSON]]:
 @PURE
 @given(valid_messages())
 def test_valid_messages_round_trip_through_the_converter(
-    message: tuple[type[Inbound], dict[str, JSON]],
+    message: Message,
 ) -> None:
     model, document = message
     parsed = model.model_validate(document)  # a plain-JSON caller's dict, as sent
@@ -300,11 +310,8 @@ def test_valid_messages_round_trip_through_the_converter(
     assert converter.from_payload(converter.to_payload(parsed), model) == parsed  # type: ignore[arg-type]
 
 
-@PURE
-@given(valid_messages(), st.data())
-def test_malformed_json_is_refused(
-    message: tuple[type[Inbound], dict[str, JSON]], data: st.DataObject
-) -> None:
+@for_each_message
+def test_malformed_json_is_refused(message: Message, data: st.DataObject) -> None:
     model, document = message
     text = json.dumps(document)
     cut = data.draw(st.integers(0, len(text) - 1), label="cut")
@@ -337,10 +344,9 @@ def test_arbitrary_bytes_are_refused_or_understood_never_crash(
         assert isinstance(outcome, model)
 
 
-@PURE
-@given(valid_messages(), st.data())
+@for_each_message
 def test_an_oversized_string_is_refused_naming_its_field(
-    message: tuple[type[Inbound], dict[str, JSON]], data: st.DataObject
+    message: Message, data: st.DataObject
 ) -> None:
     model, document = message
     strings = [(path, v) for path, v in nodes(document) if isinstance(v, str)]
@@ -355,11 +361,8 @@ def test_an_oversized_string_is_refused_naming_its_field(
     assert field_name(path) in error.message, (path, error.message)
 
 
-@PURE
-@given(valid_messages(), st.data())
-def test_an_unknown_field_is_refused_naming_it(
-    message: tuple[type[Inbound], dict[str, JSON]], data: st.DataObject
-) -> None:
+@for_each_message
+def test_an_unknown_field_is_refused_naming_it(message: Message, data: st.DataObject) -> None:
     model, document = message
     objects: list[Path] = [()] + [
         path
@@ -375,10 +378,9 @@ def test_an_unknown_field_is_refused_naming_it(
     assert f"{field_name((*path, key))}: is not a known field" in error.message, error.message
 
 
-@PURE
-@given(valid_messages(), st.data())
+@for_each_message
 def test_a_value_of_the_wrong_type_is_refused_naming_its_field(
-    message: tuple[type[Inbound], dict[str, JSON]], data: st.DataObject
+    message: Message, data: st.DataObject
 ) -> None:
     model, document = message
     path, value = data.draw(st.sampled_from(list(nodes(document))), label="field")

@@ -31,6 +31,7 @@ from workflows.messages import (
     ClaimStatus,
     Contact,
     Dispute,
+    DocumentKind,
     Notification,
     NotificationKind,
     PaymentIssued,
@@ -102,6 +103,10 @@ def new_claim() -> ClaimState:
     return rules.open_claim(claim_input(CONSENT), NOW)
 
 
+def attach_item(claim: ClaimState, kind: DocumentKind) -> None:
+    act(claim, rules.check_attach_document, rules.attach_document, attach(kind))
+
+
 def send_survey(claim: ClaimState, kind: SurveyKind, channel: SurveyChannel = "email") -> None:
     act(claim, rules.check_send_survey, rules.send_survey, send(kind, channel))
 
@@ -126,13 +131,8 @@ def with_customer_survey_completed() -> ClaimState:
 
 def with_all_proof() -> ClaimState:
     claim = new_claim()
-    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
-    act(
-        claim,
-        rules.check_attach_document,
-        rules.attach_document,
-        attach("results_and_recommendations"),
-    )
+    attach_item(claim, "invoice")
+    attach_item(claim, "results_and_recommendations")
     complete_survey(claim, "partner")
     complete_survey(claim, "customer")
     return claim
@@ -229,7 +229,7 @@ def test_checkpoints_skip_reminders_already_past_and_always_end_with_the_deadlin
 
 def test_reminder_checkpoint_records_missing_items_and_notifies_partner_contacts() -> None:
     claim = new_claim()
-    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
+    attach_item(claim, "invoice")
     reminder = rules.checkpoints(claim, NOW)[1]
     missing = ["results_and_recommendations", "partner_survey", "customer_survey"]
 
@@ -283,7 +283,7 @@ def test_missing_items_follow_the_help_page_order() -> None:
     ]
 
     complete_survey(claim, "partner")
-    act(claim, rules.check_attach_document, rules.attach_document, attach("invoice"))
+    attach_item(claim, "invoice")
 
     assert rules.missing_items(claim) == ["results_and_recommendations", "customer_survey"]
 
@@ -419,12 +419,7 @@ def test_check_start_accepts_partner_roles(actor: Actor) -> None:
 
 def test_incomplete_refusal_details_list_exactly_the_missing_items_in_order() -> None:
     claim = with_customer_survey_completed()
-    act(
-        claim,
-        rules.check_attach_document,
-        rules.attach_document,
-        attach("results_and_recommendations"),
-    )
+    attach_item(claim, "results_and_recommendations")
 
     with pytest.raises(Refusal) as refused:
         rules.check_submit(claim, Submit(actor=PARTNER_ADMIN), NOW)
@@ -962,12 +957,8 @@ def run_clocks(claim: ClaimState, until: datetime) -> ClaimState:
 
 def cancelled() -> ClaimState:
     claim = new_claim()
-    act(
-        claim,
-        rules.check_cancel,
-        rules.cancel,
-        Cancel(reason="Wrong engagement", actor=PARTNER_USER),
-    )
+    msg = Cancel(reason="Wrong engagement", actor=PARTNER_USER)
+    act(claim, rules.check_cancel, rules.cancel, msg)
     return claim
 
 
@@ -987,6 +978,16 @@ def disputed_then_rejected() -> ClaimState:
 def escalated() -> ClaimState:
     claim = submitted_with_clocks()
     return run_clocks(claim, NOW + rules.REVIEW_CLOCK)
+
+
+def answer(claim: ClaimState, text: str = "A") -> None:
+    """The partner admin answers the claim's open question."""
+    act(
+        claim,
+        rules.check_respond_info,
+        rules.respond_info,
+        RespondInfo(text=text, actor=PARTNER_ADMIN),
+    )
 
 
 def refusal_of(check: Check[M], claim: ClaimState, msg: M, now: datetime = NOW) -> Refusal:
@@ -1072,12 +1073,7 @@ def test_submit_after_a_question_without_an_answer_is_incomplete_info_response()
 
 def test_submit_after_the_answer_resubmits() -> None:
     claim = asked_with_window()
-    act(
-        claim,
-        rules.check_respond_info,
-        rules.respond_info,
-        RespondInfo(text="A", actor=PARTNER_ADMIN),
-    )
+    answer(claim)
     act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_ADMIN), LATER)
     assert claim.status == "submitted"
     assert last_event(claim)[0] == "resubmitted"
@@ -1099,12 +1095,7 @@ def test_respond_info_is_refused(
 
 def test_a_second_answer_to_the_same_question_is_refused() -> None:
     claim = asked_with_window()
-    act(
-        claim,
-        rules.check_respond_info,
-        rules.respond_info,
-        RespondInfo(text="A", actor=PARTNER_ADMIN),
-    )
+    answer(claim)
 
     refusal = refusal_of(
         rules.check_respond_info, claim, RespondInfo(text="B", actor=PARTNER_ADMIN)
@@ -1154,12 +1145,7 @@ def test_the_reply_window_reminds_7_and_1_days_before_then_expires_the_claim() -
 
 def test_resubmission_within_the_reply_window_stops_its_clock() -> None:
     claim = asked_with_window()
-    act(
-        claim,
-        rules.check_respond_info,
-        rules.respond_info,
-        RespondInfo(text="A", actor=PARTNER_ADMIN),
-    )
+    answer(claim)
     act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_ADMIN), LATER)
 
     clock = rules.next_clock(claim)

@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
@@ -119,6 +120,29 @@ async def history_events(claims: ClaimsClient, eid: str) -> list[str]:
     return [entry.event for entry in view.history]
 
 
+@dataclass(frozen=True)
+class OpenSurvey:
+    """A new claim's customer survey, mailed in English: the claim, the link's path, and the
+    claim's history events as they stood once the survey was mailed."""
+
+    claims: ClaimsClient
+    eid: str
+    path: str
+    events: list[str]
+
+    async def assert_nothing_recorded(self) -> None:
+        """The claim's history has not grown since the survey was mailed."""
+        assert await history_events(self.claims, self.eid) == self.events
+
+
+@pytest.fixture
+async def survey(
+    env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+) -> OpenSurvey:
+    eid, path = await open_survey(env, claims, mailbox)
+    return OpenSurvey(claims, eid, path, await history_events(claims, eid))
+
+
 async def test_the_form_is_in_the_customers_language_with_a_switch_to_the_other(
     api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
 ) -> None:
@@ -152,13 +176,9 @@ async def test_the_partner_form_is_in_the_first_partner_contacts_language(
 
 
 async def test_the_form_is_plain_accessible_html_with_a_hashed_style_and_a_form_token(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    claims: ClaimsClient,
-    mailbox: MailCatcher,
-    secret_key: bytes,
+    api: httpx.AsyncClient, survey: OpenSurvey, secret_key: bytes
 ) -> None:
-    _, path = await open_survey(env, claims, mailbox)
+    path = survey.path
     page = await api.get(path)
     assert_page(page, 200, "en")
     shape = FormShape()
@@ -214,10 +234,9 @@ async def test_answers_are_recorded_then_the_link_answers_410(
 
 
 async def test_wrong_answers_show_the_form_again_with_the_errors_and_send_nothing(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
-    before = await history_events(claims, eid)
+    path = survey.path
     page = await api.get(path)
     response = await post_form(
         api,
@@ -240,14 +259,13 @@ async def test_wrong_answers_show_the_form_again_with_the_errors_and_send_nothin
     assert "choose a rating from 1 to 5" in response.text
     assert "at most 2000 characters" in response.text
     assert csrf_of(response) == csrf_of(page)
-    assert await history_events(claims, eid) == before
+    await survey.assert_nothing_recorded()
 
 
 async def test_a_post_without_or_with_a_wrong_form_token_is_refused_and_sends_nothing(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, claims: ClaimsClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
-    before = await history_events(claims, eid)
+    eid, path = survey.eid, survey.path
     other_token = form_token(b"another secret key of 32 bytes!", path.rsplit("/", 1)[1])
     for form in (
         dict(CUSTOMER_ANSWERS),
@@ -257,19 +275,18 @@ async def test_a_post_without_or_with_a_wrong_form_token_is_refused_and_sends_no
         response = await post_form(api, path, form)
         assert_page(response, 403, "en")
         assert "could not be verified" in response.text
-    assert await history_events(claims, eid) == before
+    await survey.assert_nothing_recorded()
     assert (await claims.get_claim(eid)).proof.customer_survey.status == "sent"
 
 
 async def test_a_post_from_another_origin_is_refused_and_sends_nothing(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
-    before = await history_events(claims, eid)
+    path = survey.path
     form = await answered_form(api, path)
     for origin in ("http://evil.example", "https://claims.test", "null"):
         assert_page(await post_form(api, path, form, origin=origin), 403, "en")
-    assert await history_events(claims, eid) == before
+    await survey.assert_nothing_recorded()
 
     # Same origin (an explicit default port is the same origin), or no Origin at all: accepted.
     response = await post_form(api, path, form, origin="http://CLAIMS.test:80")
@@ -277,19 +294,18 @@ async def test_a_post_from_another_origin_is_refused_and_sends_nothing(
 
 
 async def test_a_post_without_origin_header_is_accepted_with_its_form_token(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, claims: ClaimsClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
+    eid, path = survey.eid, survey.path
     form = await answered_form(api, path)
     assert_page(await post_form(api, path, form, origin=None), 200, "en")
     assert (await claims.get_claim(eid)).proof.customer_survey.status == "completed"
 
 
 async def test_a_tampered_token_shows_the_404_page(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
-    before = await history_events(claims, eid)
+    path = survey.path
     body, signature = path.rsplit("/", 1)[1].split(".")
     tampered = [
         f"/surveys/{body}.{signature[:-2]}AA",
@@ -304,13 +320,13 @@ async def test_a_tampered_token_shows_the_404_page(
         posted = await post_form(api, bad, {"csrf_token": form_token(b"x" * 32, bad)})
         assert_page(posted, 404, "en")
     assert_page(await api.get("/surveys/"), 404, "en")
-    assert await history_events(claims, eid) == before
+    await survey.assert_nothing_recorded()
 
 
 async def test_a_link_invalidated_by_a_contact_change_shows_410_and_a_post_sends_nothing(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, claims: ClaimsClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
+    eid, path = survey.eid, survey.path
     form = await answered_form(api, path)
     await claims.update_contacts(
         eid, UpdateContacts(customer_contact=DUTCH_CUSTOMER, actor=PARTNER_ADMIN)
@@ -351,10 +367,9 @@ async def test_the_partner_survey_records_the_chosen_partner_contact_as_responde
 
 
 async def test_an_oversized_or_non_form_post_is_refused_and_sends_nothing(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, survey: OpenSurvey
 ) -> None:
-    eid, path = await open_survey(env, claims, mailbox)
-    before = await history_events(claims, eid)
+    path = survey.path
     csrf = csrf_of(await api.get(path))
     huge = await post_form(api, path, {"csrf_token": csrf, "comments": "x" * 70_000})
     assert_page(huge, 413, "en")
@@ -362,7 +377,7 @@ async def test_an_oversized_or_non_form_post_is_refused_and_sends_nothing(
         path, json={"csrf_token": csrf, **CUSTOMER_ANSWERS}, headers={"Origin": PUBLIC_URL}
     )
     assert_page(as_json, 415, "en")
-    assert await history_events(claims, eid) == before
+    await survey.assert_nothing_recorded()
     assert CUSTOMER_CONTACT.email not in huge.text
 
 
@@ -396,9 +411,9 @@ class _JsonLines(logging.Handler):
 
 
 async def test_a_portal_log_line_names_its_route_and_no_respondent(
-    api: httpx.AsyncClient, env: WorkflowEnvironment, claims: ClaimsClient, mailbox: MailCatcher
+    api: httpx.AsyncClient, survey: OpenSurvey
 ) -> None:
-    _, path = await open_survey(env, claims, mailbox)
+    path = survey.path
     form = await answered_form(api, path)
     handler = _JsonLines()
     logging.getLogger().addHandler(handler)

@@ -15,9 +15,8 @@ from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from portal.blobs import OOXML_TYPES, BlobStore, download_name
-from portal.routes import API_PREFIX as V1
 from tests.api_keys import ApiKeyring
-from tests.helpers import Registry, assert_problem, pdf, start, stored_files, upload
+from tests.helpers import Registry, assert_problem, download, pdf, start, stored_files, upload
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 
@@ -142,9 +141,7 @@ async def test_a_download_is_named_with_the_extension_of_its_sniffed_type(
     eid = started_eid
     uploaded = await upload(api, eid, keyring.admin, pdf(uploaded_as), filename=uploaded_as)
     assert uploaded.status_code == 200, uploaded.text
-    response = await api.get(
-        f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.user.headers
-    )
+    response = await download(api, eid, keyring.user)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == f'attachment; filename="{downloaded_as}"'
@@ -184,10 +181,7 @@ async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
     # the same file uploaded again for the same kind is still its current document
     again = await upload(api, eid, keyring.admin, pdf("second"))
     assert document_path(blob_dir, again, "results_and_recommendations").is_file()
-    download = await api.get(
-        f"{V1}/claims/{eid}/documents/results_and_recommendations", headers=keyring.admin.headers
-    )
-    assert download.content == pdf("second")
+    assert (await download(api, eid, keyring.admin)).content == pdf("second")
 
 
 async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
@@ -203,10 +197,7 @@ async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
     await upload(api, theirs, keyring.admin, pdf("shared"))
     await upload(api, ours, keyring.admin, pdf("replacement"))
     assert document_path(blob_dir, shared, "results_and_recommendations").is_file()
-    download = await api.get(
-        f"{V1}/claims/{theirs}/documents/results_and_recommendations", headers=keyring.admin.headers
-    )
-    assert download.content == pdf("shared")
+    assert (await download(api, theirs, keyring.admin)).content == pdf("shared")
 
 
 async def test_a_claim_over_its_storage_quota_is_413_and_the_upload_is_not_kept(

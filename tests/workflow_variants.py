@@ -1,6 +1,8 @@
 """Changed versions of the claim workflow, to prove that replay catches a change
 (unpatched) and lets a versioned one through (patched). Kept in their own module
-because the workflow sandbox re-imports the module that defines a workflow."""
+because the workflow sandbox re-imports the module that defines a workflow. Each inherits
+the claim workflow's `@workflow.init` constructor; the SDK wants `@workflow.run` on the
+class itself."""
 
 from __future__ import annotations
 
@@ -16,10 +18,6 @@ from workflows.messages import ClaimView
 class UnpatchedChangeWorkflow(WorkshopClaimWorkflow):
     """The claim workflow with an unversioned change: a new timer before anything else."""
 
-    @workflow.init
-    def __init__(self, claim_input: ClaimRun) -> None:
-        super().__init__(claim_input)
-
     @workflow.run
     async def run(self, claim_input: ClaimRun) -> ClaimView:
         await workflow.sleep(timedelta(seconds=1), summary="an unversioned change")
@@ -29,10 +27,6 @@ class UnpatchedChangeWorkflow(WorkshopClaimWorkflow):
 @workflow.defn(name="WorkshopClaim")
 class PatchedChangeWorkflow(WorkshopClaimWorkflow):
     """The same change made safely: only runs that start with this code take the timer."""
-
-    @workflow.init
-    def __init__(self, claim_input: ClaimRun) -> None:
-        super().__init__(claim_input)
 
     @workflow.run
     async def run(self, claim_input: ClaimRun) -> ClaimView:
