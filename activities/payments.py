@@ -92,12 +92,17 @@ payment_batches = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
 )
 
+def _batch_key() -> sa.Column[str]:
+    """The batch a row belongs to: the first part of its primary key."""
+    return sa.Column(
+        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
+    )
+
+
 payment_lines = sa.Table(
     "payment_lines",
     metadata,
-    sa.Column(
-        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
-    ),
+    _batch_key(),
     sa.Column("engagement_id", sa.String(64), primary_key=True),
     sa.Column("partner_id", sa.String(64), nullable=False),
     sa.Column("partner_name", sa.String(200), nullable=False),
@@ -126,9 +131,7 @@ payment_lines = sa.Table(
 payment_remittances = sa.Table(
     "payment_remittances",
     metadata,
-    sa.Column(
-        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
-    ),
+    _batch_key(),
     sa.Column("partner_id", sa.String(64), primary_key=True),
     sa.Column("sent_at", UTCDateTime(), nullable=False),
     sa.Column("claims", sa.Integer, nullable=False),
@@ -263,7 +266,7 @@ class PaymentLedger:
             limit=limit,
         )
 
-    async def mark_signalled(self, batch_id: str, engagement_id: str, at: datetime) -> None:
+    async def _update_line(self, batch_id: str, engagement_id: str, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.update(payment_lines)
@@ -271,20 +274,17 @@ class PaymentLedger:
                     payment_lines.c.batch_id == batch_id,
                     payment_lines.c.engagement_id == engagement_id,
                 )
-                .values(signalled_at=at)
+                .values(**values)
             )
+
+    async def mark_signalled(self, batch_id: str, engagement_id: str, at: datetime) -> None:
+        await self._update_line(batch_id, engagement_id, signalled_at=at)
 
     async def mark_not_paid(self, batch_id: str, engagement_id: str, reason: str) -> None:
         """Turn a paid line that could not reach its claim into a not-paid one."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(payment_lines)
-                .where(
-                    payment_lines.c.batch_id == batch_id,
-                    payment_lines.c.engagement_id == engagement_id,
-                )
-                .values(outcome=NOT_PAID, reason=reason, reference=None, paid_at=None)
-            )
+        await self._update_line(
+            batch_id, engagement_id, outcome=NOT_PAID, reason=reason, reference=None, paid_at=None
+        )
 
     async def remittances_due(self, due: RemittancesDue) -> PartnerPage:
         """Partners with paid lines in the batch and no remittance yet, in id order."""
