@@ -13,7 +13,7 @@ from activities.engagements import InvalidEngagementCursor
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
 from portal.deps import CallerDep
-from portal.problems import ProblemError, problems
+from portal.problems import ProblemError, created_or_found, problems
 from portal.routes import API_PREFIX
 from portal.schemas import RequestBody
 from starter.client import ClaimNotFound
@@ -68,14 +68,14 @@ async def claim_exists(portal: Portal, engagement_id: str) -> bool:
 
 @router.put(
     "/engagements/{engagement_id}",
-    status_code=201,
-    response_model=EngagementDetail,
-    tags=["engagements"],
-    summary="Record an engagement (program administrators)",
-    responses={
-        200: {"model": EngagementDetail, "description": "recorded already, or changed"},
-        **problems(403, 409),
-    },
+    **created_or_found(
+        EngagementDetail,
+        "engagements",
+        "Record an engagement (program administrators)",
+        "recorded already, or changed",
+        403,
+        409,
+    ),
 )
 async def put_engagement(
     engagement_id: EngagementPath,
