@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request, Security
@@ -108,3 +109,32 @@ def caller_message(
     check_role(action, caller.role)
     values = body.model_dump() if body is not None else {}
     return message.model_validate({**values, **fields, "actor": caller.actor})
+
+
+@dataclass(frozen=True)
+class ClaimChange:
+    """A caller's change to one claim: what every change route sends, and how."""
+
+    engagement_id: str
+    caller: Caller
+    portal: Portal
+    update_id: str | None
+
+    async def send(
+        self, action: str, message: type[M], body: BaseModel | None = None, **fields: Any
+    ) -> ClaimView:
+        """Send `action` (the claims client's method of that name) as `message` (see
+        `caller_message`); the claim view after it, as the caller may see it."""
+        msg = caller_message(action, self.caller, message, body, **fields)
+        change = getattr(self.portal.claims, action)
+        view = await change(self.engagement_id, msg, update_id=self.update_id)
+        return as_seen_by(self.caller, view)
+
+
+async def claim_change_of(
+    engagement_id: EngagementId, caller: CallerDep, portal: PortalDep, update_id: UpdateId
+) -> ClaimChange:
+    return ClaimChange(engagement_id, caller, portal, update_id)
+
+
+ClaimChangeDep = Annotated[ClaimChange, Depends(claim_change_of)]
