@@ -8,32 +8,26 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from workflows.messages import (
     Actor,
     ClaimStatus,
+    ClaimSubject,
     Comment,
     Contact,
     HistoryEntry,
     MailWaiting,
     Notification,
-    Party,
     Payment,
     Proof,
     Question,
 )
 
 
-class ClaimState(BaseModel):
+class ClaimState(ClaimSubject):
     """Everything a claim knows. Serialisable, so it can move to a new run as is."""
 
-    engagement_id: str
-    partner: Party
-    customer: Party
-    workshop: str
-    workshop_type: str | None = None
-    consent_at: datetime
     started_by: Actor
     status: ClaimStatus = "in_progress"
     status_reason: str | None = None
