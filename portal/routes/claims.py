@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import Body, Query, Response
@@ -89,11 +90,7 @@ async def start_claim(
         caller,
         ClaimInput,
         engagement_id=body.engagement_id,
-        partner=facts.partner,
-        customer=facts.customer,
-        workshop=facts.workshop,
-        workshop_type=facts.workshop_type,
-        consent_at=facts.consent_at,
+        **dataclasses.asdict(facts),
         partner_contacts=body.partner_contacts,
         customer_contact=body.customer_contact or engagement.customer_contact,
     )
