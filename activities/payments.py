@@ -92,6 +92,7 @@ payment_batches = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
 )
 
+
 def _batch_key() -> sa.Column[str]:
     """The batch a row belongs to: the first part of its primary key."""
     return sa.Column(
