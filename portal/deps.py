@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -65,6 +65,12 @@ async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> C
     if not caller.sees_partner(view.partner.id):
         raise not_found(engagement_id)
     return as_seen_by(caller, view)
+
+
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+"""How many items a page of a list holds at the most."""
+PageCursor = Annotated[str | None, Query(max_length=512)]
+"""Where a page of a list starts: the previous page's `next_cursor`."""
 
 
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from fastapi import Request, Response
@@ -182,6 +183,25 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410, 413)
 SURVEY_SEND_PROBLEMS = problems(403, 404, 409, 410, 413, 429)
+
+
+def read(model: Any, tag: str, summary: str, *codes: int) -> dict[str, Any]:
+    """The route options of a read: it answers `model`, or a problem."""
+    return {
+        "response_model": model,
+        "tags": [tag],
+        "summary": summary,
+        "responses": problems(*codes),
+    }
+
+
+@contextlib.contextmanager
+def checked_cursor(invalid: type[Exception]) -> Iterator[None]:
+    """A page's cursor the listing did not make (it raises `invalid`) answers 422."""
+    try:
+        yield
+    except invalid as err:
+        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
 
 
 def created_or_found(

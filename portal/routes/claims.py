@@ -11,9 +11,17 @@ from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
-from portal.deps import CallerDep, ClaimChangeDep, EngagementId, caller_message, visible_claim
+from portal.deps import (
+    CallerDep,
+    ClaimChangeDep,
+    EngagementId,
+    PageCursor,
+    PageLimit,
+    caller_message,
+    visible_claim,
+)
 from portal.privacy import as_seen_by
-from portal.problems import ProblemError, claim_change, created_or_found, problems
+from portal.problems import ProblemError, checked_cursor, claim_change, created_or_found, read
 from portal.routes import API_PREFIX
 from portal.routes.engagements import claim_exists, visible_engagement
 from portal.schemas import (
@@ -102,13 +110,7 @@ async def start_claim(
     return as_seen_by(caller, started.view)
 
 
-@router.get(
-    "/claims",
-    response_model=ClaimList,
-    tags=["claims"],
-    summary="List the caller's claims",
-    responses=problems(),
-)
+@router.get("/claims", **read(ClaimList, "claims", "List the caller's claims"))
 async def list_claims(
     caller: CallerDep,
     portal: PortalDep,
@@ -117,13 +119,13 @@ async def list_claims(
         AwareDatetime | None, Query(description="only claims whose deadline is before this")
     ] = None,
     customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> ClaimList:
     """The caller's claims from the read model, newest first, a page at a time.
 
     Partner roles get their partner's claims, reviewers every claim."""
-    try:
+    with checked_cursor(InvalidCursor):
         page = await portal.store.list_claims(
             partner_id=caller.partner_id,
             status=status,
@@ -132,28 +134,17 @@ async def list_claims(
             limit=limit,
             cursor=cursor,
         )
-    except InvalidCursor as err:
-        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
     return ClaimList(items=[summary_of(row) for row in page.rows], next_cursor=page.next_cursor)
 
 
-@router.get(
-    "/claims/{engagement_id}",
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="The claim view (live)",
-    responses=problems(404),
-)
+@router.get("/claims/{engagement_id}", **read(ClaimView, "claims", "The claim view (live)", 404))
 async def get_claim(engagement_id: EngagementId, caller: CallerDep, portal: PortalDep) -> ClaimView:
     return await visible_claim(portal, caller, engagement_id)
 
 
 @router.get(
     "/claims/{engagement_id}/history",
-    response_model=list[HistoryEntry],
-    tags=["claims"],
-    summary="The claim's audit trail",
-    responses=problems(404),
+    **read(list[HistoryEntry], "claims", "The claim's audit trail", 404),
 )
 async def get_history(
     engagement_id: EngagementId, caller: CallerDep, portal: PortalDep
