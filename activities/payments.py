@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,6 +43,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import (
+    Delivery,
     MailSender,
     Outgoing,
     RenderedMail,
@@ -596,12 +597,7 @@ class RemittanceMailer(MailSender):
         return mail
 
     async def deliver(
-        self,
-        advice: RemittanceAdvice,
-        *,
-        resume: DeliveryReport | None = None,
-        on_progress: Callable[[DeliveryReport], None] | None = None,
-        ledger: SentLedger | None = None,
+        self, advice: RemittanceAdvice, **delivery: Unpack[Delivery]
     ) -> DeliveryReport:
         """Send the advice to the partner's contacts (see `MailSender.send`)."""
         mail = Outgoing(
@@ -610,7 +606,7 @@ class RemittanceMailer(MailSender):
             recipients=[contact.email for contact in advice.contacts],
             build=lambda index: self.build(advice, index),
         )
-        return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
+        return await self.send(mail, **delivery)
 
 
 # --- the activities -------------------------------------------------------------------------
