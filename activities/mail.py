@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar, Unpack
 
 import aiosmtplib
 import jinja2
@@ -234,6 +234,15 @@ class Outgoing:
     """The message for recipient `index`, carrying its Message-ID."""
 
 
+class Delivery(TypedDict, total=False):
+    """How a send resumes and reports its progress (see `MailSender.send`); each may be
+    left out."""
+
+    resume: DeliveryReport | None
+    on_progress: Callable[[DeliveryReport], None] | None
+    ledger: SentLedger | None
+
+
 class MailSender:
     """The one way mail leaves: one SMTP connection per mail, one message per recipient,
     progress reported after each, refusals for good reported rather than retried, and
@@ -267,14 +276,7 @@ class MailSender:
         mail["Content-Language"] = recipient.locale  # after set_content, which clears Content-*
         return mail
 
-    async def send(
-        self,
-        mail: Outgoing,
-        *,
-        resume: DeliveryReport | None = None,
-        on_progress: Callable[[DeliveryReport], None] | None = None,
-        ledger: SentLedger | None = None,
-    ) -> DeliveryReport:
+    async def send(self, mail: Outgoing, **delivery: Unpack[Delivery]) -> DeliveryReport:
         """Send to every recipient not yet handled; report permanent refusals.
 
         Transient failures (connection refused, 4xx) raise, so the caller retries.
@@ -285,6 +287,8 @@ class MailSender:
         in it. The ledger only ever prevents duplicates: if the database can't
         be reached, mail still goes out and the heartbeat progress is relied on.
         """
+        resume, on_progress = delivery.get("resume"), delivery.get("on_progress")
+        ledger = delivery.get("ledger")
         report = resume or DeliveryReport(key=mail.key, delivered=0)
         report = report.model_copy(deep=True)
         remaining = range(report.handled, len(mail.recipients))
@@ -400,12 +404,7 @@ class Mailer(MailSender):
             ) from err
 
     async def deliver(
-        self,
-        notification: Notification,
-        *,
-        resume: DeliveryReport | None = None,
-        on_progress: Callable[[DeliveryReport], None] | None = None,
-        ledger: SentLedger | None = None,
+        self, notification: Notification, **delivery: Unpack[Delivery]
     ) -> DeliveryReport:
         """Send a notification to its recipients (see `MailSender.send`). Every message is
         built before the first is sent: one that can't be built fails the whole notification
@@ -417,7 +416,7 @@ class Mailer(MailSender):
             recipients=[contact.email for contact in notification.recipients],
             build=built.__getitem__,
         )
-        return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
+        return await self.send(mail, **delivery)
 
 
 async def _within_timeout(call: Awaitable[T]) -> tuple[bool, T | None]:

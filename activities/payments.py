@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,6 +43,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.mail import (
+    Delivery,
     MailSender,
     Outgoing,
     RenderedMail,
@@ -92,12 +93,18 @@ payment_batches = sa.Table(
     sa.Column("finished_at", UTCDateTime(), nullable=True),
 )
 
+
+def _batch_key() -> sa.Column[str]:
+    """The batch a row belongs to: the first part of its primary key."""
+    return sa.Column(
+        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
+    )
+
+
 payment_lines = sa.Table(
     "payment_lines",
     metadata,
-    sa.Column(
-        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
-    ),
+    _batch_key(),
     sa.Column("engagement_id", sa.String(64), primary_key=True),
     sa.Column("partner_id", sa.String(64), nullable=False),
     sa.Column("partner_name", sa.String(200), nullable=False),
@@ -126,9 +133,7 @@ payment_lines = sa.Table(
 payment_remittances = sa.Table(
     "payment_remittances",
     metadata,
-    sa.Column(
-        "batch_id", sa.String(64), sa.ForeignKey("payment_batches.batch_id"), primary_key=True
-    ),
+    _batch_key(),
     sa.Column("partner_id", sa.String(64), primary_key=True),
     sa.Column("sent_at", UTCDateTime(), nullable=False),
     sa.Column("claims", sa.Integer, nullable=False),
@@ -263,7 +268,7 @@ class PaymentLedger:
             limit=limit,
         )
 
-    async def mark_signalled(self, batch_id: str, engagement_id: str, at: datetime) -> None:
+    async def _update_line(self, batch_id: str, engagement_id: str, **values: Any) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(
                 sa.update(payment_lines)
@@ -271,20 +276,17 @@ class PaymentLedger:
                     payment_lines.c.batch_id == batch_id,
                     payment_lines.c.engagement_id == engagement_id,
                 )
-                .values(signalled_at=at)
+                .values(**values)
             )
+
+    async def mark_signalled(self, batch_id: str, engagement_id: str, at: datetime) -> None:
+        await self._update_line(batch_id, engagement_id, signalled_at=at)
 
     async def mark_not_paid(self, batch_id: str, engagement_id: str, reason: str) -> None:
         """Turn a paid line that could not reach its claim into a not-paid one."""
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                sa.update(payment_lines)
-                .where(
-                    payment_lines.c.batch_id == batch_id,
-                    payment_lines.c.engagement_id == engagement_id,
-                )
-                .values(outcome=NOT_PAID, reason=reason, reference=None, paid_at=None)
-            )
+        await self._update_line(
+            batch_id, engagement_id, outcome=NOT_PAID, reason=reason, reference=None, paid_at=None
+        )
 
     async def remittances_due(self, due: RemittancesDue) -> PartnerPage:
         """Partners with paid lines in the batch and no remittance yet, in id order."""
@@ -595,12 +597,7 @@ class RemittanceMailer(MailSender):
         return mail
 
     async def deliver(
-        self,
-        advice: RemittanceAdvice,
-        *,
-        resume: DeliveryReport | None = None,
-        on_progress: Callable[[DeliveryReport], None] | None = None,
-        ledger: SentLedger | None = None,
+        self, advice: RemittanceAdvice, **delivery: Unpack[Delivery]
     ) -> DeliveryReport:
         """Send the advice to the partner's contacts (see `MailSender.send`)."""
         mail = Outgoing(
@@ -609,7 +606,7 @@ class RemittanceMailer(MailSender):
             recipients=[contact.email for contact in advice.contacts],
             build=lambda index: self.build(advice, index),
         )
-        return await self.send(mail, resume=resume, on_progress=on_progress, ledger=ledger)
+        return await self.send(mail, **delivery)
 
 
 # --- the activities -------------------------------------------------------------------------

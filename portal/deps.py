@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -66,6 +67,12 @@ async def visible_claim(portal: Portal, caller: Caller, engagement_id: str) -> C
     return as_seen_by(caller, view)
 
 
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+"""How many items a page of a list holds at the most."""
+PageCursor = Annotated[str | None, Query(max_length=512)]
+"""Where a page of a list starts: the previous page's `next_cursor`."""
+
+
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 """An idempotency key: 1 to 128 letters, digits and `._:-` (a UUID fits)."""
 
@@ -108,3 +115,32 @@ def caller_message(
     check_role(action, caller.role)
     values = body.model_dump() if body is not None else {}
     return message.model_validate({**values, **fields, "actor": caller.actor})
+
+
+@dataclass(frozen=True)
+class ClaimChange:
+    """A caller's change to one claim: what every change route sends, and how."""
+
+    engagement_id: str
+    caller: Caller
+    portal: Portal
+    update_id: str | None
+
+    async def send(
+        self, action: str, message: type[M], body: BaseModel | None = None, **fields: Any
+    ) -> ClaimView:
+        """Send `action` (the claims client's method of that name) as `message` (see
+        `caller_message`); the claim view after it, as the caller may see it."""
+        msg = caller_message(action, self.caller, message, body, **fields)
+        change = getattr(self.portal.claims, action)
+        view = await change(self.engagement_id, msg, update_id=self.update_id)
+        return as_seen_by(self.caller, view)
+
+
+async def claim_change_of(
+    engagement_id: EngagementId, caller: CallerDep, portal: PortalDep, update_id: UpdateId
+) -> ClaimChange:
+    return ClaimChange(engagement_id, caller, portal, update_id)
+
+
+ClaimChangeDep = Annotated[ClaimChange, Depends(claim_change_of)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -182,6 +183,58 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 CLAIM_ACTION_PROBLEMS = problems(403, 404, 409, 410, 413)
 SURVEY_SEND_PROBLEMS = problems(403, 404, 409, 410, 413, 429)
+
+
+def read(model: Any, tag: str, summary: str, *codes: int) -> dict[str, Any]:
+    """The route options of a read: it answers `model`, or a problem."""
+    return {
+        "response_model": model,
+        "tags": [tag],
+        "summary": summary,
+        "responses": problems(*codes),
+    }
+
+
+@contextlib.contextmanager
+def checked_cursor(invalid: type[Exception]) -> Iterator[None]:
+    """A page's cursor the listing did not make (it raises `invalid`) answers 422."""
+    try:
+        yield
+    except invalid as err:
+        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
+
+
+def created_or_found(
+    model: type[BaseModel], tag: str, summary: str, found: str, *codes: int
+) -> dict[str, Any]:
+    """The route options of a call that creates something (201) or answers what was there
+    already (200, described as `found`), or a problem."""
+    return {
+        "status_code": 201,
+        "response_model": model,
+        "tags": [tag],
+        "summary": summary,
+        "responses": {200: {"model": model, "description": found}, **problems(*codes)},
+    }
+
+
+def file_download(
+    response_class: type[Response], tag: str, summary: str, what: str, media: str, *codes: int
+) -> dict[str, Any]:
+    """The route options of a call that answers a file of the `media` type (described as
+    `what`; a text type is a string, any other binary), or a problem."""
+    schema = {"type": "string"}
+    if not media.startswith("text/"):
+        schema["format"] = "binary"
+    return {
+        "response_class": response_class,
+        "tags": [tag],
+        "summary": summary,
+        "responses": {
+            200: {"description": what, "content": {media: {"schema": schema}}},
+            **problems(*codes),
+        },
+    }
 
 
 def claim_change(tag: str, summary: str) -> dict[str, Any]:

@@ -22,15 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from starter.converter import data_converter
 from starter.settings import Settings
 from starter.telemetry import tracing_interceptors
-from workflows.search_attributes import (
-    CLAIM_DEADLINE,
-    CLAIM_STATUS,
-    CLAIM_STATUS_SINCE,
-    CUSTOMER_ID,
-    MISSING_ITEMS,
-    PARTNER_ID,
-    PENDING_NOTIFICATIONS,
-)
+from workflows.search_attributes import CLAIM_ATTRIBUTES
 
 log = logging.getLogger("claims.temporal")
 
@@ -47,13 +39,7 @@ async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Clie
 
 
 REGISTRATION: dict[str, IndexedValueType.ValueType] = {
-    CLAIM_STATUS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    PARTNER_ID.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    CUSTOMER_ID.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    CLAIM_DEADLINE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    MISSING_ITEMS.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-    CLAIM_STATUS_SINCE.name: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    PENDING_NOTIFICATIONS.name: IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in CLAIM_ATTRIBUTES
 }
 """Every attribute and its type, as `python -m starter setup` registers them."""
 

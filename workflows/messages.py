@@ -477,13 +477,25 @@ class MailWaiting(Outbound):
     last_error: str
 
 
-class ClaimView(Outbound):
+class ClaimSubject(BaseModel):
+    """What a claim is about, as its state keeps it and its view shows it: the engagement,
+    its parties, the workshop and the customer's consent (fixed when the claim starts)."""
+
     engagement_id: str
     partner: Party
     customer: Party
     workshop: str
     workshop_type: str | None = None
     consent_at: datetime
+
+
+def subject_of(claim: ClaimSubject | ClaimInputFields) -> dict[str, Any]:
+    """The `ClaimSubject` fields of a claim's input, state or view by name (the same
+    objects), to make another of them."""
+    return {name: getattr(claim, name) for name in ClaimSubject.model_fields}
+
+
+class ClaimView(Outbound, ClaimSubject):
     deadline_at: datetime
     status: ClaimStatus
     status_reason: str | None

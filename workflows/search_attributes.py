@@ -30,6 +30,17 @@ PENDING_NOTIFICATIONS = SearchAttributeKey.for_int("PendingNotifications")
 """Mail the claim owes while sending fails (0 again once it flows); never set on a claim
 whose mail always went out."""
 
+CLAIM_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    CLAIM_STATUS,
+    PARTNER_ID,
+    CUSTOMER_ID,
+    CLAIM_DEADLINE,
+    MISSING_ITEMS,
+    CLAIM_STATUS_SINCE,
+    PENDING_NOTIFICATIONS,
+)
+"""Every attribute, in the order `python -m starter setup` registers them."""
+
 ENDED_FROM_OUTSIDE = "ExecutionStatus IN ('Terminated', 'TimedOut')"
 """The visibility filter for claims ended from outside (status `terminated`): their
 `ClaimStatus` still says what it was when Temporal stopped them."""

@@ -21,27 +21,21 @@ from workflows.messages import (
     Actor,
     ClaimInput,
     ClaimStatus,
+    ClaimSubject,
     Comment,
     Contact,
     HistoryEntry,
     MailWaiting,
     Notification,
-    Party,
     Payment,
     Proof,
     Question,
 )
 
 
-class ClaimState(BaseModel):
+class ClaimState(ClaimSubject):
     """Everything a claim knows. Serialisable, so it can move to a new run as is."""
 
-    engagement_id: str
-    partner: Party
-    customer: Party
-    workshop: str
-    workshop_type: str | None = None
-    consent_at: datetime
     started_by: Actor
     status: ClaimStatus = "in_progress"
     status_reason: str | None = None

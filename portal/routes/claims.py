@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import Body, Query, Response
@@ -10,9 +11,17 @@ from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, UpdateId, caller_message, visible_claim
+from portal.deps import (
+    CallerDep,
+    ClaimChangeDep,
+    EngagementId,
+    PageCursor,
+    PageLimit,
+    caller_message,
+    visible_claim,
+)
 from portal.privacy import as_seen_by
-from portal.problems import ProblemError, claim_change, problems
+from portal.problems import ProblemError, checked_cursor, claim_change, created_or_found, read
 from portal.routes import API_PREFIX
 from portal.routes.engagements import claim_exists, visible_engagement
 from portal.schemas import (
@@ -50,14 +59,17 @@ router = APIRouter(prefix=API_PREFIX)
 
 @router.post(
     "/claims",
-    status_code=201,
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="Claim a recorded engagement",
-    responses={
-        200: {"model": ClaimView, "description": "the engagement already had this running claim"},
-        **problems(403, 404, 409, 410, 413),
-    },
+    **created_or_found(
+        ClaimView,
+        "claims",
+        "Claim a recorded engagement",
+        "the engagement already had this running claim",
+        403,
+        404,
+        409,
+        410,
+        413,
+    ),
 )
 async def start_claim(
     body: ClaimEngagementBody,
@@ -86,11 +98,7 @@ async def start_claim(
         caller,
         ClaimInput,
         engagement_id=body.engagement_id,
-        partner=facts.partner,
-        customer=facts.customer,
-        workshop=facts.workshop,
-        workshop_type=facts.workshop_type,
-        consent_at=facts.consent_at,
+        **dataclasses.asdict(facts),
         partner_contacts=body.partner_contacts,
         customer_contact=body.customer_contact or engagement.customer_contact,
     )
@@ -102,13 +110,7 @@ async def start_claim(
     return as_seen_by(caller, started.view)
 
 
-@router.get(
-    "/claims",
-    response_model=ClaimList,
-    tags=["claims"],
-    summary="List the caller's claims",
-    responses=problems(),
-)
+@router.get("/claims", **read(ClaimList, "claims", "List the caller's claims"))
 async def list_claims(
     caller: CallerDep,
     portal: PortalDep,
@@ -117,13 +119,13 @@ async def list_claims(
         AwareDatetime | None, Query(description="only claims whose deadline is before this")
     ] = None,
     customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> ClaimList:
     """The caller's claims from the read model, newest first, a page at a time.
 
     Partner roles get their partner's claims, reviewers every claim."""
-    try:
+    with checked_cursor(InvalidCursor):
         page = await portal.store.list_claims(
             partner_id=caller.partner_id,
             status=status,
@@ -132,28 +134,17 @@ async def list_claims(
             limit=limit,
             cursor=cursor,
         )
-    except InvalidCursor as err:
-        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
     return ClaimList(items=[summary_of(row) for row in page.rows], next_cursor=page.next_cursor)
 
 
-@router.get(
-    "/claims/{engagement_id}",
-    response_model=ClaimView,
-    tags=["claims"],
-    summary="The claim view (live)",
-    responses=problems(404),
-)
+@router.get("/claims/{engagement_id}", **read(ClaimView, "claims", "The claim view (live)", 404))
 async def get_claim(engagement_id: EngagementId, caller: CallerDep, portal: PortalDep) -> ClaimView:
     return await visible_claim(portal, caller, engagement_id)
 
 
 @router.get(
     "/claims/{engagement_id}/history",
-    response_model=list[HistoryEntry],
-    tags=["claims"],
-    summary="The claim's audit trail",
-    responses=problems(404),
+    **read(list[HistoryEntry], "claims", "The claim's audit trail", 404),
 )
 async def get_history(
     engagement_id: EngagementId, caller: CallerDep, portal: PortalDep
@@ -165,92 +156,49 @@ async def get_history(
     "/claims/{engagement_id}/contacts",
     **claim_change("claims", "Change the partner contacts and/or the customer contact"),
 )
-async def update_contacts(
-    engagement_id: EngagementId,
-    body: UpdateContactsBody,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-) -> ClaimView:
+async def update_contacts(change: ClaimChangeDep, body: UpdateContactsBody) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
-    msg = caller_message("update_contacts", caller, UpdateContacts, body)
-    view = await portal.claims.update_contacts(engagement_id, msg, update_id=update_id)
-    return as_seen_by(caller, view)
+    return await change.send("update_contacts", UpdateContacts, body)
 
 
 @router.post("/claims/{engagement_id}/comments", **claim_change("claims", "Add a comment"))
-async def add_comment(
-    engagement_id: EngagementId,
-    body: CommentBody,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-) -> ClaimView:
-    msg = caller_message("add_comment", caller, AddComment, body)
-    view = await portal.claims.add_comment(engagement_id, msg, update_id=update_id)
-    return as_seen_by(caller, view)
+async def add_comment(change: ClaimChangeDep, body: CommentBody) -> ClaimView:
+    return await change.send("add_comment", AddComment, body)
 
 
 @router.post(
     "/claims/{engagement_id}/submit", **claim_change("claims", "Submit the claim for review")
 )
 async def submit(
-    engagement_id: EngagementId,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-    body: Annotated[EmptyBody | None, Body()] = None,
+    change: ClaimChangeDep, body: Annotated[EmptyBody | None, Body()] = None
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
-    msg = caller_message("submit", caller, Submit)
-    return as_seen_by(caller, await portal.claims.submit(engagement_id, msg, update_id=update_id))
+    return await change.send("submit", Submit)
 
 
 @router.post(
     "/claims/{engagement_id}/cancel",
     **claim_change("claims", "Cancel a claim started by mistake (before submission)"),
 )
-async def cancel(
-    engagement_id: EngagementId,
-    body: CancelBody,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-) -> ClaimView:
+async def cancel(change: ClaimChangeDep, body: CancelBody) -> ClaimView:
     """Final: the partner contacts get a confirmation, and the engagement can't be claimed
     again (409 WrongState once submitted)."""
-    msg = caller_message("cancel", caller, Cancel, body)
-    return as_seen_by(caller, await portal.claims.cancel(engagement_id, msg, update_id=update_id))
+    return await change.send("cancel", Cancel, body)
 
 
 @router.post(
     "/claims/{engagement_id}/info-response",
     **claim_change("claims", "Answer the program's open question"),
 )
-async def respond_info(
-    engagement_id: EngagementId,
-    body: InfoResponseBody,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-) -> ClaimView:
+async def respond_info(change: ClaimChangeDep, body: InfoResponseBody) -> ClaimView:
     """While `info_requested`; then submit again (within the reply window)."""
-    msg = caller_message("respond_info", caller, RespondInfo, body)
-    view = await portal.claims.respond_info(engagement_id, msg, update_id=update_id)
-    return as_seen_by(caller, view)
+    return await change.send("respond_info", RespondInfo, body)
 
 
 @router.post(
     "/claims/{engagement_id}/dispute",
     **claim_change("claims", "Dispute the rejection (within the dispute window, once)"),
 )
-async def dispute(
-    engagement_id: EngagementId,
-    body: DisputeBody,
-    caller: CallerDep,
-    portal: PortalDep,
-    update_id: UpdateId,
-) -> ClaimView:
+async def dispute(change: ClaimChangeDep, body: DisputeBody) -> ClaimView:
     """The review desk is mailed; a reviewer then approves or rejects for good."""
-    msg = caller_message("dispute", caller, Dispute, body)
-    return as_seen_by(caller, await portal.claims.dispute(engagement_id, msg, update_id=update_id))
+    return await change.send("dispute", Dispute, body)

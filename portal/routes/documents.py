@@ -16,7 +16,7 @@ from portal.blobs import download_name, receive_multipart_upload
 from portal.context import PortalDep
 from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
 from portal.privacy import as_seen_by
-from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, problems
+from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, file_download, problems
 from portal.routes import API_PREFIX
 from workflows.messages import (
     AttachDocument,
@@ -119,16 +119,14 @@ def _document_hashes(view: ClaimView) -> set[str]:
 
 @router.get(
     "/claims/{engagement_id}/documents/{kind}",
-    response_class=Response,
-    tags=["documents"],
-    summary="Download the current document of a kind",
-    responses={
-        200: {
-            "description": "the file, with the content type it was accepted as",
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
-        },
-        **problems(404),
-    },
+    **file_download(
+        Response,
+        "documents",
+        "Download the current document of a kind",
+        "the file, with the content type it was accepted as",
+        "*/*",
+        404,
+    ),
 )
 async def download_document(
     engagement_id: EngagementId, kind: DocumentKind, caller: CallerDep, portal: PortalDep

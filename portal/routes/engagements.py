@@ -12,8 +12,8 @@ from fastapi.routing import APIRouter
 from activities.engagements import InvalidEngagementCursor
 from portal.auth import Caller
 from portal.context import Portal, PortalDep
-from portal.deps import CallerDep
-from portal.problems import ProblemError, problems
+from portal.deps import CallerDep, PageCursor, PageLimit
+from portal.problems import checked_cursor, created_or_found, problems, read
 from portal.routes import API_PREFIX
 from portal.schemas import RequestBody
 from starter.client import ClaimNotFound
@@ -68,14 +68,14 @@ async def claim_exists(portal: Portal, engagement_id: str) -> bool:
 
 @router.put(
     "/engagements/{engagement_id}",
-    status_code=201,
-    response_model=EngagementDetail,
-    tags=["engagements"],
-    summary="Record an engagement (program administrators)",
-    responses={
-        200: {"model": EngagementDetail, "description": "recorded already, or changed"},
-        **problems(403, 409),
-    },
+    **created_or_found(
+        EngagementDetail,
+        "engagements",
+        "Record an engagement (program administrators)",
+        "recorded already, or changed",
+        403,
+        409,
+    ),
 )
 async def put_engagement(
     engagement_id: EngagementPath,
@@ -101,11 +101,7 @@ async def put_engagement(
 
 
 @router.get(
-    "/engagements/{engagement_id}",
-    response_model=EngagementDetail,
-    tags=["engagements"],
-    summary="One engagement",
-    responses=problems(404),
+    "/engagements/{engagement_id}", **read(EngagementDetail, "engagements", "One engagement", 404)
 )
 async def get_engagement(
     engagement_id: EngagementPath, caller: CallerDep, portal: PortalDep
@@ -115,10 +111,9 @@ async def get_engagement(
 
 @router.get(
     "/engagements",
-    response_model=EngagementList,
-    tags=["engagements"],
-    summary="List engagements (eligible: what the partner may claim now)",
-    responses=problems(),
+    **read(
+        EngagementList, "engagements", "List engagements (eligible: what the partner may claim now)"
+    ),
 )
 async def list_engagements(
     caller: CallerDep,
@@ -127,17 +122,15 @@ async def list_engagements(
         bool | None,
         Query(description="true: consented, unclaimed, deadline ahead; false: the others"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> EngagementList:
     """Partner keys see their own partner's engagements; reviewers and program admins all."""
     now = await portal.clock()
-    try:
+    with checked_cursor(InvalidEngagementCursor):
         page = await portal.engagements.list(
             partner_id=caller.partner_id, eligible=eligible, now=now, limit=limit, cursor=cursor
         )
-    except InvalidEngagementCursor as err:
-        raise ProblemError(422, "InvalidInput", f"cursor: {err}") from None
     items = page.items(portal.catalogue, now)
     return EngagementList(items=items, next_cursor=page.next_cursor)
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime
 
 from portal.context import PortalDep
 from portal.deps import CallerDep
-from portal.problems import problems
+from portal.problems import file_download
 from portal.routes import API_PREFIX
 from portal.schemas import (
     ClaimSummary,
@@ -74,16 +74,13 @@ def _csv_row(summary: ClaimSummary) -> list[str]:
 
 @router.get(
     "/claims/export.csv",
-    response_class=StreamingResponse,
-    tags=["claims"],
-    summary="Export the caller's claims as CSV",
-    responses={
-        200: {
-            "description": "one line per claim, newest first, with a header line",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-        **problems(),
-    },
+    **file_download(
+        StreamingResponse,
+        "claims",
+        "Export the caller's claims as CSV",
+        "one line per claim, newest first, with a header line",
+        "text/csv",
+    ),
 )
 async def export_claims(
     caller: CallerDep,

@@ -47,6 +47,7 @@ from workflows.messages import (
     SurveyKind,
     SurveyProof,
     UpdateContacts,
+    subject_of,
 )
 from workflows.state import ClaimState as ClaimState
 from workflows.texts import action_words, item_label, status_words
@@ -217,12 +218,7 @@ def check_start(claim_input: ClaimInput) -> None:
 
 def open_claim(claim_input: ClaimInput, now: datetime) -> ClaimState:
     claim = ClaimState(
-        engagement_id=claim_input.engagement_id,
-        partner=claim_input.partner,
-        customer=claim_input.customer,
-        workshop=claim_input.workshop,
-        workshop_type=claim_input.workshop_type,
-        consent_at=claim_input.consent_at,
+        **subject_of(claim_input),
         started_by=recorded_actor(claim_input.actor),
         partner_contacts=list(claim_input.partner_contacts),
         customer_contact=claim_input.customer_contact,
@@ -621,17 +617,32 @@ def submit_refused(claim: ClaimState, msg: Submit, refusal: Refusal, now: dateti
 # --- applying reviewer actions ------------------------------------------------------------
 
 
+def _tell_partner(
+    claim: ClaimState,
+    now: datetime,
+    actor: Actor,
+    event: NotificationKind,
+    text: tuple[str, str],
+    until: Literal["reply_until", "dispute_until"],
+) -> None:
+    """Record a reviewer's `event` with its `text` (named in the detail) and the end of the
+    window it opened (the claim's field `until`, None when the claim keeps no such window);
+    then mail both to the partner contacts."""
+    detail: dict[str, Any] = {text[0]: text[1]}
+    end: datetime | None = getattr(claim, until)
+    if end is not None:
+        detail[until] = _iso(end)
+    record(claim, now, actor, event, detail)
+    notify(claim, event, claim.partner_contacts, text=text[1], until=end)
+
+
 def request_info(claim: ClaimState, msg: RequestInfo, now: datetime) -> None:
     _move_to(claim, "info_requested", msg.question, now)
     claim.questions.append(Question(at=now, actor=recorded_actor(msg.actor), question=msg.question))
     if "reply_window" in claim.clocks:
         claim.reply_until = now + REPLY_WINDOW
-    detail: dict[str, Any] = {"question": msg.question}
-    if claim.reply_until is not None:
-        detail["reply_until"] = _iso(claim.reply_until)
-    record(claim, now, msg.actor, "info_requested", detail)
-    notify(
-        claim, "info_requested", claim.partner_contacts, text=msg.question, until=claim.reply_until
+    _tell_partner(
+        claim, now, msg.actor, "info_requested", ("question", msg.question), "reply_until"
     )
 
 
@@ -654,11 +665,7 @@ def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
     _move_to(claim, "rejected", msg.reason, now)
     if "dispute_window" in claim.clocks:
         claim.dispute_until = now + DISPUTE_WINDOW
-    detail: dict[str, Any] = {"reason": msg.reason}
-    if claim.dispute_until is not None:
-        detail["dispute_until"] = _iso(claim.dispute_until)
-    record(claim, now, msg.actor, "rejected", detail)
-    notify(claim, "rejected", claim.partner_contacts, text=msg.reason, until=claim.dispute_until)
+    _tell_partner(claim, now, msg.actor, "rejected", ("reason", msg.reason), "dispute_until")
 
 
 # --- the view -----------------------------------------------------------------------------
@@ -666,12 +673,7 @@ def reject(claim: ClaimState, msg: Reject, now: datetime) -> None:
 
 def view(claim: ClaimState, now: datetime) -> ClaimView:
     return ClaimView(
-        engagement_id=claim.engagement_id,
-        partner=claim.partner,
-        customer=claim.customer,
-        workshop=claim.workshop,
-        workshop_type=claim.workshop_type,
-        consent_at=claim.consent_at,
+        **subject_of(claim),
         deadline_at=deadline_of(claim),
         status=claim.status,
         status_reason=claim.status_reason,
