@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities import claim_activities
@@ -34,26 +35,34 @@ def approved_mail(key: str) -> Notification:
 
 
 class Heartbeats:
-    """What the activity heartbeats, as the server would keep it, and when."""
+    """Runs the mail activity as a worker would and keeps what it heartbeats, as the
+    server would keep it."""
 
-    def __init__(self) -> None:
+    def __init__(self, activities: ClaimActivities) -> None:
         self.reports: list[DeliveryReport] = []
         self.arrived = asyncio.Event()
+        self._activities = activities
+        self._env = ActivityEnvironment()
+        self._env.on_heartbeat = self.record
 
     def record(self, *details: Any) -> None:
         self.reports.append(DeliveryReport.model_validate(details[0]))
         self.arrived.set()
 
+    async def send(self, notification: Notification) -> DeliveryReport:
+        return await self._env.run(self._activities.send_notification, notification)
+
+
+@pytest.fixture
+def beats(claims_activities: ClaimActivities) -> Heartbeats:
+    return Heartbeats(claims_activities)
+
 
 async def test_a_send_that_ends_within_the_heartbeat_interval_sends_no_heartbeat(
-    claims_activities: ClaimActivities, mailbox: Mailbox
+    beats: Heartbeats, mailbox: Mailbox
 ) -> None:
-    beats = Heartbeats()
-    env = ActivityEnvironment()
-    env.on_heartbeat = beats.record
-
     began = time.monotonic()
-    report = await env.run(claims_activities.send_notification, approved_mail("hb-fast"))
+    report = await beats.send(approved_mail("hb-fast"))
     took = time.monotonic() - began
 
     assert report.delivered == 2
@@ -64,14 +73,11 @@ async def test_a_send_that_ends_within_the_heartbeat_interval_sends_no_heartbeat
 
 
 async def test_a_long_send_heartbeats_its_latest_progress(
-    claims_activities: ClaimActivities, mailbox: Mailbox
+    beats: Heartbeats, mailbox: Mailbox
 ) -> None:
-    beats = Heartbeats()
-    env = ActivityEnvironment()
-    env.on_heartbeat = beats.record
     mailbox.hold([JOOST.email])  # the second recipient's mail waits for the server
 
-    send = asyncio.create_task(env.run(claims_activities.send_notification, approved_mail("hb")))
+    send = asyncio.create_task(beats.send(approved_mail("hb")))
     try:
         async with asyncio.timeout(60):
             while not any(r.handled == 1 for r in beats.reports):
