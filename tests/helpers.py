@@ -467,3 +467,22 @@ async def await_logged(
         assert time.monotonic() < deadline, f"{what} was never logged"
         await asyncio.sleep(0.05)
     return found
+
+
+async def deferred_survey_logged(
+    env: WorkflowEnvironment,
+    claims: ClaimsClient,
+    mailbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    match: Callable[[logging.LogRecord], bool],
+    what: str,
+) -> list[logging.LogRecord]:
+    """Capture at INFO, the level the worker and portal log at (DEBUG is for a developer's
+    machine: some libraries, aiosqlite among them, write their SQL parameters there); send a
+    customer survey the mail server defers (`send_deferred_survey`), wait until `match`
+    accepts a record, then let the mail through. Returns the records `match` accepted."""
+    caplog.set_level(logging.INFO)
+    await send_deferred_survey(env, claims, mailbox)
+    found = await await_logged(caplog, match, what)
+    mailbox.undefer()
+    return found
