@@ -14,6 +14,7 @@ from typing import Any, TypeVar, get_args
 import pytest
 
 from tests.builders import (
+    CONSENT,
     CUSTOMER_CONTACT,
     PARTNER_ADMIN,
     PARTNER_CONTACTS,
@@ -50,7 +51,6 @@ from workflows.payment_holds import hold_payment
 from workflows.payments_messages import PaymentHeld
 from workflows.rules import ClaimState, Refusal
 
-CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
 DEADLINE = CONSENT + timedelta(days=90)
 NOW = CONSENT + timedelta(days=10)
 """When the claim is opened and acted on, unless a test says otherwise."""
