@@ -63,6 +63,27 @@ def assert_problem(response: httpx.Response, status: int, title: str) -> dict[st
     return problem
 
 
+@dataclass(frozen=True)
+class ClaimApi:
+    """One claim's part of the portal API: `post("submit", headers)` is
+    POST /api/v1/claims/{eid}/submit with those headers (an empty path: the claim itself)."""
+
+    api: httpx.AsyncClient
+    eid: str
+
+    def url(self, path: str = "") -> str:
+        return f"{V1}/claims/{self.eid}/{path}" if path else f"{V1}/claims/{self.eid}"
+
+    async def get(self, path: str, headers: Mapping[str, str]) -> httpx.Response:
+        return await self.api.get(self.url(path), headers=headers)
+
+    async def post(self, path: str, headers: Mapping[str, str], json: Any = None) -> httpx.Response:
+        return await self.api.post(self.url(path), json=json, headers=headers)
+
+    async def put(self, path: str, headers: Mapping[str, str], json: Any = None) -> httpx.Response:
+        return await self.api.put(self.url(path), json=json, headers=headers)
+
+
 async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
     """The read model is written by an activity: wait until it has these claims."""
     deadline = time.monotonic() + within
@@ -385,6 +406,11 @@ class Registry:
 
     async def recorded(self, body: dict[str, Any], **changes: Any) -> dict[str, Any]:
         return await record_engagement(self.store, body, self.catalogue, **changes)
+
+
+StartClaim = Callable[..., Awaitable[str]]
+"""The `start_claim` fixture: starts a claim through the portal API (`start`'s changes as
+keywords) as the partner's admin, and returns its engagement id."""
 
 
 async def start(

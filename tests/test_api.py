@@ -44,6 +44,7 @@ from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
 from tests.helpers import (
     FORMULA_WORKSHOP,
+    ClaimApi,
     Registry,
     assert_problem,
     download,
@@ -83,6 +84,12 @@ async def answer_survey_page(api: httpx.AsyncClient, link: str, answers: dict[st
     assert response.status_code == 200, response.text
 
 
+async def events_of(claim: ClaimApi, headers: dict[str, str]) -> list[str]:
+    """The events of the claim's history, as its view shows them to `headers`."""
+    view = (await claim.get("", headers)).json()
+    return [e["event"] for e in view["history"]]
+
+
 PARTNER_ANSWERS = {
     "overall": "5",
     "customer_engagement": "4",
@@ -92,10 +99,10 @@ PARTNER_ANSWERS = {
 CUSTOMER_ANSWERS = {"overall": "4", "relevance": "5", "partner_expertise": "5", "recommend": "4"}
 
 
-async def complete_proof(
+async def submit_with_proof(
     api: httpx.AsyncClient, eid: str, holder: ApiKeyHolder, claims: ClaimsClient
 ) -> None:
-    """Attach both documents and complete both surveys (through their links)."""
+    """Attach both documents, complete both surveys (through their links), and submit."""
     for kind in ("results_and_recommendations", "invoice"):
         assert (await upload(api, eid, holder, pdf(kind), kind=kind)).status_code == 200
     link = await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=holder.headers)
@@ -113,6 +120,7 @@ async def complete_proof(
             break
         await asyncio.sleep(0.05)
     assert (await claims.get_claim(eid)).missing == []
+    await api.post(f"{V1}/claims/{eid}/submit", headers=holder.headers)
 
 
 async def auto_rejected_claim(
@@ -428,8 +436,7 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
         await upload(api, eid, keyring.other, pdf()),
     ]:
         assert_problem(response, 404, "NotFound")
-    view = await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)
-    assert [e["event"] for e in view.json()["history"]] == ["claim_started"]
+    assert await events_of(ClaimApi(api, eid), keyring.admin.headers) == ["claim_started"]
 
 
 async def test_history_is_the_audit_trail_of_the_live_view(
@@ -551,37 +558,20 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
     mailbox: MailCatcher,
     started_eid: str,
 ) -> None:
-    eid = started_eid
-    link = (
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers)
-    ).json()["url"]
+    claim, a = ClaimApi(api, started_eid), keyring.admin.headers
+    link = (await claim.post("surveys/partner/link", a)).json()["url"]
     await answer_survey_page(api, link, PARTNER_ANSWERS)
-    problem = assert_problem(
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers),
-        409,
-        "SurveyCompleted",
-    )
+    problem = assert_problem(await claim.post("surveys/partner/link", a), 409, "SurveyCompleted")
     assert "partner survey is already completed" in problem["detail"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/send", headers=keyring.admin.headers),
-        409,
-        "SurveyCompleted",
-    )
+    assert_problem(await claim.post("surveys/partner/send", a), 409, "SurveyCompleted")
 
-    await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=keyring.admin.headers)
+    await claim.post("surveys/customer/send", a)
     [mail] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation")
     await answer_survey_page(api, survey_link(mail), CUSTOMER_ANSWERS)
     new_contact = {"name": "Nina", "email": "nina@customer.example", "locale": "nl"}
-    assert_problem(
-        await api.put(
-            f"{V1}/claims/{eid}/contacts",
-            json={"customer_contact": new_contact},
-            headers=keyring.admin.headers,
-        ),
-        409,
-        "ContactLocked",
-    )
-    view = await claims.get_claim(eid)
+    locked = await claim.put("contacts", a, json={"customer_contact": new_contact})
+    assert_problem(locked, 409, "ContactLocked")
+    view = await claims.get_claim(claim.eid)
     assert view.customer_contact == CUSTOMER_CONTACT
 
 
@@ -603,50 +593,29 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
     view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)).json()
     assert view["history"][-1]["actor"]["user"] == keyring.user.user
 
-    problem = assert_problem(
-        await api.put(f"{V1}/claims/{eid}/contacts", json={}, headers=keyring.admin.headers),
-        422,
-        "InvalidInput",
-    )
+    claim = ClaimApi(api, eid)
+    empty = await claim.put("contacts", keyring.admin.headers, json={})
+    problem = assert_problem(empty, 422, "InvalidInput")
     assert "at least one" in problem["detail"]
-    assert_problem(
-        await api.put(
-            f"{V1}/claims/{eid}/contacts",
-            json={"customer_contact": new_contact},
-            headers=keyring.reviewer.headers,
-        ),
-        403,
-        "NotAllowed",
+    by_reviewer = await claim.put(
+        "contacts", keyring.reviewer.headers, json={"customer_contact": new_contact}
     )
+    assert_problem(by_reviewer, 403, "NotAllowed")
 
 
 async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_missing_items(
     api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = started_eid
-    await upload(api, eid, keyring.admin, pdf(), kind="invoice")
-    problem = assert_problem(
-        await api.post(f"{V1}/claims/{eid}/submit", json={}, headers=keyring.admin.headers),
-        409,
-        "Incomplete",
-    )
+    claim, a = ClaimApi(api, started_eid), keyring.admin.headers
+    await upload(api, claim.eid, keyring.admin, pdf(), kind="invoice")
+    problem = assert_problem(await claim.post("submit", a, json={}), 409, "Incomplete")
     assert problem["missing"] == [
         "results_and_recommendations",
         "partner_survey",
         "customer_survey",
     ]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.reviewer.headers),
-        403,
-        "NotAllowed",
-    )
-    assert_problem(
-        await api.post(
-            f"{V1}/claims/{eid}/submit", json={"actor": {}}, headers=keyring.admin.headers
-        ),
-        422,
-        "InvalidInput",
-    )
+    assert_problem(await claim.post("submit", keyring.reviewer.headers), 403, "NotAllowed")
+    assert_problem(await claim.post("submit", a, json={"actor": {}}), 422, "InvalidInput")
 
 
 # --- review ------------------------------------------------------------------------------------
@@ -655,28 +624,18 @@ async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_miss
 async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
     api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = started_eid
-    r = keyring.reviewer.headers
+    claim, r = ClaimApi(api, started_eid), keyring.reviewer.headers
     for path, body in [
         ("review/request-info", {"question": "Which room?"}),
         ("review/approve", {}),
         ("review/reject", {"reason": "no"}),
     ]:
-        assert_problem(
-            await api.post(f"{V1}/claims/{eid}/{path}", json=body, headers=keyring.admin.headers),
-            403,
-            "NotAllowed",
-        )
-        problem = assert_problem(
-            await api.post(f"{V1}/claims/{eid}/{path}", json=body, headers=r), 409, "WrongState"
-        )
+        by_partner = await claim.post(path, keyring.admin.headers, json=body)
+        assert_problem(by_partner, 403, "NotAllowed")
+        problem = assert_problem(await claim.post(path, r, json=body), 409, "WrongState")
         assert "in progress" in problem["detail"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/review/request-info", json={}, headers=r),
-        422,
-        "InvalidInput",
-    )
-    assert_problem(await upload(api, eid, keyring.reviewer, pdf()), 403, "NotAllowed")
+    assert_problem(await claim.post("review/request-info", r, json={}), 422, "InvalidInput")
+    assert_problem(await upload(api, claim.eid, keyring.reviewer, pdf()), 403, "NotAllowed")
 
 
 async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
@@ -761,8 +720,7 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
     started_eid: str,
 ) -> None:
     eid = started_eid
-    await complete_proof(api, eid, keyring.admin, claims)
-    await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
+    await submit_with_proof(api, eid, keyring.admin, claims)
     rejected = await api.post(
         f"{V1}/claims/{eid}/review/reject",
         json={"reason": "not eligible"},
@@ -793,39 +751,26 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
 
 
 async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the_usual_problems(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
-    claim_factory: ClaimFactory,
-    registry: Registry,
+    api: httpx.AsyncClient, keyring: ApiKeyring, claim_factory: ClaimFactory, started_eid: str
 ) -> None:
     a, r = keyring.admin.headers, keyring.reviewer.headers
     reason = {"reason": "Started by mistake."}
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=r), 403, "NotAllowed"
-    )
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/cancel", json={}, headers=a), 422, "InvalidInput"
-    )
-    cancelled = await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=a)
+    started = ClaimApi(api, started_eid)
+    assert_problem(await started.post("cancel", r, json=reason), 403, "NotAllowed")
+    assert_problem(await started.post("cancel", a, json={}), 422, "InvalidInput")
+    cancelled = await started.post("cancel", a, json=reason)
     assert cancelled.json()["status"] == "cancelled"
 
-    asked = (await claim_factory("info_requested")).engagement_id
-    text = {"text": "Twelve."}
-    answer = await api.post(f"{V1}/claims/{asked}/info-response", json=text, headers=r)
+    asked = ClaimApi(api, (await claim_factory("info_requested")).engagement_id)
+    answer = await asked.post("info-response", r, json={"text": "Twelve."})
     assert_problem(answer, 403, "NotAllowed")
 
-    rejected = (await claim_factory("rejected")).engagement_id
-    assert_problem(
-        await api.post(f"{V1}/claims/{rejected}/cancel", json=reason, headers=a), 409, "WrongState"
-    )
-    assert_problem(
-        await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=r), 403, "NotAllowed"
-    )
-    disputed = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    rejected = ClaimApi(api, (await claim_factory("rejected")).engagement_id)
+    assert_problem(await rejected.post("cancel", a, json=reason), 409, "WrongState")
+    assert_problem(await rejected.post("dispute", r, json=reason), 403, "NotAllowed")
+    disputed = await rejected.post("dispute", a, json=reason)
     assert disputed.json()["status"] == "disputed"
-    again = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    again = await rejected.post("dispute", a, json=reason)
     assert_problem(again, 409, "WrongState")
 
 
@@ -934,18 +879,11 @@ async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
             "UnsupportedDocumentType",
         )
         assert "content" in problem["detail"]
-    assert_problem(
-        await api.post(
-            f"{V1}/claims/{eid}/documents",
-            json={"kind": "invoice", "file": "JVBERi0x"},
-            headers=keyring.admin.headers,
-        ),
-        415,
-        "UnsupportedDocumentType",
-    )
+    claim, a = ClaimApi(api, eid), keyring.admin.headers
+    as_json = await claim.post("documents", a, json={"kind": "invoice", "file": "JVBERi0x"})
+    assert_problem(as_json, 415, "UnsupportedDocumentType")
     assert stored_files(blob_dir) == []
-    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
-    assert [e["event"] for e in view["history"]] == ["claim_started"]
+    assert await events_of(claim, a) == ["claim_started"]
 
 
 async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stored_or_sent(
@@ -980,8 +918,7 @@ async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stor
     )
     assert_problem(truncated, 422, "InvalidInput")
     assert stored_files(blob_dir) == []
-    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
-    assert [e["event"] for e in view["history"]] == ["claim_started"]
+    assert await events_of(ClaimApi(api, eid), keyring.admin.headers) == ["claim_started"]
 
 
 async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it_is_stored(
@@ -992,9 +929,8 @@ async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it
     started_eid: str,
 ) -> None:
     eid = started_eid
-    await complete_proof(api, eid, keyring.admin, claims)
+    await submit_with_proof(api, eid, keyring.admin, claims)
     files_before = stored_files(blob_dir)
-    await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
     problem = assert_problem(await upload(api, eid, keyring.admin, pdf("new")), 409, "WrongState")
     assert "submitted" in problem["detail"]
     assert stored_files(blob_dir) == files_before
