@@ -34,6 +34,7 @@ from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyrin
 from tests.helpers import (
     FORMULA_WORKSHOP,
     POSTGRES_ADMIN,
+    ClaimApi,
     PortalAppFor,
     Registry,
     StartClaim,
@@ -196,6 +197,12 @@ def start_claim(
 async def started_eid(start_claim: StartClaim) -> str:
     """The engagement of a claim the partner's admin just started through the portal."""
     return await start_claim()
+
+
+@pytest.fixture
+def started_claim(api: httpx.AsyncClient, started_eid: str) -> ClaimApi:
+    """The claim of `started_eid`, through the portal API."""
+    return ClaimApi(api, started_eid)
 
 
 @pytest.fixture

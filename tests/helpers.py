@@ -83,6 +83,15 @@ class ClaimApi:
     async def put(self, path: str, headers: Mapping[str, str], json: Any = None) -> httpx.Response:
         return await self.api.put(self.url(path), json=json, headers=headers)
 
+    async def upload(self, holder: ApiKeyHolder, content: bytes, **options: Any) -> httpx.Response:
+        """`upload` a proof document to this claim (with that function's options)."""
+        return await upload(self.api, self.eid, holder, content, **options)
+
+    async def download(
+        self, holder: ApiKeyHolder, kind: str = "results_and_recommendations"
+    ) -> httpx.Response:
+        return await download(self.api, self.eid, holder, kind)
+
 
 async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
     """The read model is written by an activity: wait until it has these claims."""
