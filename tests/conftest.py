@@ -31,7 +31,15 @@ from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
 from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import FORMULA_WORKSHOP, POSTGRES_ADMIN, PortalAppFor, Registry, start
+from tests.helpers import (
+    FORMULA_WORKSHOP,
+    POSTGRES_ADMIN,
+    ClaimApi,
+    PortalAppFor,
+    Registry,
+    StartClaim,
+    start,
+)
 from worker import create_worker
 from workflows.engagements import Workshop, WorkshopCatalogue
 from workflows.messages import Role
@@ -170,12 +178,31 @@ def registry(store: ClaimStore, catalogue: WorkshopCatalogue) -> Registry:
 
 
 @pytest.fixture
-async def started_eid(
+def start_claim(
     api: httpx.AsyncClient, env: WorkflowEnvironment, registry: Registry, keyring: ApiKeyring
-) -> str:
+) -> StartClaim:
+    """Starts a claim as the partner's admin through the portal (`start`, with its changes);
+    returns the claim's engagement id."""
+
+    async def start_claim(**changes: Any) -> str:
+        engagement_id: str = (await start(api, env, registry, keyring.admin, **changes))[
+            "engagement_id"
+        ]
+        return engagement_id
+
+    return start_claim
+
+
+@pytest.fixture
+async def started_eid(start_claim: StartClaim) -> str:
     """The engagement of a claim the partner's admin just started through the portal."""
-    engagement_id: str = (await start(api, env, registry, keyring.admin))["engagement_id"]
-    return engagement_id
+    return await start_claim()
+
+
+@pytest.fixture
+def started_claim(api: httpx.AsyncClient, started_eid: str) -> ClaimApi:
+    """The claim of `started_eid`, through the portal API."""
+    return ClaimApi(api, started_eid)
 
 
 @pytest.fixture

@@ -63,6 +63,36 @@ def assert_problem(response: httpx.Response, status: int, title: str) -> dict[st
     return problem
 
 
+@dataclass(frozen=True)
+class ClaimApi:
+    """One claim's part of the portal API: `post("submit", headers)` is
+    POST /api/v1/claims/{eid}/submit with those headers (an empty path: the claim itself)."""
+
+    api: httpx.AsyncClient
+    eid: str
+
+    def url(self, path: str = "") -> str:
+        return f"{V1}/claims/{self.eid}/{path}" if path else f"{V1}/claims/{self.eid}"
+
+    async def get(self, path: str, headers: Mapping[str, str]) -> httpx.Response:
+        return await self.api.get(self.url(path), headers=headers)
+
+    async def post(self, path: str, headers: Mapping[str, str], json: Any = None) -> httpx.Response:
+        return await self.api.post(self.url(path), json=json, headers=headers)
+
+    async def put(self, path: str, headers: Mapping[str, str], json: Any = None) -> httpx.Response:
+        return await self.api.put(self.url(path), json=json, headers=headers)
+
+    async def upload(self, holder: ApiKeyHolder, content: bytes, **options: Any) -> httpx.Response:
+        """`upload` a proof document to this claim (with that function's options)."""
+        return await upload(self.api, self.eid, holder, content, **options)
+
+    async def download(
+        self, holder: ApiKeyHolder, kind: str = "results_and_recommendations"
+    ) -> httpx.Response:
+        return await download(self.api, self.eid, holder, kind)
+
+
 async def wait_for_rows(store: ClaimStore, engagement_ids: list[str], within: float = 10) -> None:
     """The read model is written by an activity: wait until it has these claims."""
     deadline = time.monotonic() + within
@@ -387,6 +417,11 @@ class Registry:
         return await record_engagement(self.store, body, self.catalogue, **changes)
 
 
+StartClaim = Callable[..., Awaitable[str]]
+"""The `start_claim` fixture: starts a claim through the portal API (`start`'s changes as
+keywords) as the partner's admin, and returns its engagement id."""
+
+
 async def start(
     api: httpx.AsyncClient,
     env: WorkflowEnvironment,
@@ -466,4 +501,23 @@ async def await_logged(
     while not (found := [record for record in caplog.records if match(record)]):
         assert time.monotonic() < deadline, f"{what} was never logged"
         await asyncio.sleep(0.05)
+    return found
+
+
+async def deferred_survey_logged(
+    env: WorkflowEnvironment,
+    claims: ClaimsClient,
+    mailbox: Any,
+    caplog: pytest.LogCaptureFixture,
+    match: Callable[[logging.LogRecord], bool],
+    what: str,
+) -> list[logging.LogRecord]:
+    """Capture at INFO, the level the worker and portal log at (DEBUG is for a developer's
+    machine: some libraries, aiosqlite among them, write their SQL parameters there); send a
+    customer survey the mail server defers (`send_deferred_survey`), wait until `match`
+    accepts a record, then let the mail through. Returns the records `match` accepted."""
+    caplog.set_level(logging.INFO)
+    await send_deferred_survey(env, claims, mailbox)
+    found = await await_logged(caplog, match, what)
+    mailbox.undefer()
     return found

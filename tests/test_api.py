@@ -44,13 +44,13 @@ from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
 from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
 from tests.helpers import (
     FORMULA_WORKSHOP,
+    ClaimApi,
     Registry,
+    StartClaim,
     assert_problem,
-    download,
     pdf,
     post_form_page,
     recorded_start_body,
-    start,
     start_body,
     stored_files,
     upload,
@@ -83,6 +83,12 @@ async def answer_survey_page(api: httpx.AsyncClient, link: str, answers: dict[st
     assert response.status_code == 200, response.text
 
 
+async def events_of(claim: ClaimApi, headers: dict[str, str]) -> list[str]:
+    """The events of the claim's history, as its view shows them to `headers`."""
+    view = (await claim.get("", headers)).json()
+    return [e["event"] for e in view["history"]]
+
+
 PARTNER_ANSWERS = {
     "overall": "5",
     "customer_engagement": "4",
@@ -92,17 +98,16 @@ PARTNER_ANSWERS = {
 CUSTOMER_ANSWERS = {"overall": "4", "relevance": "5", "partner_expertise": "5", "recommend": "4"}
 
 
-async def complete_proof(
-    api: httpx.AsyncClient, eid: str, holder: ApiKeyHolder, claims: ClaimsClient
-) -> None:
-    """Attach both documents and complete both surveys (through their links)."""
+async def submit_with_proof(claim: ClaimApi, holder: ApiKeyHolder, claims: ClaimsClient) -> None:
+    """Attach both documents, complete both surveys (through their links), and submit."""
+    eid = claim.eid
     for kind in ("results_and_recommendations", "invoice"):
-        assert (await upload(api, eid, holder, pdf(kind), kind=kind)).status_code == 200
-    link = await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=holder.headers)
+        assert (await claim.upload(holder, pdf(kind), kind=kind)).status_code == 200
+    link = await claim.post("surveys/partner/link", holder.headers)
     await claims.complete_survey(
         claims.links.token_from_url(link.json()["url"]), "anna@partner.example", {"overall": 5}
     )
-    await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=holder.headers)
+    await claim.post("surveys/customer/send", holder.headers)
     customer_link = await claims.survey_link(eid, "customer")
     await claims.complete_survey(
         claims.links.token_from_url(customer_link), CUSTOMER_CONTACT.email, {"overall": 4}
@@ -113,6 +118,7 @@ async def complete_proof(
             break
         await asyncio.sleep(0.05)
     assert (await claims.get_claim(eid)).missing == []
+    await claim.post("submit", holder.headers)
 
 
 async def auto_rejected_claim(
@@ -428,8 +434,7 @@ async def test_a_claim_is_seen_by_its_partner_and_reviewers_and_is_404_to_anothe
         await upload(api, eid, keyring.other, pdf()),
     ]:
         assert_problem(response, 404, "NotFound")
-    view = await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)
-    assert [e["event"] for e in view.json()["history"]] == ["claim_started"]
+    assert await events_of(ClaimApi(api, eid), keyring.admin.headers) == ["claim_started"]
 
 
 async def test_history_is_the_audit_trail_of_the_live_view(
@@ -551,37 +556,20 @@ async def test_completed_surveys_answer_409_survey_completed_and_lock_the_custom
     mailbox: MailCatcher,
     started_eid: str,
 ) -> None:
-    eid = started_eid
-    link = (
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers)
-    ).json()["url"]
+    claim, a = ClaimApi(api, started_eid), keyring.admin.headers
+    link = (await claim.post("surveys/partner/link", a)).json()["url"]
     await answer_survey_page(api, link, PARTNER_ANSWERS)
-    problem = assert_problem(
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/link", headers=keyring.admin.headers),
-        409,
-        "SurveyCompleted",
-    )
+    problem = assert_problem(await claim.post("surveys/partner/link", a), 409, "SurveyCompleted")
     assert "partner survey is already completed" in problem["detail"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/surveys/partner/send", headers=keyring.admin.headers),
-        409,
-        "SurveyCompleted",
-    )
+    assert_problem(await claim.post("surveys/partner/send", a), 409, "SurveyCompleted")
 
-    await api.post(f"{V1}/claims/{eid}/surveys/customer/send", headers=keyring.admin.headers)
+    await claim.post("surveys/customer/send", a)
     [mail] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation")
     await answer_survey_page(api, survey_link(mail), CUSTOMER_ANSWERS)
     new_contact = {"name": "Nina", "email": "nina@customer.example", "locale": "nl"}
-    assert_problem(
-        await api.put(
-            f"{V1}/claims/{eid}/contacts",
-            json={"customer_contact": new_contact},
-            headers=keyring.admin.headers,
-        ),
-        409,
-        "ContactLocked",
-    )
-    view = await claims.get_claim(eid)
+    locked = await claim.put("contacts", a, json={"customer_contact": new_contact})
+    assert_problem(locked, 409, "ContactLocked")
+    view = await claims.get_claim(claim.eid)
     assert view.customer_contact == CUSTOMER_CONTACT
 
 
@@ -603,50 +591,29 @@ async def test_contacts_update_invalidates_a_sent_link_and_an_empty_update_is_42
     view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.user.headers)).json()
     assert view["history"][-1]["actor"]["user"] == keyring.user.user
 
-    problem = assert_problem(
-        await api.put(f"{V1}/claims/{eid}/contacts", json={}, headers=keyring.admin.headers),
-        422,
-        "InvalidInput",
-    )
+    claim = ClaimApi(api, eid)
+    empty = await claim.put("contacts", keyring.admin.headers, json={})
+    problem = assert_problem(empty, 422, "InvalidInput")
     assert "at least one" in problem["detail"]
-    assert_problem(
-        await api.put(
-            f"{V1}/claims/{eid}/contacts",
-            json={"customer_contact": new_contact},
-            headers=keyring.reviewer.headers,
-        ),
-        403,
-        "NotAllowed",
+    by_reviewer = await claim.put(
+        "contacts", keyring.reviewer.headers, json={"customer_contact": new_contact}
     )
+    assert_problem(by_reviewer, 403, "NotAllowed")
 
 
 async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_missing_items(
     api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = started_eid
-    await upload(api, eid, keyring.admin, pdf(), kind="invoice")
-    problem = assert_problem(
-        await api.post(f"{V1}/claims/{eid}/submit", json={}, headers=keyring.admin.headers),
-        409,
-        "Incomplete",
-    )
+    claim, a = ClaimApi(api, started_eid), keyring.admin.headers
+    await upload(api, claim.eid, keyring.admin, pdf(), kind="invoice")
+    problem = assert_problem(await claim.post("submit", a, json={}), 409, "Incomplete")
     assert problem["missing"] == [
         "results_and_recommendations",
         "partner_survey",
         "customer_survey",
     ]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.reviewer.headers),
-        403,
-        "NotAllowed",
-    )
-    assert_problem(
-        await api.post(
-            f"{V1}/claims/{eid}/submit", json={"actor": {}}, headers=keyring.admin.headers
-        ),
-        422,
-        "InvalidInput",
-    )
+    assert_problem(await claim.post("submit", keyring.reviewer.headers), 403, "NotAllowed")
+    assert_problem(await claim.post("submit", a, json={"actor": {}}), 422, "InvalidInput")
 
 
 # --- review ------------------------------------------------------------------------------------
@@ -655,28 +622,18 @@ async def test_submitting_an_incomplete_claim_is_409_incomplete_listing_the_miss
 async def test_review_actions_are_for_reviewers_and_follow_the_claims_status(
     api: httpx.AsyncClient, keyring: ApiKeyring, started_eid: str
 ) -> None:
-    eid = started_eid
-    r = keyring.reviewer.headers
+    claim, r = ClaimApi(api, started_eid), keyring.reviewer.headers
     for path, body in [
         ("review/request-info", {"question": "Which room?"}),
         ("review/approve", {}),
         ("review/reject", {"reason": "no"}),
     ]:
-        assert_problem(
-            await api.post(f"{V1}/claims/{eid}/{path}", json=body, headers=keyring.admin.headers),
-            403,
-            "NotAllowed",
-        )
-        problem = assert_problem(
-            await api.post(f"{V1}/claims/{eid}/{path}", json=body, headers=r), 409, "WrongState"
-        )
+        by_partner = await claim.post(path, keyring.admin.headers, json=body)
+        assert_problem(by_partner, 403, "NotAllowed")
+        problem = assert_problem(await claim.post(path, r, json=body), 409, "WrongState")
         assert "in progress" in problem["detail"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/review/request-info", json={}, headers=r),
-        422,
-        "InvalidInput",
-    )
-    assert_problem(await upload(api, eid, keyring.reviewer, pdf()), 403, "NotAllowed")
+    assert_problem(await claim.post("review/request-info", r, json={}), 422, "InvalidInput")
+    assert_problem(await upload(api, claim.eid, keyring.reviewer, pdf()), 403, "NotAllowed")
 
 
 async def test_a_claim_goes_through_the_api_and_the_survey_pages_to_approved(
@@ -758,74 +715,52 @@ async def test_a_rejected_claim_refuses_every_action_with_409_wrong_state(
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
     claims: ClaimsClient,
-    started_eid: str,
+    started_claim: ClaimApi,
 ) -> None:
-    eid = started_eid
-    await complete_proof(api, eid, keyring.admin, claims)
-    await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
-    rejected = await api.post(
-        f"{V1}/claims/{eid}/review/reject",
-        json={"reason": "not eligible"},
-        headers=keyring.reviewer.headers,
-    )
+    claim, a, r = started_claim, keyring.admin.headers, keyring.reviewer.headers
+    await submit_with_proof(claim, keyring.admin, claims)
+    rejected = await claim.post("review/reject", r, json={"reason": "not eligible"})
     assert rejected.json()["status"] == "rejected"
     await env.sleep(rules.DISPUTE_WINDOW + timedelta(minutes=1))  # no dispute: rejected for good
-    await claims.handle(eid).result()
+    await claims.handle(claim.eid).result()
 
-    a = keyring.admin.headers
     for response in [
-        await api.post(f"{V1}/claims/{eid}/comments", json={"text": "why?"}, headers=a),
-        await api.post(f"{V1}/claims/{eid}/submit", headers=a),
-        await api.put(
-            f"{V1}/claims/{eid}/contacts",
-            json={"partner_contacts": [PARTNER_CONTACTS[0].model_dump()]},
-            headers=a,
+        await claim.post("comments", a, json={"text": "why?"}),
+        await claim.post("submit", a),
+        await claim.put(
+            "contacts", a, json={"partner_contacts": [PARTNER_CONTACTS[0].model_dump()]}
         ),
-        await api.post(f"{V1}/claims/{eid}/review/approve", headers=keyring.reviewer.headers),
-        await upload(api, eid, keyring.admin, pdf("late")),
+        await claim.post("review/approve", r),
+        await claim.upload(keyring.admin, pdf("late")),
     ]:
         problem = assert_problem(response, 409, "WrongState")
         assert "rejected" in problem["detail"]
-    assert (await api.get(f"{V1}/claims/{eid}", headers=a)).json()["status"] == "rejected_final"
-    assert_problem(
-        await api.post(f"{V1}/claims", json=recorded_start_body(eid), headers=a), 409, "WrongState"
-    )
+    assert (await claim.get("", a)).json()["status"] == "rejected_final"
+    start_again = await api.post(f"{V1}/claims", json=recorded_start_body(claim.eid), headers=a)
+    assert_problem(start_again, 409, "WrongState")
 
 
 async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the_usual_problems(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
-    claim_factory: ClaimFactory,
-    registry: Registry,
+    api: httpx.AsyncClient, keyring: ApiKeyring, claim_factory: ClaimFactory, started_eid: str
 ) -> None:
     a, r = keyring.admin.headers, keyring.reviewer.headers
     reason = {"reason": "Started by mistake."}
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=r), 403, "NotAllowed"
-    )
-    assert_problem(
-        await api.post(f"{V1}/claims/{eid}/cancel", json={}, headers=a), 422, "InvalidInput"
-    )
-    cancelled = await api.post(f"{V1}/claims/{eid}/cancel", json=reason, headers=a)
+    started = ClaimApi(api, started_eid)
+    assert_problem(await started.post("cancel", r, json=reason), 403, "NotAllowed")
+    assert_problem(await started.post("cancel", a, json={}), 422, "InvalidInput")
+    cancelled = await started.post("cancel", a, json=reason)
     assert cancelled.json()["status"] == "cancelled"
 
-    asked = (await claim_factory("info_requested")).engagement_id
-    text = {"text": "Twelve."}
-    answer = await api.post(f"{V1}/claims/{asked}/info-response", json=text, headers=r)
+    asked = ClaimApi(api, (await claim_factory("info_requested")).engagement_id)
+    answer = await asked.post("info-response", r, json={"text": "Twelve."})
     assert_problem(answer, 403, "NotAllowed")
 
-    rejected = (await claim_factory("rejected")).engagement_id
-    assert_problem(
-        await api.post(f"{V1}/claims/{rejected}/cancel", json=reason, headers=a), 409, "WrongState"
-    )
-    assert_problem(
-        await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=r), 403, "NotAllowed"
-    )
-    disputed = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    rejected = ClaimApi(api, (await claim_factory("rejected")).engagement_id)
+    assert_problem(await rejected.post("cancel", a, json=reason), 409, "WrongState")
+    assert_problem(await rejected.post("dispute", r, json=reason), 403, "NotAllowed")
+    disputed = await rejected.post("dispute", a, json=reason)
     assert disputed.json()["status"] == "disputed"
-    again = await api.post(f"{V1}/claims/{rejected}/dispute", json=reason, headers=a)
+    again = await rejected.post("dispute", a, json=reason)
     assert_problem(again, 409, "WrongState")
 
 
@@ -833,16 +768,10 @@ async def test_the_partner_cancels_answers_and_disputes_through_the_api_with_the
 
 
 async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_downloadable(
-    api: httpx.AsyncClient,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    started_eid: str,
+    keyring: ApiKeyring, blob_dir: Path, started_claim: ClaimApi
 ) -> None:
-    eid = started_eid
     content = pdf("results")
-    response = await upload(
-        api,
-        eid,
+    response = await started_claim.upload(
         keyring.user,
         content,
         filename="../../etc/Résultats.pdf",
@@ -864,7 +793,7 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
     assert (blob_dir / digest[:2] / digest).read_bytes() == content
 
     for holder in (keyring.admin, keyring.reviewer):
-        downloaded = await download(api, eid, holder)
+        downloaded = await started_claim.download(holder)
         assert downloaded.status_code == 200
         assert downloaded.content == content
         assert downloaded.headers["content-type"] == "application/pdf"
@@ -873,55 +802,40 @@ async def test_an_upload_is_stored_by_hash_attached_with_its_sniffed_type_and_do
 
     # A new attachment of the kind replaces the old one; the download follows it.
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    replaced = await upload(api, eid, keyring.admin, png, filename="photo.png")
+    replaced = await started_claim.upload(keyring.admin, png, filename="photo.png")
     assert (
         replaced.json()["proof"]["results_and_recommendations"]["document"]["content_type"]
         == "image/png"
     )
-    downloaded = await download(api, eid, keyring.user)
+    downloaded = await started_claim.download(keyring.user)
     assert downloaded.content == png
     assert len(stored_files(blob_dir)) == 1  # the replaced file is removed (issue 15)
 
-    assert_problem(
-        await download(api, eid, keyring.admin, "invoice"),
-        404,
-        "NotFound",
-    )
-    assert_problem(
-        await download(api, eid, keyring.admin, "passport"),
-        422,
-        "InvalidInput",
-    )
+    assert_problem(await started_claim.download(keyring.admin, "invoice"), 404, "NotFound")
+    assert_problem(await started_claim.download(keyring.admin, "passport"), 422, "InvalidInput")
 
 
 async def test_an_oversized_upload_is_413_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    started_eid: str,
+    keyring: ApiKeyring, blob_dir: Path, started_claim: ClaimApi
 ) -> None:
-    eid = started_eid
     too_big = pdf() + b"\x00" * (25 * MiB)
     problem = assert_problem(
-        await upload(api, eid, keyring.admin, too_big), 413, "DocumentTooLarge"
+        await started_claim.upload(keyring.admin, too_big), 413, "DocumentTooLarge"
     )
     assert "25 MiB" in problem["detail"]
     assert stored_files(blob_dir) == []
     # Exactly 25 MiB is allowed.
     exact = pdf() + b"\x00" * (25 * MiB - len(pdf()))
-    assert (await upload(api, eid, keyring.admin, exact)).status_code == 200
-    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
+    assert (await started_claim.upload(keyring.admin, exact)).status_code == 200
+    view = (await started_claim.get("", keyring.admin.headers)).json()
     assert [e["event"] for e in view["history"]] == ["claim_started", "document_attached"]
     assert view["proof"]["results_and_recommendations"]["document"]["size_bytes"] == 25 * MiB
 
 
 async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    started_eid: str,
+    keyring: ApiKeyring, blob_dir: Path, started_claim: ClaimApi
 ) -> None:
-    eid = started_eid
+    claim, a = started_claim, keyring.admin.headers
     for content, filename in [
         (b"just some text, honestly a PDF\n", "report.pdf"),
         (b"MZ\x90\x00" + b"\x00" * 100, "invoice.pdf"),
@@ -929,73 +843,56 @@ async def test_a_text_file_named_pdf_is_415_and_nothing_is_stored_or_sent(
         (bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 100, "setup.msi"),
     ]:
         problem = assert_problem(
-            await upload(api, eid, keyring.admin, content, filename=filename),
+            await claim.upload(keyring.admin, content, filename=filename),
             415,
             "UnsupportedDocumentType",
         )
         assert "content" in problem["detail"]
-    assert_problem(
-        await api.post(
-            f"{V1}/claims/{eid}/documents",
-            json={"kind": "invoice", "file": "JVBERi0x"},
-            headers=keyring.admin.headers,
-        ),
-        415,
-        "UnsupportedDocumentType",
-    )
+    as_json = await claim.post("documents", a, json={"kind": "invoice", "file": "JVBERi0x"})
+    assert_problem(as_json, 415, "UnsupportedDocumentType")
     assert stored_files(blob_dir) == []
-    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
-    assert [e["event"] for e in view["history"]] == ["claim_started"]
+    assert await events_of(claim, a) == ["claim_started"]
 
 
 async def test_an_empty_file_or_a_missing_or_bad_kind_is_422_and_nothing_is_stored_or_sent(
-    api: httpx.AsyncClient,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    started_eid: str,
+    api: httpx.AsyncClient, keyring: ApiKeyring, blob_dir: Path, started_claim: ClaimApi
 ) -> None:
-    eid = started_eid
-    problem = assert_problem(await upload(api, eid, keyring.admin, b""), 422, "InvalidInput")
+    claim = started_claim
+    problem = assert_problem(await claim.upload(keyring.admin, b""), 422, "InvalidInput")
     assert problem["detail"] == "file: is empty"
     problem = assert_problem(
-        await upload(api, eid, keyring.admin, pdf(), kind=None), 422, "InvalidInput"
+        await claim.upload(keyring.admin, pdf(), kind=None), 422, "InvalidInput"
     )
     assert problem["detail"] == "kind: is required"
     problem = assert_problem(
-        await upload(api, eid, keyring.admin, pdf(), kind="selfie"), 422, "InvalidInput"
+        await claim.upload(keyring.admin, pdf(), kind="selfie"), 422, "InvalidInput"
     )
     assert problem["detail"].startswith("kind: must be one of")
     no_file = await api.post(
-        f"{V1}/claims/{eid}/documents",
+        claim.url("documents"),
         data={"kind": "invoice"},
         files={"x": ("a", b"b")},
         headers=keyring.admin.headers,
     )
     assert_problem(no_file, 422, "InvalidInput")
     truncated = await api.post(
-        f"{V1}/claims/{eid}/documents",
+        claim.url("documents"),
         content=b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
         b"\r\n%PDF-1.4",
         headers={**keyring.admin.headers, "Content-Type": "multipart/form-data; boundary=b"},
     )
     assert_problem(truncated, 422, "InvalidInput")
     assert stored_files(blob_dir) == []
-    view = (await api.get(f"{V1}/claims/{eid}", headers=keyring.admin.headers)).json()
-    assert [e["event"] for e in view["history"]] == ["claim_started"]
+    assert await events_of(claim, keyring.admin.headers) == ["claim_started"]
 
 
 async def test_an_upload_to_a_claim_that_takes_no_documents_is_refused_before_it_is_stored(
-    api: httpx.AsyncClient,
-    keyring: ApiKeyring,
-    claims: ClaimsClient,
-    blob_dir: Path,
-    started_eid: str,
+    keyring: ApiKeyring, claims: ClaimsClient, blob_dir: Path, started_claim: ClaimApi
 ) -> None:
-    eid = started_eid
-    await complete_proof(api, eid, keyring.admin, claims)
+    await submit_with_proof(started_claim, keyring.admin, claims)
     files_before = stored_files(blob_dir)
-    await api.post(f"{V1}/claims/{eid}/submit", headers=keyring.admin.headers)
-    problem = assert_problem(await upload(api, eid, keyring.admin, pdf("new")), 409, "WrongState")
+    refused = await started_claim.upload(keyring.admin, pdf("new"))
+    problem = assert_problem(refused, 409, "WrongState")
     assert "submitted" in problem["detail"]
     assert stored_files(blob_dir) == files_before
 
@@ -1081,14 +978,10 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
     keyring: ApiKeyring,
     store: ClaimStore,
     registry: Registry,
+    start_claim: StartClaim,
 ) -> None:
     now = await env.get_current_time()
-    ours = [
-        (await start(api, env, registry, keyring.admin, consent_at=now - timedelta(days=days)))[
-            "engagement_id"
-        ]
-        for days in (0, 10, 20)
-    ]
+    ours = [await start_claim(consent_at=now - timedelta(days=days)) for days in (0, 10, 20)]
     other_body = await registry.recorded(
         start_body(
             now,
@@ -1175,18 +1068,10 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
 
 
 async def test_export_csv_lists_the_callers_claims_and_wins_over_an_engagement_named_so(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
-    store: ClaimStore,
-    registry: Registry,
+    api: httpx.AsyncClient, keyring: ApiKeyring, store: ClaimStore, start_claim: StartClaim
 ) -> None:
-    named = (await start(api, env, registry, keyring.admin, engagement_id="export.csv"))[
-        "engagement_id"
-    ]
-    formula = (await start(api, env, registry, keyring.admin, workshop=FORMULA_WORKSHOP))[
-        "engagement_id"
-    ]
+    named = await start_claim(engagement_id="export.csv")
+    formula = await start_claim(workshop=FORMULA_WORKSHOP)
     await wait_for_rows(store, [named, formula])
 
     response = await api.get(f"{V1}/claims/export.csv", headers=keyring.user.headers)

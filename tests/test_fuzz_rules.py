@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
+from tests.builders import CONSENT, PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
 from workflows import rules
 from workflows.messages import (
     Actor,
@@ -59,7 +59,6 @@ from workflows.messages import (
 )
 from workflows.rules import ClaimState, Refusal
 
-CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
 LIFECYCLE_DOC = Path(__file__).resolve().parent.parent / "docs" / "lifecycle.md"
 
 UPDATES = list(rules.ACTIONS)

@@ -25,7 +25,7 @@ from starter.telemetry import (
     next_attempt,
 )
 from tests.builders import CUSTOMER_CONTACT
-from tests.helpers import await_logged, send_deferred_survey
+from tests.helpers import deferred_survey_logged
 
 
 def _record(message: str, *args: object) -> logging.LogRecord:
@@ -86,15 +86,14 @@ async def test_a_failed_mail_attempt_is_one_warning_line_naming_attempt_error_an
     mailbox: Mailbox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
-    await send_deferred_survey(env, claims, mailbox)
-
-    attempts = await await_logged(
+    attempts = await deferred_survey_logged(
+        env,
+        claims,
+        mailbox,
         caplog,
         lambda r: r.name == ACTIVITY_LOGGER and "failed on" in r.msg,
         "the failed attempt",
     )
-    mailbox.undefer()
 
     record = attempts[0]
     line = record.getMessage()

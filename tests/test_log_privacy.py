@@ -13,7 +13,7 @@ from claims_testing.environment import Mailbox
 from starter.client import ClaimsClient
 from starter.telemetry import JsonLogFormatter
 from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS
-from tests.helpers import await_logged, send_deferred_survey
+from tests.helpers import deferred_survey_logged
 
 
 def logged(record: logging.LogRecord) -> str:
@@ -26,16 +26,14 @@ async def test_a_deferred_mail_is_retried_and_no_log_line_names_a_person(
     mailbox: Mailbox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # The level the worker and portal log at (DEBUG is for a developer's machine: some
-    # libraries, aiosqlite among them, write their SQL parameters there).
-    caplog.set_level(logging.INFO)
-    await send_deferred_survey(env, claims, mailbox)
-    await await_logged(
+    await deferred_survey_logged(
+        env,
+        claims,
+        mailbox,
         caplog,
         lambda r: "deferred" in r.getMessage() + str(r.exc_info),
         "the deferred send",
     )
-    mailbox.undefer()
     await env.sleep(timedelta(minutes=1))  # past the retry's backoff
     await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="survey_invitation", within=60)
 

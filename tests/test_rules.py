@@ -14,6 +14,7 @@ from typing import Any, TypeVar, get_args
 import pytest
 
 from tests.builders import (
+    CONSENT,
     CUSTOMER_CONTACT,
     PARTNER_ADMIN,
     PARTNER_CONTACTS,
@@ -50,7 +51,6 @@ from workflows.payment_holds import hold_payment
 from workflows.payments_messages import PaymentHeld
 from workflows.rules import ClaimState, Refusal
 
-CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
 DEADLINE = CONSENT + timedelta(days=90)
 NOW = CONSENT + timedelta(days=10)
 """When the claim is opened and acted on, unless a test says otherwise."""
@@ -299,93 +299,90 @@ def test_missing_items_count_a_sent_but_uncompleted_survey_as_missing() -> None:
 # --- refusals ------------------------------------------------------------------------------
 
 
-def attempt(check: Check[M], msg: M, now: datetime = NOW) -> Callable[[ClaimState], None]:
-    return lambda claim: check(claim, msg, now)
+RefusalCase = tuple[Callable[[], ClaimState], Callable[[ClaimState], None]]
 
 
-REFUSALS = [
-    pytest.param(
-        new_claim,
-        attempt(rules.check_send_survey, send("customer", "direct")),
-        "InvalidInput",
-        id="InvalidInput-direct-customer-survey",
-    ),
-    pytest.param(
-        new_claim,
-        attempt(rules.check_update_contacts, UpdateContacts(actor=PARTNER_ADMIN)),
-        "InvalidInput",
-        id="InvalidInput-update-contacts-without-changes",
-    ),
-    pytest.param(
-        new_claim,
-        attempt(rules.check_attach_document, attach("invoice", actor=REVIEWER)),
-        "NotAllowed",
-        id="NotAllowed-partner-action-by-reviewer",
-    ),
-    pytest.param(
-        submitted,
-        attempt(rules.check_approve, Approve(actor=PARTNER_ADMIN)),
-        "NotAllowed",
-        id="NotAllowed-review-action-by-partner",
-    ),
-    pytest.param(
-        new_claim,
-        attempt(rules.check_approve, Approve(actor=REVIEWER)),
-        "WrongState",
-        id="WrongState-approve-in-progress",
-    ),
-    pytest.param(
-        submitted,
-        attempt(rules.check_add_comment, AddComment(text="One more thing", actor=PARTNER_USER)),
-        "WrongState",
-        id="WrongState-comment-after-submit",
-    ),
-    pytest.param(
-        approved,
-        attempt(rules.check_reject, Reject(reason="Changed our mind", actor=REVIEWER)),
-        "WrongState",
-        id="WrongState-reject-approved",
-    ),
-    pytest.param(
-        new_claim,
-        attempt(rules.check_attach_document, attach("invoice"), DEADLINE),
-        "DeadlinePassed",
-        id="DeadlinePassed-at-deadline",
-    ),
-    pytest.param(
-        with_all_proof,
-        attempt(rules.check_submit, Submit(actor=PARTNER_ADMIN), DEADLINE + timedelta(days=1)),
-        "DeadlinePassed",
-        id="DeadlinePassed-after-deadline",
-    ),
-    pytest.param(
-        auto_rejected,
-        attempt(rules.check_add_comment, AddComment(text="Too late?", actor=PARTNER_ADMIN)),
-        "DeadlinePassed",
-        id="DeadlinePassed-auto-rejected",
-    ),
-    pytest.param(
-        new_claim,
-        attempt(rules.check_submit, Submit(actor=PARTNER_ADMIN)),
-        "Incomplete",
-        id="Incomplete-submit",
-    ),
-    pytest.param(
-        with_customer_survey_completed,
-        attempt(
+def attempt(
+    build: Callable[[], ClaimState], check: Check[M], msg: M, now: datetime = NOW
+) -> RefusalCase:
+    """A refusal case: on the claim `build` makes, `check` refuses `msg` at `now`."""
+    return build, lambda claim: check(claim, msg, now)
+
+
+def refusals(**by_type: dict[str, RefusalCase]) -> list[Any]:
+    """Each refusal type's cases by name, as parameters (build, try_action, refusal_type)
+    with the id `{refusal_type}-{name}`."""
+    return [
+        pytest.param(build, try_action, refusal_type, id=f"{refusal_type}-{name}")
+        for refusal_type, cases in by_type.items()
+        for name, (build, try_action) in cases.items()
+    ]
+
+
+REFUSALS = refusals(
+    InvalidInput={
+        "direct-customer-survey": attempt(
+            new_claim, rules.check_send_survey, send("customer", "direct")
+        ),
+        "update-contacts-without-changes": attempt(
+            new_claim, rules.check_update_contacts, UpdateContacts(actor=PARTNER_ADMIN)
+        ),
+    },
+    NotAllowed={
+        "partner-action-by-reviewer": attempt(
+            new_claim, rules.check_attach_document, attach("invoice", actor=REVIEWER)
+        ),
+        "review-action-by-partner": attempt(
+            submitted, rules.check_approve, Approve(actor=PARTNER_ADMIN)
+        ),
+        "respond-info-by-a-reviewer": attempt(
+            info_requested, rules.check_respond_info, RespondInfo(text="x", actor=REVIEWER)
+        ),
+    },
+    WrongState={
+        "approve-in-progress": attempt(new_claim, rules.check_approve, Approve(actor=REVIEWER)),
+        "comment-after-submit": attempt(
+            submitted,
+            rules.check_add_comment,
+            AddComment(text="One more thing", actor=PARTNER_USER),
+        ),
+        "reject-approved": attempt(
+            approved, rules.check_reject, Reject(reason="Changed our mind", actor=REVIEWER)
+        ),
+        "respond-info-no-question-asked": attempt(
+            submitted, rules.check_respond_info, RespondInfo(text="x", actor=PARTNER_ADMIN)
+        ),
+    },
+    DeadlinePassed={
+        "at-deadline": attempt(new_claim, rules.check_attach_document, attach("invoice"), DEADLINE),
+        "after-deadline": attempt(
+            with_all_proof,
+            rules.check_submit,
+            Submit(actor=PARTNER_ADMIN),
+            DEADLINE + timedelta(days=1),
+        ),
+        "auto-rejected": attempt(
+            auto_rejected,
+            rules.check_add_comment,
+            AddComment(text="Too late?", actor=PARTNER_ADMIN),
+        ),
+    },
+    Incomplete={
+        "submit": attempt(new_claim, rules.check_submit, Submit(actor=PARTNER_ADMIN)),
+    },
+    ContactLocked={
+        "customer-contact": attempt(
+            with_customer_survey_completed,
             rules.check_update_contacts,
             UpdateContacts(customer_contact=NEW_CUSTOMER_CONTACT, actor=PARTNER_ADMIN),
         ),
-        "ContactLocked",
-        id="ContactLocked-customer-contact",
-    ),
-    pytest.param(
-        with_customer_survey_completed,
-        attempt(rules.check_send_survey, send("customer")),
-        "SurveyCompleted",
-        id="SurveyCompleted-send-survey",
-    ),
-]
+    },
+    SurveyCompleted={
+        "send-survey": attempt(
+            with_customer_survey_completed, rules.check_send_survey, send("customer")
+        ),
+    },
+)
 
 
 @pytest.mark.parametrize(("build", "try_action", "refusal_type"), REFUSALS)
@@ -1077,20 +1074,6 @@ def test_submit_after_the_answer_resubmits() -> None:
     act(claim, rules.check_submit, rules.submit, Submit(actor=PARTNER_ADMIN), LATER)
     assert claim.status == "submitted"
     assert last_event(claim)[0] == "resubmitted"
-
-
-@pytest.mark.parametrize(
-    ("build", "actor", "refusal_type"),
-    [
-        pytest.param(submitted, PARTNER_ADMIN, "WrongState", id="no-question-asked"),
-        pytest.param(info_requested, REVIEWER, "NotAllowed", id="by-a-reviewer"),
-    ],
-)
-def test_respond_info_is_refused(
-    build: Callable[[], ClaimState], actor: Actor, refusal_type: RefusalType
-) -> None:
-    refusal = refusal_of(rules.check_respond_info, build(), RespondInfo(text="x", actor=actor))
-    assert refusal.type == refusal_type
 
 
 def test_a_second_answer_to_the_same_question_is_refused() -> None:

@@ -23,7 +23,7 @@ from activities.links import SurveyLinks
 from activities.mail import Mailer, MailRenderer, SmtpConfig
 from activities.store import MIGRATIONS, ClaimStore, claim_events, claims
 from starter.converter import claims_data_converter
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, attach, claim_input
+from tests.builders import CONSENT, PARTNER_ADMIN, PARTNER_USER, attach, claim_input
 from workflows import rules
 from workflows.messages import (
     AddComment,
@@ -36,7 +36,6 @@ from workflows.messages import (
 )
 from workflows.rules import ClaimState
 
-CONSENT = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = CONSENT + timedelta(days=10)
 """When claims are opened; each later step happens an hour after the previous one."""
 

@@ -51,10 +51,14 @@ class _Server(uvicorn.Server):
 
 @dataclass(frozen=True)
 class Served:
+    """The served app's address, and what it and its worker run on."""
+
     url: str
     claims: ClaimsClient
     store: ClaimStore
     catalogue: WorkshopCatalogue
+    env: WorkflowEnvironment
+    mailbox: MailCatcher
 
 
 @pytest.fixture
@@ -88,7 +92,7 @@ async def served(
             assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
             await asyncio.sleep(0.05)
         try:
-            yield Served(url=url, claims=claims, store=store, catalogue=catalogue)
+            yield Served(url, claims, store, catalogue, env, mailbox)
         finally:
             server.should_exit = True
             await asyncio.wait_for(serving, 15)
@@ -119,15 +123,18 @@ async def opened(browser: Browser, link: str) -> tuple[BrowserContext, Page]:
     return context, page
 
 
+async def assert_gone(page: Page, link: str) -> None:
+    """Opening the link in the page answers 410 Gone."""
+    response = await page.goto(link)
+    assert response is not None
+    assert response.status == 410
+
+
 async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows_410(
-    served: Served,
-    browser: Browser,
-    env: WorkflowEnvironment,
-    mailbox: MailCatcher,
-    keyring: ApiKeyring,
+    served: Served, browser: Browser, keyring: ApiKeyring
 ) -> None:
-    claims = served.claims
-    body = claim_input(await env.get_current_time()).model_dump(
+    claims, mailbox = served.claims, served.mailbox
+    body = claim_input(await served.env.get_current_time()).model_dump(
         mode="json", exclude={"actor", "workshop_type"}
     )
     await record_engagement(served.store, body, served.catalogue)
@@ -169,9 +176,7 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
         **{key: int(value) for key, value in ratings.items()},
         "comments": "Clear and practical.",
     }
-    reload = await page.goto(link)
-    assert reload is not None
-    assert reload.status == 410
+    await assert_gone(page, link)
 
     # The partner link goes stale when the partner contacts change.
     stale = survey_link(partner_mail)
@@ -181,9 +186,7 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
             json={"partner_contacts": [PARTNER_CONTACTS[1].model_dump(mode="json")]},
         )
         assert changed.json()["proof"]["partner_survey"]["status"] == "invalidated"
-    response = await page.goto(stale)
-    assert response is not None
-    assert response.status == 410
+    await assert_gone(page, stale)
     # In the language of the (new) first partner contact, Joost: Dutch.
     assert await page.get_attribute("html", "lang") == "nl"
     heading = await page.get_by_role("heading", level=1).inner_text()
@@ -194,11 +197,7 @@ async def test_a_respondent_answers_from_the_emailed_link_and_a_stale_link_shows
 
 
 async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
-    served: Served,
-    browser: Browser,
-    env: WorkflowEnvironment,
-    mailbox: MailCatcher,
-    keyring: ApiKeyring,
+    served: Served, browser: Browser, keyring: ApiKeyring
 ) -> None:
     eid = new_engagement()
     record = {
@@ -216,7 +215,7 @@ async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
             f"/api/v1/engagements/{eid}/consent-request", headers=keyring.admin.headers
         )
         assert asked.status_code == 201, asked.text
-    [mail] = await mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="consent_request")
+    [mail] = await served.mailbox.wait_for(to=CUSTOMER_CONTACT.email, kind="consent_request")
     link = consent_link(mail)
     assert link.startswith(f"{served.url}/consent/")
 
@@ -232,7 +231,7 @@ async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
     async with page.expect_navigation():
         await page.get_by_role("button", name="I consent").click()
     assert "your consent is recorded" in await page.inner_text("main")
-    state = await env.client.get_workflow_handle_for(
+    state = await served.env.client.get_workflow_handle_for(
         ConsentRequestWorkflow.run, consent_workflow_id(eid, 1)
     ).result()
     assert state.status == "consented"
@@ -240,7 +239,5 @@ async def test_a_customer_consents_from_the_emailed_link_in_their_own_language(
         got = (await http.get(f"/api/v1/engagements/{eid}")).json()
     assert (got["consent_status"], got["eligible"]) == ("consented", True)
 
-    again = await page.goto(link)
-    assert again is not None
-    assert again.status == 410
+    await assert_gone(page, link)
     await context.close()

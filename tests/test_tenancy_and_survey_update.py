@@ -45,10 +45,15 @@ async def start(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
     return started.view.engagement_id
 
 
+@pytest.fixture
+async def eid(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
+    """A claim started now, of the partner OUR_PARTNER acts for (`start`)."""
+    return await start(env, claims)
+
+
 async def test_another_partners_update_is_refused_as_not_found_and_changes_nothing(
-    env: WorkflowEnvironment, claims: ClaimsClient
+    claims: ClaimsClient, eid: str
 ) -> None:
-    eid = await start(env, claims)
     before = await claims.get_claim(eid)
 
     refusal = await refused(
@@ -61,9 +66,8 @@ async def test_another_partners_update_is_refused_as_not_found_and_changes_nothi
 
 
 async def test_a_partners_own_update_and_a_trusted_caller_are_both_accepted(
-    env: WorkflowEnvironment, claims: ClaimsClient
+    claims: ClaimsClient, eid: str
 ) -> None:
-    eid = await start(env, claims)
     await claims.add_comment(eid, AddComment(text="ours", actor=OUR_PARTNER))
     await claims.add_comment(eid, AddComment(text="trusted", actor=PARTNER_ADMIN))
     view = await claims.get_claim(eid)
@@ -75,10 +79,7 @@ async def test_a_partners_own_update_and_a_trusted_caller_are_both_accepted(
     }
 
 
-async def test_role_is_refused_before_tenancy(
-    env: WorkflowEnvironment, claims: ClaimsClient
-) -> None:
-    eid = await start(env, claims)
+async def test_role_is_refused_before_tenancy(claims: ClaimsClient, eid: str) -> None:
     await refused(claims.reject(eid, Reject(reason="no", actor=OTHER_PARTNER)), "NotAllowed")
 
 
@@ -112,9 +113,8 @@ async def test_a_start_for_another_partner_is_refused_naming_the_field(
 
 
 async def test_survey_answers_by_update_are_taken_in_one_call(
-    env: WorkflowEnvironment, claims: ClaimsClient
+    claims: ClaimsClient, eid: str
 ) -> None:
-    eid = await start(env, claims)
     view = await claims.send_survey(eid, SendSurvey(kind="customer", actor=PARTNER_ADMIN))
     answers = SurveyCompleted(
         kind="customer",
@@ -130,9 +130,8 @@ async def test_survey_answers_by_update_are_taken_in_one_call(
 
 
 async def test_stale_survey_answers_by_update_are_refused_and_record_nothing(
-    env: WorkflowEnvironment, claims: ClaimsClient
+    claims: ClaimsClient, eid: str
 ) -> None:
-    eid = await start(env, claims)
     old_token = await sent_survey_token(claims, eid, "customer")
     new_contact = CUSTOMER_CONTACT.model_copy(update={"email": "nieuw@customer.example"})
     await claims.update_contacts(
@@ -149,9 +148,8 @@ async def test_stale_survey_answers_by_update_are_refused_and_record_nothing(
 
 
 async def test_survey_answers_twice_are_refused_as_completed(
-    env: WorkflowEnvironment, claims: ClaimsClient
+    claims: ClaimsClient, eid: str
 ) -> None:
-    eid = await start(env, claims)
     await claims.send_survey(eid, SendSurvey(kind="partner", channel="direct", actor=PARTNER_ADMIN))
     token = claims.links.token_from_url(await claims.survey_link(eid, "partner"))
     await claims.complete_survey(token, "anna@partner.example", {"q1": 5})

@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.testing import WorkflowEnvironment
 
 from portal.blobs import OOXML_TYPES, BlobStore, download_name
 from tests.api_keys import ApiKeyring
-from tests.helpers import Registry, assert_problem, download, pdf, start, stored_files, upload
+from tests.helpers import StartClaim, assert_problem, download, pdf, stored_files, upload
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 
@@ -185,14 +184,10 @@ async def test_a_replaced_document_is_removed_and_the_current_ones_never_are(
 
 
 async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
-    api: httpx.AsyncClient,
-    env: WorkflowEnvironment,
-    keyring: ApiKeyring,
-    blob_dir: Path,
-    registry: Registry,
+    api: httpx.AsyncClient, keyring: ApiKeyring, blob_dir: Path, start_claim: StartClaim
 ) -> None:
-    ours = (await start(api, env, registry, keyring.admin))["engagement_id"]
-    theirs = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    ours = await start_claim()
+    theirs = await start_claim()
     shared = await upload(api, ours, keyring.admin, pdf("shared"))
     await upload(api, theirs, keyring.admin, pdf("shared"))
     await upload(api, ours, keyring.admin, pdf("replacement"))
@@ -203,14 +198,13 @@ async def test_content_another_claim_holds_stays_when_one_claim_replaces_it(
 async def test_a_claim_over_its_storage_quota_is_413_and_the_upload_is_not_kept(
     api: httpx.AsyncClient,
     api_app: FastAPI,
-    env: WorkflowEnvironment,
     keyring: ApiKeyring,
     blob_dir: Path,
-    registry: Registry,
+    start_claim: StartClaim,
 ) -> None:
     store: BlobStore = api_app.state.portal.blobs
     store.claim_quota = len(pdf("one")) + len(pdf("two"))
-    eid = (await start(api, env, registry, keyring.admin))["engagement_id"]
+    eid = await start_claim()
     assert (await upload(api, eid, keyring.admin, pdf("one"))).status_code == 200
     kept = await upload(api, eid, keyring.admin, pdf("two"), kind="invoice")
     assert kept.status_code == 200, kept.text
