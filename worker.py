@@ -19,15 +19,23 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.claim_activities import ClaimActivities
-from activities.consent import ConsentActivities, consent_activities
+from activities.consent import ConsentActivities
+from activities.consent import consent_activities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer
-from activities.payments import PaymentActivities, RemittanceMailer, RemittanceRenderer
+from activities.mail import Mailer
+from activities.mail import MailRenderer
+from activities.payments import PaymentActivities
+from activities.payments import RemittanceMailer
+from activities.payments import RemittanceRenderer
 from activities.reconcile import ReconcileActivities
 from activities.store import ClaimStore
-from starter.settings import Settings, SettingsError, load_settings
-from starter.telemetry import configure_logging, metrics_runtime
-from starter.temporal import connect, ensure_search_attributes
+from starter.settings import Settings
+from starter.settings import SettingsError
+from starter.settings import load_settings
+from starter.telemetry import configure_logging
+from starter.telemetry import metrics_runtime
+from starter.temporal import connect
+from starter.temporal import ensure_search_attributes
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.consent import ConsentRequestWorkflow
 from workflows.payment_cycle import PaymentCycleWorkflow

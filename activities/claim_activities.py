@@ -26,23 +26,23 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.mail import Mailer, NotificationUnbuildable
+from activities.mail import Mailer
+from activities.mail import NotificationUnbuildable
 from activities.store import ClaimStore
 from workflows.failures import NOTIFICATION_FAILED
-from workflows.messages import (
-    Contact,
-    DeliveryReport,
-    MailRetrying,
-    Notification,
-    StoreClaim,
-    StoreReceipt,
-)
+from workflows.messages import Contact
+from workflows.messages import DeliveryReport
+from workflows.messages import MailRetrying
+from workflows.messages import Notification
+from workflows.messages import StoreClaim
+from workflows.messages import StoreReceipt
 
 log = logging.getLogger("claims.mail")
 

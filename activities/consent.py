@@ -8,18 +8,25 @@ own request only (activities/engagements.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
 from temporalio import activity
 
-from activities.consent_links import ConsentLinkRef, ConsentLinks
+from activities.consent_links import ConsentLinkRef
+from activities.consent_links import ConsentLinks
 from activities.engagements import EngagementRegistry
-from activities.mail import MailSender, Outgoing, SentLedger, SmtpConfig, TemplateRenderer
+from activities.mail import MailSender
+from activities.mail import Outgoing
+from activities.mail import SentLedger
+from activities.mail import SmtpConfig
+from activities.mail import TemplateRenderer
 from activities.mail import format_date as mail_date
 from activities.store import ClaimStore
-from workflows.engagements import ConsentMail, ConsentOutcome
+from workflows.engagements import ConsentMail
+from workflows.engagements import ConsentOutcome
 from workflows.messages import DeliveryReport
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from activities.links import _ENGAGEMENT, ForgedToken, SignedTokens
+from activities.links import _ENGAGEMENT
+from activities.links import ForgedToken
+from activities.links import SignedTokens
 
 CONSENT_PATH = "/consent/"
 

@@ -15,25 +15,32 @@ import base64
 import binascii
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from activities.store import JSONDocument, UTCDateTime, _insert, claims, metadata
+from activities.store import JSONDocument
+from activities.store import UTCDateTime
+from activities.store import _insert
+from activities.store import claims
+from activities.store import metadata
 from workflows import engagement_rules
-from workflows.engagements import (
-    ConsentOutcome,
-    Engagement,
-    EngagementFields,
-    EngagementItem,
-    WorkshopCatalogue,
-)
-from workflows.messages import IDENTIFIER_PATTERN, Actor, ClaimStatus
-from workflows.rules import SUBMISSION_WINDOW, recorded_actor
+from workflows.engagements import ConsentOutcome
+from workflows.engagements import Engagement
+from workflows.engagements import EngagementFields
+from workflows.engagements import EngagementItem
+from workflows.engagements import WorkshopCatalogue
+from workflows.messages import IDENTIFIER_PATTERN
+from workflows.messages import Actor
+from workflows.messages import ClaimStatus
+from workflows.rules import SUBMISSION_WINDOW
+from workflows.rules import recorded_actor
 
 engagements = sa.Table(
     "engagements",

@@ -16,7 +16,9 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any
+from typing import Literal
+from typing import cast
 
 SurveyKindName = Literal["partner", "customer"]
 _ENGAGEMENT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

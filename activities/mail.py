@@ -20,28 +20,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime
+from email.utils import formataddr
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any
+from typing import Protocol
+from typing import TypedDict
+from typing import TypeVar
+from typing import Unpack
 
 import aiosmtplib
 import jinja2
 from opentelemetry import trace
 
-from activities.links import SurveyLinkRef, SurveyLinks
-from workflows.messages import (
-    Contact,
-    DeliveryReport,
-    Locale,
-    Notification,
-    RefusedRecipient,
-)
-from workflows.rules import REPLY_WINDOW_DAYS, REVIEW_CLOCK_DAYS, SUBMISSION_WINDOW_DAYS
-from workflows.texts import ITEM_LABELS, status_words
+from activities.links import SurveyLinkRef
+from activities.links import SurveyLinks
+from workflows.messages import Contact
+from workflows.messages import DeliveryReport
+from workflows.messages import Locale
+from workflows.messages import Notification
+from workflows.messages import RefusedRecipient
+from workflows.rules import REPLY_WINDOW_DAYS
+from workflows.rules import REVIEW_CLOCK_DAYS
+from workflows.rules import SUBMISSION_WINDOW_DAYS
+from workflows.texts import ITEM_LABELS
+from workflows.texts import status_words
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -10,14 +10,17 @@ partner once (workflows/payment_holds.py).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
-from activities.payments import NOT_PAID, payment_lines
+from activities.payments import NOT_PAID
+from activities.payments import payment_lines
 from workflows.ids import workflow_id
 from workflows.payments_messages import PaymentHeld
 

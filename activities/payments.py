@@ -28,52 +28,63 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
-from typing import Any, Unpack
+from email.utils import format_datetime
+from email.utils import formataddr
+from typing import Any
+from typing import Unpack
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
-from activities.mail import (
-    Delivery,
-    MailSender,
-    Outgoing,
-    RenderedMail,
-    SentLedger,
-    SmtpConfig,
-    TemplateRenderer,
-    format_date,
-)
-from activities.store import JSONDocument, UTCDateTime, claims, metadata
-from workflows.engagements import Pricing, tariff_of
+from activities.mail import Delivery
+from activities.mail import MailSender
+from activities.mail import Outgoing
+from activities.mail import RenderedMail
+from activities.mail import SentLedger
+from activities.mail import SmtpConfig
+from activities.mail import TemplateRenderer
+from activities.mail import format_date
+from activities.store import JSONDocument
+from activities.store import UTCDateTime
+from activities.store import claims
+from activities.store import metadata
+from workflows.engagements import Pricing
+from workflows.engagements import tariff_of
 from workflows.ids import workflow_id
-from workflows.messages import ClaimView, Contact, DeliveryReport, PaymentIssued
-from workflows.payments_messages import (
-    BatchLine,
-    BatchOpened,
-    BatchSummary,
-    CloseBatch,
-    IssuePayments,
-    OpenBatch,
-    PagePaid,
-    PartnerPage,
-    PaymentsIssued,
-    PayPage,
-    RemittanceAdvice,
-    RemittanceReport,
-    RemittancesDue,
-    SendRemittance,
-    Tariff,
-    payment_reference,
-)
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import DeliveryReport
+from workflows.messages import PaymentIssued
+from workflows.payments_messages import BatchLine
+from workflows.payments_messages import BatchOpened
+from workflows.payments_messages import BatchSummary
+from workflows.payments_messages import CloseBatch
+from workflows.payments_messages import IssuePayments
+from workflows.payments_messages import OpenBatch
+from workflows.payments_messages import PagePaid
+from workflows.payments_messages import PartnerPage
+from workflows.payments_messages import PaymentsIssued
+from workflows.payments_messages import PayPage
+from workflows.payments_messages import RemittanceAdvice
+from workflows.payments_messages import RemittanceReport
+from workflows.payments_messages import RemittancesDue
+from workflows.payments_messages import SendRemittance
+from workflows.payments_messages import Tariff
+from workflows.payments_messages import payment_reference
 
 PAYMENT_ISSUED_SIGNAL = "payment_issued"
 QUERY_TIMEOUT = timedelta(seconds=30)

@@ -9,14 +9,17 @@ the read model and everything built on it never show a dead claim as open.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client
 
 from activities.store import ClaimStore
 from workflows.ids import engagement_of
-from workflows.reconcile_messages import Reconciled, ReconcileRequest
+from workflows.reconcile_messages import Reconciled
+from workflows.reconcile_messages import ReconcileRequest
 from workflows.search_attributes import ENDED_FROM_OUTSIDE as ENDED_QUERY
 from workflows.texts import ENDED_FROM_OUTSIDE
 

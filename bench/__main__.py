@@ -16,9 +16,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.cli import not_negative, positive, run_until_terminated
+from bench.cli import not_negative
+from bench.cli import positive
+from bench.cli import run_until_terminated
 from bench.model import Options
-from bench.procs import set_niceness, wait_until_quiet
+from bench.procs import set_niceness
+from bench.procs import wait_until_quiet
 from bench.report import table
 from bench.run import run_benchmark
 

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio import activity, workflow
+from temporalio import activity
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.messages import (
-        AddComment,
-        Approve,
-        AttachDocument,
-        ClaimInput,
-        PaymentIssued,
-        SendSurvey,
-        Submit,
-        SurveyCompleted,
-    )
+    from workflows.messages import AddComment
+    from workflows.messages import Approve
+    from workflows.messages import AttachDocument
+    from workflows.messages import ClaimInput
+    from workflows.messages import PaymentIssued
+    from workflows.messages import SendSurvey
+    from workflows.messages import Submit
+    from workflows.messages import SurveyCompleted
 
 BASELINE_WORKFLOW = "BenchBaseline"
 

@@ -20,28 +20,31 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from temporalio.client import Client
 
 from bench.baseline import BaselineWorkflow
 from bench.latency import RoundTrips
-from claims_testing.data import PARTNER_ADMIN, PARTNER_USER, REVIEWER, claim_input
-from claims_testing.factory import ClaimFactory, WallClock
+from claims_testing.data import PARTNER_ADMIN
+from claims_testing.data import PARTNER_USER
+from claims_testing.data import REVIEWER
+from claims_testing.data import claim_input
+from claims_testing.factory import ClaimFactory
+from claims_testing.factory import WallClock
 from starter.client import ClaimsClient
-from workflows.messages import (
-    AddComment,
-    Approve,
-    AttachDocument,
-    ClaimInput,
-    Document,
-    DocumentKind,
-    PaymentIssued,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import AttachDocument
+from workflows.messages import ClaimInput
+from workflows.messages import Document
+from workflows.messages import DocumentKind
+from workflows.messages import PaymentIssued
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
 
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = ("results_and_recommendations", "invoice")
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bench.procs import MACHINE, CpuSnapshot
+from bench.procs import MACHINE
+from bench.procs import CpuSnapshot
 
 RUN_TIMEOUT = 300.0
 """One lifecycle taking longer than this means something is stuck, not slow."""

@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench import procs
-from bench.drivers import engagement_prefix, new_claim
-from starter.client import ClaimsClient, workflow_id
+from bench.drivers import engagement_prefix
+from bench.drivers import new_claim
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 
 START_CONCURRENCY = 32
 IDLE_CORES = 0.05

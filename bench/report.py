@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.model import Options, Phase
+from bench.model import Options
+from bench.model import Phase
 from bench.open_claims import OpenClaims
 from bench.procs import Memory
 

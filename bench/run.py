@@ -16,26 +16,37 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 from temporalio.client import Client
 
 from activities.links import SurveyLinks
 from bench import procs
-from bench.drivers import baseline_lifecycle, claim_lifecycle
-from bench.histories import HistoryFigures, fetch_figures
+from bench.drivers import baseline_lifecycle
+from bench.drivers import claim_lifecycle
+from bench.histories import HistoryFigures
+from bench.histories import fetch_figures
 from bench.latency import RoundTrips
 from bench.load import run_load
-from bench.machine import machine, versions
-from bench.model import Options, Phase
-from bench.open_claims import OpenClaims, open_claims
-from bench.profile import sampling, summarise
+from bench.machine import machine
+from bench.machine import versions
+from bench.model import Options
+from bench.model import Phase
+from bench.open_claims import OpenClaims
+from bench.open_claims import open_claims
+from bench.profile import sampling
+from bench.profile import summarise
 from bench.report import build_report
 from bench.worker_process import CACHE_VARIABLE
-from claims_testing.processes import DevServerProcess, WorkerProcess, worker_environ
+from claims_testing.processes import DevServerProcess
+from claims_testing.processes import WorkerProcess
+from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 

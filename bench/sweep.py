@@ -15,10 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.cli import positive, run_until_terminated
+from bench.cli import positive
+from bench.cli import run_until_terminated
 from bench.model import Options
 from bench.plot import plot_sweep
-from bench.procs import set_niceness, wait_until_quiet
+from bench.procs import set_niceness
+from bench.procs import wait_until_quiet
 from bench.run import run_benchmark
 
 

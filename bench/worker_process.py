@@ -24,8 +24,11 @@ from typing import Any
 from temporalio.worker import Worker
 
 import worker as claims_worker
-from bench.baseline import BaselineWorkflow, trivial
-from starter.settings import Settings, SettingsError, load_settings
+from bench.baseline import BaselineWorkflow
+from bench.baseline import trivial
+from starter.settings import Settings
+from starter.settings import SettingsError
+from starter.settings import load_settings
 from starter.temporal import connect
 
 CACHE_VARIABLE = "CLAIMS_MAX_CACHED_WORKFLOWS"

@@ -8,12 +8,18 @@ kit imports nothing of the project.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 if TYPE_CHECKING:
-    from claims_testing.data import PARTNER_ADMIN, PARTNER_USER, REVIEWER
-    from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
-    from claims_testing.factory import CLAIM_STATES, ClaimFactory
+    from claims_testing.data import PARTNER_ADMIN
+    from claims_testing.data import PARTNER_USER
+    from claims_testing.data import REVIEWER
+    from claims_testing.environment import ClaimsEnvironment
+    from claims_testing.environment import Mailbox
+    from claims_testing.environment import VirtualClock
+    from claims_testing.factory import CLAIM_STATES
+    from claims_testing.factory import ClaimFactory
     from starter.client import ClaimRefused
     from workflows.rules import PROOF_ITEMS
 

@@ -10,15 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from workflows.engagements import Workshop
-from workflows.messages import (
-    Actor,
-    AttachDocument,
-    ClaimInput,
-    Contact,
-    Document,
-    DocumentKind,
-    Party,
-)
+from workflows.messages import Actor
+from workflows.messages import AttachDocument
+from workflows.messages import ClaimInput
+from workflows.messages import Contact
+from workflows.messages import Document
+from workflows.messages import DocumentKind
+from workflows.messages import Party
 
 REVIEW_MAIL = "review-desk@program.example"
 """The review desk the test kit's activities mail (CLAIMS_REVIEW_MAIL)."""

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
 from email.message import EmailMessage
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.links import SurveyLinks, token_in
+from activities.links import SurveyLinks
+from activities.links import token_in
 from activities.store import ClaimStore
 from claims_testing.factory import ClaimFactory
 from claims_testing.factory import ClaimState as ClaimState  # where it was first published
-from devstack.mailcatcher import MailCatcher, body_text
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_text
 from devstack.mailcatcher import survey_link as _survey_link
 from starter.client import ClaimsClient
 

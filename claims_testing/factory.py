@@ -15,36 +15,47 @@ caller that needs its own order, actors or documents. `timed` wraps every messag
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar, get_args
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Protocol
+from typing import TypeVar
+from typing import get_args
 
-from claims_testing.data import PARTNER_ADMIN, REVIEWER, claim_input, document
-from starter.client import ClaimsClient, StartedClaim
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Approve,
-    AttachDocument,
-    Cancel,
-    ClaimInput,
-    ClaimStatus,
-    ClaimView,
-    Dispute,
-    Document,
-    DocumentKind,
-    PaymentIssued,
-    ProofItem,
-    Reject,
-    RequestInfo,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyChannel,
-    SurveyKind,
-)
-from workflows.rules import PROOF_ITEMS, REPLY_WINDOW_DAYS, SUBMISSION_WINDOW
+from claims_testing.data import PARTNER_ADMIN
+from claims_testing.data import REVIEWER
+from claims_testing.data import claim_input
+from claims_testing.data import document
+from starter.client import ClaimsClient
+from starter.client import StartedClaim
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import AttachDocument
+from workflows.messages import Cancel
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
+from workflows.messages import Dispute
+from workflows.messages import Document
+from workflows.messages import DocumentKind
+from workflows.messages import PaymentIssued
+from workflows.messages import ProofItem
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyChannel
+from workflows.messages import SurveyKind
+from workflows.rules import PROOF_ITEMS
+from workflows.rules import REPLY_WINDOW_DAYS
+from workflows.rules import SUBMISSION_WINDOW
 
 T = TypeVar("T")
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
     from activities.links import SurveyLinks
     from activities.mail import SmtpConfig
     from activities.store import ClaimStore
-    from claims_testing.environment import ClaimsEnvironment, Mailbox, VirtualClock
+    from claims_testing.environment import ClaimsEnvironment
+    from claims_testing.environment import Mailbox
+    from claims_testing.environment import VirtualClock
     from claims_testing.factory import ClaimFactory
     from claims_testing.servers import RegisteredServer
     from starter.client import ClaimsClient
@@ -113,7 +116,8 @@ async def claims_server(
     tests that never move time (no `claims_clock.advance`, no awaited workflow
     result), since a claim left waiting by an earlier test would fire its timers
     then, with no worker, and freeze time for everyone."""
-    from claims_testing.servers import start_dev_server, start_time_skipping_server
+    from claims_testing.servers import start_dev_server
+    from claims_testing.servers import start_time_skipping_server
 
     kind = _server_kind(request)
     if kind == "shared":
@@ -173,7 +177,8 @@ def claims_activities(
     claims_store: ClaimStore, claims_smtp: SmtpConfig, claims_links: SurveyLinks
 ) -> ClaimActivities:
     from activities.claim_activities import ClaimActivities
-    from activities.mail import Mailer, MailRenderer
+    from activities.mail import Mailer
+    from activities.mail import MailRenderer
     from claims_testing.data import REVIEW_MAIL
 
     return ClaimActivities(

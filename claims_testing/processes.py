@@ -24,8 +24,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +40,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from claims_testing.data import MAIL_FROM, PUBLIC_URL
+from claims_testing.data import MAIL_FROM
+from claims_testing.data import PUBLIC_URL
 from devstack.binaries import temporal_cli
 from devstack.mailcatcher import free_port
 from starter.converter import claims_data_converter

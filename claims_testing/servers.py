@@ -6,10 +6,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import LoggingConfig
+from temporalio.runtime import Runtime
+from temporalio.runtime import TelemetryConfig
+from temporalio.runtime import TelemetryFilter
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.binaries import temporal_cli, temporal_test_server
+from devstack.binaries import temporal_cli
+from devstack.binaries import temporal_test_server
 from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
 

@@ -8,7 +8,8 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from codec_server.app import TOKENS_FILE_VARIABLE, token_sha256
+from codec_server.app import TOKENS_FILE_VARIABLE
+from codec_server.app import token_sha256
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,22 +54,39 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 from google.protobuf import json_format
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.requests import ClientDisconnect
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
-from temporalio.api.common.v1 import Payload, Payloads
+from starlette.types import ASGIApp
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
+from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payloads
 
-from starter.codec import EncryptionCodec, PayloadDecryptionError
-from starter.settings import ENCRYPTION_KEYS_VARIABLE, SettingsError, load_encryption_keys
+from starter.codec import EncryptionCodec
+from starter.codec import PayloadDecryptionError
+from starter.settings import ENCRYPTION_KEYS_VARIABLE
+from starter.settings import SettingsError
+from starter.settings import load_encryption_keys
 
 log = logging.getLogger("claims.codec_server")
 

@@ -30,40 +30,46 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import fields
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO
+from typing import TypeVar
 from urllib.parse import quote
 
 from temporalio.client import Client
 
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from claims_testing.processes import (
-    ChildProcess,
-    DevServerPorts,
-    DevServerProcess,
-    MailCatcherProcess,
-    ProcessExited,
-    WorkerProcess,
-    port_open,
-    wait_listening,
-)
+from claims_testing.processes import ChildProcess
+from claims_testing.processes import DevServerPorts
+from claims_testing.processes import DevServerProcess
+from claims_testing.processes import MailCatcherProcess
+from claims_testing.processes import ProcessExited
+from claims_testing.processes import WorkerProcess
+from claims_testing.processes import port_open
+from claims_testing.processes import wait_listening
 from devstack.demo import Seeder
-from devstack.demo_engagements import (
-    DEMO_CATALOGUE_JSON,
-    demo_keys,
-    keys_text,
-    seed_engagements,
-)
+from devstack.demo_engagements import DEMO_CATALOGUE_JSON
+from devstack.demo_engagements import demo_keys
+from devstack.demo_engagements import keys_text
+from devstack.demo_engagements import seed_engagements
 from devstack.mailview import MailView
-from devstack.supervise import PART_NAMES, Part, Supervisor, hold, release
+from devstack.supervise import PART_NAMES
+from devstack.supervise import Part
+from devstack.supervise import Supervisor
+from devstack.supervise import hold
+from devstack.supervise import release
 from starter.client import ClaimsClient
 from starter.payments import setup_schedule
 from starter.process import exit_now
 from starter.schedules import setup_reconcile_schedule
-from starter.settings import Settings, SettingsError, load_settings
+from starter.settings import Settings
+from starter.settings import SettingsError
+from starter.settings import load_settings
 from starter.temporal import connect
 
 ROOT = Path(__file__).resolve().parent.parent

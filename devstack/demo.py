@@ -21,43 +21,49 @@ import asyncio
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal, assert_never
+from typing import Literal
+from typing import assert_never
 
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.links import SurveyLinks
-from claims_testing.factory import ClaimFactory, WallClock
-from starter.client import (
-    ClaimAlreadyFinished,
-    ClaimRefused,
-    ClaimsClient,
-    StartedClaim,
-    workflow_id,
-)
-from starter.settings import SettingsError, load_settings
+from claims_testing.factory import ClaimFactory
+from claims_testing.factory import WallClock
+from starter.client import ClaimAlreadyFinished
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import StartedClaim
+from starter.client import workflow_id
+from starter.settings import SettingsError
+from starter.settings import load_settings
 from starter.temporal import connect
-from workflows import operator_text, rules
-from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
+from workflows import operator_text
+from workflows import rules
+from workflows.claim import RELEASE
+from workflows.claim import CarriedClaim
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
 from workflows.engagements import Workshop
-from workflows.messages import (
-    Actor,
-    AttachDocument,
-    ClaimInput,
-    ClaimView,
-    Contact,
-    Document,
-    DocumentKind,
-    Party,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-)
+from workflows.messages import Actor
+from workflows.messages import AttachDocument
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import Document
+from workflows.messages import DocumentKind
+from workflows.messages import Party
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
 from workflows.rules import SUBMISSION_WINDOW_DAYS
 
 CONTOSO = Party(id="P-100", name="Contoso Consulting")
@@ -243,7 +249,8 @@ def demo_document(engagement_id: str, kind: DocumentKind, blob_dir: Path | None)
     uri = f"file:///demo/{sha256}"
     if blob_dir is not None:
         try:
-            from portal.blobs import BlobStore, content_uri
+            from portal.blobs import BlobStore
+            from portal.blobs import content_uri
         except ImportError:  # the portal API is not part of this checkout
             pass
         else:

@@ -18,25 +18,29 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
 
 from activities.engagements import EngagementRegistry
 from activities.store import ClaimStore
-from devstack.demo import (
-    CONTOSO,
-    DEMO_CLAIMS,
-    DEMO_WORKSHOPS,
-    NORTHWIND,
-    customer_contact,
-    type_of,
-)
+from devstack.demo import CONTOSO
+from devstack.demo import DEMO_CLAIMS
+from devstack.demo import DEMO_WORKSHOPS
+from devstack.demo import NORTHWIND
+from devstack.demo import customer_contact
+from devstack.demo import type_of
 from starter.consent import start_consent_request
-from starter.keys import create_key, read_entries, write_entries
-from workflows.engagements import EngagementFields, WorkshopCatalogue
-from workflows.messages import Actor, Party
+from starter.keys import create_key
+from starter.keys import read_entries
+from starter.keys import write_entries
+from workflows.engagements import EngagementFields
+from workflows.engagements import WorkshopCatalogue
+from workflows.messages import Actor
+from workflows.messages import Party
 
 DEMO_CATALOGUE_JSON = json.dumps({code: w.model_dump() for code, w in DEMO_WORKSHOPS.items()})
 

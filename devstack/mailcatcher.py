@@ -15,10 +15,13 @@ import email.policy
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Self, get_args
+from typing import Any
+from typing import Self
+from typing import get_args
 
 from aiosmtpd.controller import Controller
 

@@ -22,11 +22,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote
+from urllib.parse import unquote
+from urllib.parse import urlsplit
 
-from devstack.mailcatcher import body_html, body_text
+from devstack.mailcatcher import body_html
+from devstack.mailcatcher import body_text
 
 URL = re.compile(r"https?://[^\s<>\"']+")
 """A link in a mail's text; only http(s), so a mail can't plant a javascript: link."""

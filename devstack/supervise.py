@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
-from claims_testing.processes import ChildProcess, ProcessExited
+from claims_testing.processes import ChildProcess
+from claims_testing.processes import ProcessExited
 
 PART_NAMES = ("temporal", "mail", "worker", "api")
 """The parts an operator can hold and release, by the names the stack's lines use."""

@@ -38,13 +38,18 @@ security headers; `portal.blobs` the document store; `portal.auth` the keys.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from fastapi import Request
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
@@ -52,41 +57,42 @@ from temporalio.service import RPCError
 
 from activities.store import ClaimStore
 from portal.auth import ApiKeys
-from portal.blobs import (
-    BlobStore,
-    UploadRefused,
-)
-from portal.context import (
-    Portal,
-    from_env,
-    metrics_bind_from_env,
-    portal_from_env,
-    wall_clock,
-)
-from portal.limits import DEFAULT_RATE_LIMIT, RateLimit, RequestLimits, rate_limit_from_env
-from portal.metrics import PortalMetrics, RequestMetrics
+from portal.blobs import BlobStore
+from portal.blobs import UploadRefused
+from portal.context import Portal
+from portal.context import from_env
+from portal.context import metrics_bind_from_env
+from portal.context import portal_from_env
+from portal.context import wall_clock
+from portal.limits import DEFAULT_RATE_LIMIT
+from portal.limits import RateLimit
+from portal.limits import RequestLimits
+from portal.limits import rate_limit_from_env
+from portal.metrics import PortalMetrics
+from portal.metrics import RequestMetrics
 from portal.pages import consent as consent_pages
 from portal.pages import surveys as survey_pages
-from portal.pages.render import PAGES, requested_locale
-from portal.problems import (
-    HTTP_TITLES,
-    PROBLEM_JSON,
-    REFUSAL_STATUS,
-    FieldProblem,
-    ProblemError,
-    problem_response,
-    validation_problems,
-)
+from portal.pages.render import PAGES
+from portal.pages.render import requested_locale
+from portal.problems import HTTP_TITLES
+from portal.problems import PROBLEM_JSON
+from portal.problems import REFUSAL_STATUS
+from portal.problems import FieldProblem
+from portal.problems import ProblemError
+from portal.problems import problem_response
+from portal.problems import validation_problems
 from portal.routes import claims as claim_routes
-from portal.routes import documents, engagements, export, review
+from portal.routes import documents
+from portal.routes import engagements
+from portal.routes import export
+from portal.routes import review
 from portal.routes import surveys as survey_routes
-from portal.security import SecurityHeaders, ServerErrors
-from starter.client import (
-    TRANSIENT_RPC_STATUSES,
-    ClaimNotFound,
-    ClaimRefused,
-    ClaimsClient,
-)
+from portal.security import SecurityHeaders
+from portal.security import ServerErrors
+from starter.client import TRANSIENT_RPC_STATUSES
+from starter.client import ClaimNotFound
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
 from starter.settings import load_catalogue
 from workflows.engagements import WorkshopCatalogue
 from workflows.rules import Refusal

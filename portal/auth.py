@@ -22,12 +22,21 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, model_validator
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import StringConstraints
+from pydantic import TypeAdapter
+from pydantic import model_validator
 
-from workflows.messages import Actor, Identifier, Name, Role
-from workflows.rules import PARTNER_ROLES, sees_claim
+from workflows.messages import Actor
+from workflows.messages import Identifier
+from workflows.messages import Name
+from workflows.messages import Role
+from workflows.rules import PARTNER_ROLES
+from workflows.rules import sees_claim
 
 log = logging.getLogger("claims.api.auth")
 

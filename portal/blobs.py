@@ -27,15 +27,21 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
 
-from portal.office import CONTENT_TYPES_PART, ole_macros, ooxml_code
+from portal.office import CONTENT_TYPES_PART
+from portal.office import ole_macros
+from portal.office import ooxml_code
 from workflows.messages import MAX_DOCUMENT_BYTES
 from workflows.text import allowed_in_line
 

@@ -5,29 +5,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar, cast
+from typing import Annotated
+from typing import TypeVar
+from typing import cast
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi import Request
 
 from activities.consent_links import ConsentLinks
 from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from portal.auth import ApiKeyFile, ApiKeys
-from portal.blobs import (
-    DEFAULT_BLOB_DIR,
-    BlobStore,
-)
-from starter.client import (
-    ClaimsClient,
-)
+from portal.auth import ApiKeyFile
+from portal.auth import ApiKeys
+from portal.blobs import DEFAULT_BLOB_DIR
+from portal.blobs import BlobStore
+from starter.client import ClaimsClient
 from starter.keys import DEFAULT_KEYS_FILE
-from starter.settings import SettingsError, bind_setting, load_settings
+from starter.settings import SettingsError
+from starter.settings import bind_setting
+from starter.settings import load_settings
 from starter.telemetry import configure_logging
 from workflows.engagements import WorkshopCatalogue
 

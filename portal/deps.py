@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
+from typing import Any
+from typing import TypeVar
 
-from fastapi import Depends, Header, Query, Request, Security
+from fastapi import Depends
+from fastapi import Header
 from fastapi import Path as PathParam
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Query
+from fastapi import Request
+from fastapi import Security
+from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 
 from portal.auth import Caller
-from portal.context import Portal, PortalDep
-from portal.limits import CALLER_STATE, authenticate
+from portal.context import Portal
+from portal.context import PortalDep
+from portal.limits import CALLER_STATE
+from portal.limits import authenticate
 from portal.privacy import as_seen_by
 from portal.problems import not_found
-from starter.client import (
-    ClaimNotFound,
-)
-from workflows.messages import (
-    IDENTIFIER_PATTERN,
-    ClaimView,
-    Inbound,
-)
+from starter.client import ClaimNotFound
+from workflows.messages import IDENTIFIER_PATTERN
+from workflows.messages import ClaimView
+from workflows.messages import Inbound
 from workflows.rules import check_role
 
 M = TypeVar("M", bound=Inbound)

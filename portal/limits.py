@@ -23,15 +23,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 from fastapi import Request
 from starlette.exceptions import HTTPException
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from portal.auth import Caller
 from portal.blobs import MAX_FORM_OVERHEAD
-from portal.problems import ProblemError, problem_response
+from portal.problems import ProblemError
+from portal.problems import problem_response
 from portal.routes import API_PREFIX
 from portal.security import HttpMiddleware
 from starter.settings import SettingsError

@@ -11,16 +11,28 @@ label.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 from opentelemetry import trace
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from starlette.routing import BaseRoute, Match, Router
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Histogram
+from prometheus_client import start_http_server
+from starlette.routing import BaseRoute
+from starlette.routing import Match
+from starlette.routing import Router
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
-from starter.telemetry import current_route, tracer
+from starter.telemetry import current_route
+from starter.telemetry import tracer
 
 UNMATCHED = "unmatched"
 """The route label of a request no route took (a 404 of the router)."""

@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from portal.auth import Caller
-from workflows.messages import Actor, ClaimView, HistoryEntry
+from workflows.messages import Actor
+from workflows.messages import ClaimView
+from workflows.messages import HistoryEntry
 
 PROGRAM_REVIEWER = "program reviewer"
 """How a partner sees any reviewer."""

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Iterator
+from collections.abc import Mapping
+from typing import Any
+from typing import Literal
 
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from pydantic import Field
 
-from workflows.messages import (
-    ClaimView,
-    ProofItem,
-)
+from workflows.messages import ClaimView
+from workflows.messages import ProofItem
 from workflows.rules import SUBMISSION_WINDOW_DAYS
 
 PROBLEM_JSON = "application/problem+json"

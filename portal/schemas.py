@@ -11,27 +11,27 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
 
-from workflows.messages import (
-    AddCommentFields,
-    ApproveFields,
-    CancelFields,
-    ClaimStatus,
-    ClaimView,
-    ConsentMoment,
-    Contact,
-    DisputeFields,
-    Identifier,
-    Locale,
-    Name,
-    Party,
-    ProofItem,
-    RejectFields,
-    RequestInfoFields,
-    RespondInfoFields,
-    UpdateContactsFields,
-)
+from workflows.messages import AddCommentFields
+from workflows.messages import ApproveFields
+from workflows.messages import CancelFields
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
+from workflows.messages import ConsentMoment
+from workflows.messages import Contact
+from workflows.messages import DisputeFields
+from workflows.messages import Identifier
+from workflows.messages import Locale
+from workflows.messages import Name
+from workflows.messages import Party
+from workflows.messages import ProofItem
+from workflows.messages import RejectFields
+from workflows.messages import RequestInfoFields
+from workflows.messages import RespondInfoFields
+from workflows.messages import UpdateContactsFields
 from workflows.text import MAX_CONTACTS
 from workflows.texts import status_words
 

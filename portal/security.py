@@ -8,7 +8,11 @@ import logging
 
 from fastapi import Request
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 from portal.pages.render import PAGE_CSS
 from portal.problems import problem_response

@@ -26,12 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from activities.claim_activities import ClaimActivities  # noqa: E402
 from activities.links import SurveyLinks  # noqa: E402
-from activities.mail import Mailer, MailRenderer, SmtpConfig  # noqa: E402
-from activities.payments import (  # noqa: E402
-    PaymentActivities,
-    RemittanceMailer,
-    RemittanceRenderer,
-)
+from activities.mail import Mailer  # noqa: E402
+from activities.mail import MailRenderer  # noqa: E402
+from activities.mail import SmtpConfig  # noqa: E402
+from activities.payments import PaymentActivities  # noqa: E402
+from activities.payments import RemittanceMailer  # noqa: E402
+from activities.payments import RemittanceRenderer  # noqa: E402
 from activities.store import ClaimStore  # noqa: E402
 from claims_testing.servers import start_time_skipping_server  # noqa: E402
 from devstack.mailcatcher import MailCatcher  # noqa: E402

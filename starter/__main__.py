@@ -27,55 +27,65 @@ import asyncio
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar, cast, get_args
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Generic
+from typing import TypeVar
+from typing import cast
+from typing import get_args
 
 from pydantic import BaseModel
-from temporalio.client import (
-    Client,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
+from temporalio.client import Client
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from activities.links import InvalidSurveyLink, SurveyLinks
-from starter import engagements, payments, render
-from starter.client import (
-    ClaimAlreadyFinished,
-    ClaimNotFound,
-    ClaimRefused,
-    ClaimsClient,
-    SurveyLinkExpired,
-    parse_message,
-)
+from activities.links import InvalidSurveyLink
+from activities.links import SurveyLinks
+from starter import engagements
+from starter import payments
+from starter import render
+from starter.client import ClaimAlreadyFinished
+from starter.client import ClaimNotFound
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import SurveyLinkExpired
+from starter.client import parse_message
 from starter.process import exit_now
-from starter.queries import claims_query, parse_duration
+from starter.queries import claims_query
+from starter.queries import parse_duration
 from starter.schedules import setup_reconcile_schedule
-from starter.settings import Settings, SettingsError, load_settings
-from starter.temporal import connect, ensure_search_attributes
-from workflows.messages import (
-    AddComment,
-    Approve,
-    AttachDocument,
-    Cancel,
-    ClaimInput,
-    ClaimStatus,
-    ClaimView,
-    Dispute,
-    PaymentIssued,
-    ProofItem,
-    Reject,
-    RequestInfo,
-    ResendNotification,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-    UpdateContacts,
-)
+from starter.settings import Settings
+from starter.settings import SettingsError
+from starter.settings import load_settings
+from starter.temporal import connect
+from starter.temporal import ensure_search_attributes
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import AttachDocument
+from workflows.messages import Cancel
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
+from workflows.messages import Dispute
+from workflows.messages import PaymentIssued
+from workflows.messages import ProofItem
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import ResendNotification
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
 
 PROG = "python -m starter"
 DEFAULT_TIMEOUT = 60.0

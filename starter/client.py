@@ -16,73 +16,73 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Self, TypeVar
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Self
+from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import (
-    QueryRejectCondition,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from pydantic import BaseModel
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowQueryRejectedError
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import QueryRejectCondition
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
-from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
+from activities.links import InvalidSurveyLink
+from activities.links import SurveyLinkRef
+from activities.links import SurveyLinks
 from starter.settings import DEFAULT_TASK_QUEUE
 from workflows import operator_text
-from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
 
 # Re-exported: callers name a claim's workflow through the client.
 from workflows.ids import WORKFLOW_ID_PREFIX as WORKFLOW_ID_PREFIX
 from workflows.ids import workflow_id as workflow_id
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Approve,
-    AttachDocument,
-    Cancel,
-    ClaimInput,
-    ClaimView,
-    Dispute,
-    PaymentIssued,
-    RefusalType,
-    Reject,
-    RequestInfo,
-    ResendNotification,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-    UpdateContacts,
-    describe_validation_error,
-)
-from workflows.rules import (
-    FINAL,
-    Refusal,
-    check_start,
-    check_tenancy,
-    closed_claim_refusal,
-    survey_answer_refusal,
-)
-from workflows.search_attributes import (
-    CLAIM_DEADLINE,
-    CLAIM_STATUS,
-    CLAIM_STATUS_SINCE,
-    CUSTOMER_ID,
-    MISSING_ITEMS,
-    PARTNER_ID,
-)
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import AttachDocument
+from workflows.messages import Cancel
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimView
+from workflows.messages import Dispute
+from workflows.messages import PaymentIssued
+from workflows.messages import RefusalType
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import ResendNotification
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
+from workflows.messages import describe_validation_error
+from workflows.rules import FINAL
+from workflows.rules import Refusal
+from workflows.rules import check_start
+from workflows.rules import check_tenancy
+from workflows.rules import closed_claim_refusal
+from workflows.rules import survey_answer_refusal
+from workflows.search_attributes import CLAIM_DEADLINE
+from workflows.search_attributes import CLAIM_STATUS
+from workflows.search_attributes import CLAIM_STATUS_SINCE
+from workflows.search_attributes import CUSTOMER_ID
+from workflows.search_attributes import MISSING_ITEMS
+from workflows.search_attributes import PARTNER_ID
 from workflows.texts import ENDED_FROM_OUTSIDE
 
 TRANSIENT_RPC_STATUSES = frozenset(

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from starter.client import ClaimRefused, _no_such_workflow
-from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
-from workflows.engagements import (
-    ConsentAnswer,
-    ConsentDecision,
-    ConsentRequestInput,
-    ConsentState,
-    Engagement,
-    Workshop,
-)
+from starter.client import ClaimRefused
+from starter.client import _no_such_workflow
+from workflows.consent import ConsentRequestWorkflow
+from workflows.consent import consent_workflow_id
+from workflows.engagements import ConsentAnswer
+from workflows.engagements import ConsentDecision
+from workflows.engagements import ConsentRequestInput
+from workflows.engagements import ConsentState
+from workflows.engagements import Engagement
+from workflows.engagements import Workshop
 from workflows.messages import Actor
 
 

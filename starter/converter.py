@@ -17,22 +17,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import temporalio.api.common.v1
 from pydantic import ValidationError
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
-from temporalio.converter import (
-    CompositePayloadConverter,
-    DataConverter,
-    DefaultFailureConverterWithEncodedAttributes,
-    DefaultPayloadConverter,
-    JSONPlainPayloadConverter,
-)
+from temporalio.converter import CompositePayloadConverter
+from temporalio.converter import DataConverter
+from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+from temporalio.converter import DefaultPayloadConverter
+from temporalio.converter import JSONPlainPayloadConverter
 from temporalio.exceptions import ApplicationError
 
-from starter.codec import EncryptionCodec, EncryptionKey
-from workflows.messages import Outbound, describe_validation_error
+from starter.codec import EncryptionCodec
+from starter.codec import EncryptionKey
+from workflows.messages import Outbound
+from workflows.messages import describe_validation_error
 
 if TYPE_CHECKING:
     from starter.settings import Settings

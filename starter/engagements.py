@@ -24,18 +24,22 @@ import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from activities.engagements import EngagementRegistry, InvalidEngagementCursor
+from activities.engagements import EngagementRegistry
+from activities.engagements import InvalidEngagementCursor
 from activities.store import ClaimStore
 from starter.settings import Settings
 from workflows import engagement_rules
-from workflows.engagements import EngagementFields, EngagementItem
-from workflows.messages import Actor, describe_validation_error
+from workflows.engagements import EngagementFields
+from workflows.engagements import EngagementItem
+from workflows.messages import Actor
+from workflows.messages import describe_validation_error
 from workflows.rules import Refusal
 
 CSV_COLUMNS: tuple[str, ...] = (

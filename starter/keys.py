@@ -26,8 +26,13 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from portal.auth import ApiKeyEntry, ApiKeysError, dump_key_file, key_digest, parse_key_file
-from workflows.messages import Role, describe_validation_error
+from portal.auth import ApiKeyEntry
+from portal.auth import ApiKeysError
+from portal.auth import dump_key_file
+from portal.auth import key_digest
+from portal.auth import parse_key_file
+from workflows.messages import Role
+from workflows.messages import describe_validation_error
 
 DEFAULT_KEYS_FILE = Path(".data/api-keys.json")
 KEY_PREFIX = "wck_"

@@ -20,41 +20,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionExecutionStartWorkflow,
-    ScheduleActionStartWorkflow,
-    ScheduleCalendarSpec,
-    ScheduleDescription,
-    ScheduleHandle,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleRange,
-    ScheduleSpec,
-    ScheduleState,
-    WorkflowHandle,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.client import Schedule
+from temporalio.client import ScheduleActionExecutionStartWorkflow
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleCalendarSpec
+from temporalio.client import ScheduleDescription
+from temporalio.client import ScheduleHandle
+from temporalio.client import ScheduleOverlapPolicy
+from temporalio.client import SchedulePolicy
+from temporalio.client import ScheduleRange
+from temporalio.client import ScheduleSpec
+from temporalio.client import ScheduleState
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from activities.payments import PaymentLedger
 from activities.store import ClaimStore
-from starter.schedules import ensure_schedule, no_schedules
-from starter.settings import DEFAULT_PAYMENT_CALENDAR, Settings
+from starter.schedules import ensure_schedule
+from starter.schedules import no_schedules
+from starter.settings import DEFAULT_PAYMENT_CALENDAR
+from starter.settings import Settings
 from workflows.payment_cycle import PaymentCycleWorkflow
-from workflows.payments_messages import (
-    DEFAULT_PAGE_SIZE,
-    DEFAULT_PAGES_PER_RUN,
-    BatchLine,
-    BatchSummary,
-    PaymentCycleInput,
-)
+from workflows.payments_messages import DEFAULT_PAGE_SIZE
+from workflows.payments_messages import DEFAULT_PAGES_PER_RUN
+from workflows.payments_messages import BatchLine
+from workflows.payments_messages import BatchSummary
+from workflows.payments_messages import PaymentCycleInput
 
 SCHEDULE_ID = "payment-cycle"
 CYCLE_WORKFLOW_ID = "payment-cycle"

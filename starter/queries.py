@@ -7,18 +7,17 @@ The same queries are written out in docs/operations.md for the Temporal UI;
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
-from workflows.search_attributes import (
-    CLAIM_DEADLINE,
-    CLAIM_STATUS,
-    CLAIM_STATUS_SINCE,
-    CUSTOMER_ID,
-    ENDED_FROM_OUTSIDE,
-    MISSING_ITEMS,
-    PARTNER_ID,
-    PENDING_NOTIFICATIONS,
-)
+from workflows.search_attributes import CLAIM_DEADLINE
+from workflows.search_attributes import CLAIM_STATUS
+from workflows.search_attributes import CLAIM_STATUS_SINCE
+from workflows.search_attributes import CUSTOMER_ID
+from workflows.search_attributes import ENDED_FROM_OUTSIDE
+from workflows.search_attributes import MISSING_ITEMS
+from workflows.search_attributes import PARTNER_ID
+from workflows.search_attributes import PENDING_NOTIFICATIONS
 
 WORKFLOW_TYPE = "WorkshopClaim"
 _DURATION = re.compile(r"^(\d+)([mhdw])$")

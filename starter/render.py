@@ -7,10 +7,12 @@ from dataclasses import asdict
 from datetime import datetime
 
 from starter.client import ClaimSummary
-from workflows.messages import ClaimStatus, ClaimView
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
 from workflows.operator_text import mail_waiting_text
 from workflows.rules import days_left
-from workflows.texts import ITEM_LABELS, status_words
+from workflows.texts import ITEM_LABELS
+from workflows.texts import status_words
 
 
 def _day(moment: datetime | None) -> str:

@@ -10,20 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
-)
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.client import Schedule
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleAlreadyRunningError
+from temporalio.client import ScheduleIntervalSpec
+from temporalio.client import ScheduleOverlapPolicy
+from temporalio.client import SchedulePolicy
+from temporalio.client import ScheduleSpec
+from temporalio.client import ScheduleState
+from temporalio.client import ScheduleUpdate
+from temporalio.client import ScheduleUpdateInput
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from workflows.reconcile import ReconcileClaimsWorkflow
 from workflows.reconcile_messages import ReconcileRequest

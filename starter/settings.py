@@ -16,18 +16,26 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
+from typing import Literal
+from typing import cast
 from urllib.parse import urlsplit
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
+from pydantic import ValidationError
 from temporalio.envconfig import ClientConfig
 
 from activities.mail import SmtpConfig
-from starter.codec import KEY_BYTES, EncryptionKey
-from workflows.engagements import CatalogueError, WorkshopCatalogue, parse_catalogue
-from workflows.messages import Name, describe_validation_error
+from starter.codec import KEY_BYTES
+from starter.codec import EncryptionKey
+from workflows.engagements import CatalogueError
+from workflows.engagements import WorkshopCatalogue
+from workflows.engagements import parse_catalogue
+from workflows.messages import Name
+from workflows.messages import describe_validation_error
 from workflows.payments_messages import Tariff
 
 log = logging.getLogger("claims.settings")

@@ -17,7 +17,8 @@ import functools
 import json
 import logging
 import os
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -25,7 +26,9 @@ from temporalio import activity
 from temporalio.client import Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.exceptions import ApplicationError
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import PrometheusConfig
+from temporalio.runtime import Runtime
+from temporalio.runtime import TelemetryConfig
 
 from starter.settings import LogFormat
 from workflows.ids import engagement_of

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,24 +25,27 @@ from temporalio.testing import WorkflowEnvironment
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from claims_testing.data import PUBLIC_URL, WORKSHOPS
+from claims_testing.data import PUBLIC_URL
+from claims_testing.data import WORKSHOPS
 from claims_testing.environment import migrated_store
 from claims_testing.servers import start_dev_server
 from portal.app import create_app
 from starter.client import ClaimsClient
 from starter.keys import new_key
-from tests.api_keys import OTHER_PARTNER_ID, PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.helpers import (
-    FORMULA_WORKSHOP,
-    POSTGRES_ADMIN,
-    ClaimApi,
-    PortalAppFor,
-    Registry,
-    StartClaim,
-    start,
-)
+from tests.api_keys import OTHER_PARTNER_ID
+from tests.api_keys import PARTNER_ID
+from tests.api_keys import ApiKeyHolder
+from tests.api_keys import ApiKeyring
+from tests.helpers import FORMULA_WORKSHOP
+from tests.helpers import POSTGRES_ADMIN
+from tests.helpers import ClaimApi
+from tests.helpers import PortalAppFor
+from tests.helpers import Registry
+from tests.helpers import StartClaim
+from tests.helpers import start
 from worker import create_worker
-from workflows.engagements import Workshop, WorkshopCatalogue
+from workflows.engagements import Workshop
+from workflows.engagements import WorkshopCatalogue
 from workflows.messages import Role
 
 # The environment comes from the test kit (claims_testing.plugin, loaded through its

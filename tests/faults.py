@@ -16,36 +16,46 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from activities.store import ClaimStore, mail_ledger
+from activities.store import ClaimStore
+from activities.store import mail_ledger
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
 from workflows.claim import WorkshopClaimWorkflow as Claim
-from workflows.messages import (
-    AddComment,
-    Approve,
-    ClaimInput,
-    ClaimView,
-    PaymentIssued,
-    RequestInfo,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimView
+from workflows.messages import PaymentIssued
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
 
 M = TypeVar("M")
 

@@ -9,37 +9,61 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
+from temporalio.client import WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.engagements import EngagementRegistry
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
+from activities.mail import Mailer
+from activities.mail import MailRenderer
+from activities.mail import SmtpConfig
 from activities.store import ClaimStore
-from claims_testing.data import MAIL_FROM, PROGRAM_ADMIN, PUBLIC_URL, REVIEW_MAIL
-from claims_testing.factory import ClaimFactory, WallClock
+from claims_testing.data import MAIL_FROM
+from claims_testing.data import PROGRAM_ADMIN
+from claims_testing.data import PUBLIC_URL
+from claims_testing.data import REVIEW_MAIL
+from claims_testing.factory import ClaimFactory
+from claims_testing.factory import WallClock
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
-from starter.client import ClaimRefused, ClaimsClient, workflow_id
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from tests.api_keys import ApiKeyHolder
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
 from workflows import rules
-from workflows.claim import RELEASE, CarriedClaim, ClaimRun, WorkshopClaimWorkflow
-from workflows.engagements import EngagementFields, WorkshopCatalogue
-from workflows.messages import ClaimView, RefusalType, SendSurvey, SurveyKind
+from workflows.claim import RELEASE
+from workflows.claim import CarriedClaim
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
+from workflows.engagements import EngagementFields
+from workflows.engagements import WorkshopCatalogue
+from workflows.messages import ClaimView
+from workflows.messages import RefusalType
+from workflows.messages import SendSurvey
+from workflows.messages import SurveyKind
 
 SURVEY_KINDS: tuple[SurveyKind, ...] = ("partner", "customer")
 

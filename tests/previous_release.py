@@ -13,34 +13,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, TypedSearchAttributes
+from temporalio.common import RetryPolicy
+from temporalio.common import TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.claim_activities import ClaimActivities
-    from workflows import operator_text, rules, tracing
-    from workflows.messages import (
-        AddComment,
-        Approve,
-        AttachDocument,
-        ClaimInput,
-        ClaimView,
-        PaymentIssued,
-        Reject,
-        RequestInfo,
-        SendSurvey,
-        StoreClaim,
-        Submit,
-        SurveyCompleted,
-        UpdateContacts,
-    )
-    from workflows.search_attributes import changed_attributes, claim_attributes
+    from workflows import operator_text
+    from workflows import rules
+    from workflows import tracing
+    from workflows.messages import AddComment
+    from workflows.messages import Approve
+    from workflows.messages import AttachDocument
+    from workflows.messages import ClaimInput
+    from workflows.messages import ClaimView
+    from workflows.messages import PaymentIssued
+    from workflows.messages import Reject
+    from workflows.messages import RequestInfo
+    from workflows.messages import SendSurvey
+    from workflows.messages import StoreClaim
+    from workflows.messages import Submit
+    from workflows.messages import SurveyCompleted
+    from workflows.messages import UpdateContacts
+    from workflows.search_attributes import changed_attributes
+    from workflows.search_attributes import claim_attributes
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -12,18 +12,28 @@ holds every scenario of its time for each release whose claims may still be runn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from claims_testing import ClaimFactory, VirtualClock
-from starter.client import ClaimsClient, workflow_id
+from claims_testing import ClaimFactory
+from claims_testing import VirtualClock
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from starter.payments import start_payment_cycle
-from tests.builders import PARTNER_ADMIN, PARTNER_USER
-from tests.helpers import continued_run, start_continued_run
-from workflows.messages import Contact, Submit, SurveyKind, UpdateContacts
-from workflows.rules import DISPUTE_WINDOW, REPLY_WINDOW, REVIEW_CLOCK
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.helpers import continued_run
+from tests.helpers import start_continued_run
+from workflows.messages import Contact
+from workflows.messages import Submit
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
+from workflows.rules import DISPUTE_WINDOW
+from workflows.rules import REPLY_WINDOW
+from workflows.rules import REVIEW_CLOCK
 
 Scenario = Callable[[WorkflowEnvironment, ClaimsClient], Awaitable[str]]
 """Runs a claim (or another workflow) to a state and returns the workflow's id."""

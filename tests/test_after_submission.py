@@ -4,7 +4,8 @@ in seconds; every mail goes through the real SMTP catcher, in English and Dutch.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -14,11 +15,22 @@ from temporalio.testing import WorkflowEnvironment
 from claims_testing import ClaimFactory
 from claims_testing.data import REVIEW_MAIL
 from claims_testing.factory import ClaimState
-from devstack.mailcatcher import MailCatcher, body_text
-from starter.client import ClaimAlreadyFinished, ClaimRefused, ClaimsClient
-from tests.builders import PARTNER_ADMIN, REVIEWER, claim_input
-from workflows.messages import Actor, Cancel, Dispute, RespondInfo, Submit
-from workflows.rules import DISPUTE_WINDOW, REPLY_WINDOW, REVIEW_CLOCK
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_text
+from starter.client import ClaimAlreadyFinished
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN
+from tests.builders import REVIEWER
+from tests.builders import claim_input
+from workflows.messages import Actor
+from workflows.messages import Cancel
+from workflows.messages import Dispute
+from workflows.messages import RespondInfo
+from workflows.messages import Submit
+from workflows.rules import DISPUTE_WINDOW
+from workflows.rules import REPLY_WINDOW
+from workflows.rules import REVIEW_CLOCK
 
 DAY = timedelta(days=1)
 ENGLISH, DUTCH = "anna@", "joost@"

@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,51 +22,53 @@ import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
-from activities.store import ClaimStore, InvalidCursor
+from activities.store import ClaimStore
+from activities.store import InvalidCursor
 from claims_testing import ClaimFactory
 from claims_testing.data import PUBLIC_URL
-from devstack.mailcatcher import MailCatcher, survey_link
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import survey_link
 from portal.app import app as portal_app
 from portal.auth import ApiKeyFile
-from portal.blobs import DocumentTypeNotAllowed, sniff_content_type
+from portal.blobs import DocumentTypeNotAllowed
+from portal.blobs import sniff_content_type
 from portal.pages.surveys import form_token
 from portal.routes.export import CSV_COLUMNS
-from portal.schemas import (
-    ApproveBody,
-    ClaimEngagementBody,
-    CommentBody,
-    RejectBody,
-    RequestInfoBody,
-    UpdateContactsBody,
-)
+from portal.schemas import ApproveBody
+from portal.schemas import ClaimEngagementBody
+from portal.schemas import CommentBody
+from portal.schemas import RejectBody
+from portal.schemas import RequestInfoBody
+from portal.schemas import UpdateContactsBody
 from starter.client import ClaimsClient
 from starter.keys import create_key
-from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import (
-    FORMULA_WORKSHOP,
-    ClaimApi,
-    Registry,
-    StartClaim,
-    assert_problem,
-    pdf,
-    post_form_page,
-    recorded_start_body,
-    start_body,
-    stored_files,
-    upload,
-    wait_for_rows,
-)
+from tests.api_keys import OTHER_PARTNER_ID
+from tests.api_keys import ApiKeyHolder
+from tests.api_keys import ApiKeyring
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
+from tests.builders import new_engagement
+from tests.helpers import FORMULA_WORKSHOP
+from tests.helpers import ClaimApi
+from tests.helpers import Registry
+from tests.helpers import StartClaim
+from tests.helpers import assert_problem
+from tests.helpers import pdf
+from tests.helpers import post_form_page
+from tests.helpers import recorded_start_body
+from tests.helpers import start_body
+from tests.helpers import stored_files
+from tests.helpers import upload
+from tests.helpers import wait_for_rows
 from workflows import rules
-from workflows.messages import (
-    AddComment,
-    Approve,
-    ClaimInput,
-    Reject,
-    RequestInfo,
-    StoreClaim,
-    UpdateContacts,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import ClaimInput
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import StoreClaim
+from workflows.messages import UpdateContacts
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 

@@ -5,22 +5,22 @@ client interceptor on the Temporal client the portal uses."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from temporalio.client import (
-    Client,
-    Interceptor,
-    OutboundInterceptor,
-    QueryWorkflowInput,
-    SignalWorkflowInput,
-    StartWorkflowUpdateInput,
-    WorkflowUpdateHandle,
-)
+from temporalio.client import Client
+from temporalio.client import Interceptor
+from temporalio.client import OutboundInterceptor
+from temporalio.client import QueryWorkflowInput
+from temporalio.client import SignalWorkflowInput
+from temporalio.client import StartWorkflowUpdateInput
+from temporalio.client import WorkflowUpdateHandle
 from temporalio.testing import WorkflowEnvironment
 
 from claims_testing.data import PUBLIC_URL

@@ -10,27 +10,28 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from claims_testing.factory import ClaimFactory
-from starter.client import ClaimRefused, ClaimsClient
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
-from workflows.messages import (
-    AddComment,
-    Contact,
-    Party,
-    RequestInfo,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyKind,
-)
-from workflows.text import (
-    ANSWER_MAX_CHARS,
-    COMMENTS_MAX_BYTES,
-    FREE_TEXT_MAX_CHARS,
-    MAX_ANSWERS,
-    MAX_CONTACTS,
-    NAME_MAX_CHARS,
-    QUESTIONS_MAX_BYTES,
-)
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
+from workflows.messages import AddComment
+from workflows.messages import Contact
+from workflows.messages import Party
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyKind
+from workflows.text import ANSWER_MAX_CHARS
+from workflows.text import COMMENTS_MAX_BYTES
+from workflows.text import FREE_TEXT_MAX_CHARS
+from workflows.text import MAX_ANSWERS
+from workflows.text import MAX_CONTACTS
+from workflows.text import NAME_MAX_CHARS
+from workflows.text import QUESTIONS_MAX_BYTES
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.claims_server("shared")]
 

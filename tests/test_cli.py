@@ -20,13 +20,18 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.links import SurveyLinkRef, SurveyLinks
+from activities.links import SurveyLinkRef
+from activities.links import SurveyLinks
 from claims_testing.data import PUBLIC_URL
 from devstack.mailcatcher import free_port
-from starter.__main__ import MESSAGE_COMMANDS, main
+from starter.__main__ import MESSAGE_COMMANDS
+from starter.__main__ import main
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, attach, claim_input
-from tests.helpers import run_cli, start_claim_now
+from tests.builders import PARTNER_ADMIN
+from tests.builders import attach
+from tests.builders import claim_input
+from tests.helpers import run_cli
+from tests.helpers import start_claim_now
 from workflows.bounds import compact
 from workflows.messages import SendSurvey
 

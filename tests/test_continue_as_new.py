@@ -14,7 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.helpers import continued_run, plain_json_client, start_continued_run
+from tests.helpers import continued_run
+from tests.helpers import plain_json_client
+from tests.helpers import start_continued_run
 from workflows.claim import ClaimRun
 from workflows.operator_text import static_summary
 

@@ -4,16 +4,23 @@ doesn't speak of the partner's deadline. Through the real workflow, worker and S
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.mail import format_deadline
 from claims_testing.data import PARTNER_CONTACTS
-from devstack.mailcatcher import MailCatcher, body_html, body_text
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_html
+from devstack.mailcatcher import body_text
 from starter.client import ClaimsClient
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
 from workflows.messages import SendSurvey
 from workflows.rules import SUBMISSION_WINDOW
 

@@ -8,11 +8,18 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from activities.store import ClaimStore
-from devstack.mailcatcher import MailCatcher, body_text
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_text
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, PARTNER_CONTACTS, attach, claim_input
-from tests.helpers import assert_stored, complete_proof, refused
-from workflows.messages import AddComment, Submit
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import attach
+from tests.builders import claim_input
+from tests.helpers import assert_stored
+from tests.helpers import complete_proof
+from tests.helpers import refused
+from workflows.messages import AddComment
+from workflows.messages import Submit
 from workflows.rules import AUTO_REJECT_REASON
 
 DAY = timedelta(days=1)

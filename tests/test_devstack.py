@@ -28,17 +28,16 @@ from typing import Any
 import pytest
 
 from devstack.mailcatcher import free_port
-from devstack.mailview import MailView, render_index
-from tests.stack_process import (
-    READY_WITHIN,
-    STOP_WITHIN,
-    RunningStack,
-    alive,
-    kill_leftovers,
-    processes_mentioning,
-    ready_demo_stack,
-    start_stack,
-)
+from devstack.mailview import MailView
+from devstack.mailview import render_index
+from tests.stack_process import READY_WITHIN
+from tests.stack_process import STOP_WITHIN
+from tests.stack_process import RunningStack
+from tests.stack_process import alive
+from tests.stack_process import kill_leftovers
+from tests.stack_process import processes_mentioning
+from tests.stack_process import ready_demo_stack
+from tests.stack_process import start_stack
 
 pytestmark = [pytest.mark.slow]
 

@@ -19,9 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from claims_testing.processes import ChildProcess, ProcessExited
-from devstack.supervise import CRASH_LOOP, Part, Supervisor, hold_file
-from tests.stack_process import READY_WITHIN, ROOT, RunningStack, alive, ready_stack
+from claims_testing.processes import ChildProcess
+from claims_testing.processes import ProcessExited
+from devstack.supervise import CRASH_LOOP
+from devstack.supervise import Part
+from devstack.supervise import Supervisor
+from devstack.supervise import hold_file
+from tests.stack_process import READY_WITHIN
+from tests.stack_process import ROOT
+from tests.stack_process import RunningStack
+from tests.stack_process import alive
+from tests.stack_process import ready_stack
 
 RECOVER_WITHIN = 120.0
 """A restarted worker must poll again, which on a busy machine can take a while."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,9 +29,14 @@ from portal.limits import MAX_JSON_BODY_BYTES
 from portal.routes import API_PREFIX as V1
 from portal.security import SECURITY_HEADERS
 from starter.client import ClaimsClient
-from tests.api_keys import ApiKeyHolder, ApiKeyring
+from tests.api_keys import ApiKeyHolder
+from tests.api_keys import ApiKeyring
 from tests.builders import PARTNER_ADMIN
-from tests.helpers import Registry, assert_problem, sent_survey_token, start, start_body
+from tests.helpers import Registry
+from tests.helpers import assert_problem
+from tests.helpers import sent_survey_token
+from tests.helpers import start
+from tests.helpers import start_body
 from worker import create_worker
 from workflows.messages import AddComment
 

@@ -17,8 +17,12 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +31,12 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload, Payloads, SearchAttributes, WorkflowExecution
-from temporalio.api.history.v1 import History, HistoryEvent
+from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.common.v1 import SearchAttributes
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.history.v1 import History
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.api.workflowservice.v1 import QueryWorkflowRequest
@@ -39,35 +47,37 @@ from temporalio.testing import WorkflowEnvironment
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from codec_server import app as codec_server
-from codec_server.app import (
-    SESSION_COOKIE,
-    CodecServerConfig,
-    OperatorTokens,
-    Sessions,
-    create_app,
-    token_sha256,
-)
-from starter.client import ClaimsClient, workflow_id
-from starter.codec import (
-    ENCODING,
-    KEY_ID_METADATA,
-    EncryptionCodec,
-    EncryptionKey,
-    PayloadDecryptionError,
-)
-from starter.converter import claims_data_converter, data_converter, encrypted_data_converter
-from starter.settings import SettingsError, load_encryption_keys, load_settings
-from tests.builders import REVIEWER, attach, claim_input
-from tests.helpers import plain_json_client, settled
+from codec_server.app import SESSION_COOKIE
+from codec_server.app import CodecServerConfig
+from codec_server.app import OperatorTokens
+from codec_server.app import Sessions
+from codec_server.app import create_app
+from codec_server.app import token_sha256
+from starter.client import ClaimsClient
+from starter.client import workflow_id
+from starter.codec import ENCODING
+from starter.codec import KEY_ID_METADATA
+from starter.codec import EncryptionCodec
+from starter.codec import EncryptionKey
+from starter.codec import PayloadDecryptionError
+from starter.converter import claims_data_converter
+from starter.converter import data_converter
+from starter.converter import encrypted_data_converter
+from starter.settings import SettingsError
+from starter.settings import load_encryption_keys
+from starter.settings import load_settings
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
+from tests.helpers import plain_json_client
+from tests.helpers import settled
 from worker import create_worker
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Contact,
-    RequestInfo,
-    SendSurvey,
-    Submit,
-)
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Contact
+from workflows.messages import RequestInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
 
 KEY_A = EncryptionKey("key-a", os.urandom(32))
 KEY_B = EncryptionKey("key-b", os.urandom(32))

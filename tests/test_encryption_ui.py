@@ -24,15 +24,25 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from codec_server.app import CodecServerConfig, Operator, OperatorTokens, create_app
+from codec_server.app import CodecServerConfig
+from codec_server.app import Operator
+from codec_server.app import OperatorTokens
+from codec_server.app import create_app
 from codec_server.app import token_sha256 as sha256_of
 from devstack.binaries import temporal_cli
-from starter.codec import EncryptionCodec, EncryptionKey
-from starter.converter import claims_data_converter, encrypted_data_converter
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, require_browser
-from tests.builders import CUSTOMER_CONTACT, claim_input
+from starter.codec import EncryptionCodec
+from starter.codec import EncryptionKey
+from starter.converter import claims_data_converter
+from starter.converter import encrypted_data_converter
+from tests.browser import CHROMIUM
+from tests.browser import CHROMIUM_ARGS
+from tests.browser import PAGE_WITHIN_MS
+from tests.browser import require_browser
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import claim_input
 from workflows import operator_text
-from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -67,7 +77,8 @@ async def ui_env(browser_or_skip: None) -> AsyncIterator[tuple[WorkflowEnvironme
 async def test_the_temporal_ui_shows_decoded_payloads_only_to_a_signed_in_operator(
     ui_env: tuple[WorkflowEnvironment, int],
 ) -> None:
-    from playwright.async_api import Response, async_playwright
+    from playwright.async_api import Response
+    from playwright.async_api import async_playwright
 
     env, ui_port = ui_env
     ui = f"http://127.0.0.1:{ui_port}"

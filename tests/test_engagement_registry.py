@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 
 import pytest
 
-from activities.engagements import EngagementRegistry, InvalidEngagementCursor
+from activities.engagements import EngagementRegistry
+from activities.engagements import InvalidEngagementCursor
 from activities.store import ClaimStore
-from claims_testing.data import PROGRAM_ADMIN, WORKSHOPS
+from claims_testing.data import PROGRAM_ADMIN
+from claims_testing.data import WORKSHOPS
 from starter.keys import main as keys_main
 from starter.keys import read_entries
-from starter.settings import SettingsError, load_catalogue
-from tests.builders import CUSTOMER_CONTACT, claim_input, new_engagement
+from starter.settings import SettingsError
+from starter.settings import load_catalogue
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import claim_input
+from tests.builders import new_engagement
 from tests.helpers import run_cli
 from workflows import engagement_rules
-from workflows.engagements import ConsentOutcome, EngagementFields
+from workflows.engagements import ConsentOutcome
+from workflows.engagements import EngagementFields
 from workflows.messages import StoreClaim
-from workflows.rules import Refusal, open_claim, view
+from workflows.rules import Refusal
+from workflows.rules import open_claim
+from workflows.rules import view
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

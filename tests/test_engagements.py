@@ -5,7 +5,9 @@ the eligible list, a partner's claim of a recorded engagement, and the consent r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,13 +19,25 @@ from temporalio.testing import WorkflowEnvironment
 from activities.engagements import EngagementRegistry
 from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
-from devstack.mailcatcher import MailCatcher, consent_link
-from starter.client import ClaimRefused, ClaimsClient, workflow_id
-from tests.api_keys import OTHER_PARTNER_ID, ApiKeyHolder, ApiKeyring
-from tests.builders import CUSTOMER_CONTACT, claim_input, new_engagement
-from tests.helpers import assert_problem, post_form_page, recorded_start_body, wait_for_rows
-from workflows.claim import ClaimRun, WorkshopClaimWorkflow
-from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import consent_link
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import workflow_id
+from tests.api_keys import OTHER_PARTNER_ID
+from tests.api_keys import ApiKeyHolder
+from tests.api_keys import ApiKeyring
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import claim_input
+from tests.builders import new_engagement
+from tests.helpers import assert_problem
+from tests.helpers import post_form_page
+from tests.helpers import recorded_start_body
+from tests.helpers import wait_for_rows
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
+from workflows.consent import ConsentRequestWorkflow
+from workflows.consent import consent_workflow_id
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 

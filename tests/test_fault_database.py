@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -23,21 +25,22 @@ from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
-from activities.store import ClaimStore, claim_events
+from activities.store import ClaimStore
+from activities.store import claim_events
 from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.faults import (
-    Portal,
-    drive_to_paid,
-    expected_mails,
-    final_views,
-    percentiles,
-    record_arrivals,
-    start_batch,
-    tally,
-)
-from tests.helpers import POSTGRES_ADMIN, assert_stored, mailing_activities
+from tests.faults import Portal
+from tests.faults import drive_to_paid
+from tests.faults import expected_mails
+from tests.faults import final_views
+from tests.faults import percentiles
+from tests.faults import record_arrivals
+from tests.faults import start_batch
+from tests.faults import tally
+from tests.helpers import POSTGRES_ADMIN
+from tests.helpers import assert_stored
+from tests.helpers import mailing_activities
 from tests.report import report
 from worker import create_worker
 from workflows.messages import StoreClaim

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -26,21 +27,21 @@ from activities.store import ClaimStore
 from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_CONTACTS, claim_input
-from tests.faults import (
-    Portal,
-    drive_to_paid,
-    drive_to_submitted,
-    expected_mails,
-    final_views,
-    history_figures,
-    percentiles,
-    record_arrivals,
-    review_and_pay,
-    start_batch,
-    tally,
-)
-from tests.helpers import assert_stored, mailing_activities
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
+from tests.faults import Portal
+from tests.faults import drive_to_paid
+from tests.faults import drive_to_submitted
+from tests.faults import expected_mails
+from tests.faults import final_views
+from tests.faults import history_figures
+from tests.faults import percentiles
+from tests.faults import record_arrivals
+from tests.faults import review_and_pay
+from tests.faults import start_batch
+from tests.faults import tally
+from tests.helpers import assert_stored
+from tests.helpers import mailing_activities
 from tests.report import report
 from worker import create_worker
 

@@ -11,29 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from claims_testing.processes import dev_server_process, poll_until
+from claims_testing.processes import dev_server_process
+from claims_testing.processes import poll_until
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, claim_input
-from tests.faults import (
-    Portal,
-    drive_to_submitted,
-    record_arrivals,
-    review_and_pay,
-)
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
+from tests.faults import Portal
+from tests.faults import drive_to_submitted
+from tests.faults import record_arrivals
+from tests.faults import review_and_pay
 from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
-from workflows.messages import AddComment, ClaimView
+from workflows.messages import AddComment
+from workflows.messages import ClaimView
 from workflows.rules import SUBMISSION_WINDOW
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]

@@ -23,9 +23,11 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -34,29 +36,26 @@ from temporalio.testing import WorkflowEnvironment
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
 from claims_testing.data import PUBLIC_URL
-from claims_testing.processes import (
-    WorkerProcess,
-    poll_until,
-    worker_processes,
-)
+from claims_testing.processes import WorkerProcess
+from claims_testing.processes import poll_until
+from claims_testing.processes import worker_processes
 from claims_testing.servers import start_dev_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.faults import (
-    Portal,
-    drive_to_paid,
-    expected_mails,
-    final_views,
-    history_figures,
-    ledger_times,
-    percentiles,
-    record_arrivals,
-    start_batch,
-    tally,
-    think_time,
-    workflow_task_trouble,
-)
-from tests.helpers import assert_stored, worker_process_environ
+from tests.faults import Portal
+from tests.faults import drive_to_paid
+from tests.faults import expected_mails
+from tests.faults import final_views
+from tests.faults import history_figures
+from tests.faults import ledger_times
+from tests.faults import percentiles
+from tests.faults import record_arrivals
+from tests.faults import start_batch
+from tests.faults import tally
+from tests.faults import think_time
+from tests.faults import workflow_task_trouble
+from tests.helpers import assert_stored
+from tests.helpers import worker_process_environ
 from tests.report import report
 
 pytestmark = [

@@ -24,13 +24,22 @@ no example database), the whole file runs in well under a minute.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from decimal import Decimal
-from typing import Any, get_args
+from typing import Any
+from typing import get_args
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck
+from hypothesis import assume
+from hypothesis import event
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowUpdateFailedError
@@ -38,12 +47,14 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import ClaimsClient, workflow_id
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from starter.converter import ClaimsJSONPayloadConverter
 from tests.builders import claim_input
 from tests.helpers import plain_json_client
 from workflows import messages
-from workflows.messages import MAX_DOCUMENT_BYTES, Inbound
+from workflows.messages import MAX_DOCUMENT_BYTES
+from workflows.messages import Inbound
 
 pytestmark = pytest.mark.claims_server("shared")
 

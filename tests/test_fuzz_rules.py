@@ -25,39 +25,47 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hypothesis import event, given, settings
+from hypothesis import event
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from tests.builders import CONSENT, PARTNER_ADMIN, PARTNER_USER, REVIEWER, attach, claim_input
+from tests.builders import CONSENT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
 from workflows import rules
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Approve,
-    Cancel,
-    ClaimStatus,
-    Contact,
-    Dispute,
-    Notification,
-    PaymentIssued,
-    Reject,
-    RequestInfo,
-    RespondInfo,
-    Role,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-    UpdateContacts,
-)
-from workflows.rules import ClaimState, Refusal
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import Cancel
+from workflows.messages import ClaimStatus
+from workflows.messages import Contact
+from workflows.messages import Dispute
+from workflows.messages import Notification
+from workflows.messages import PaymentIssued
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import Role
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
+from workflows.rules import ClaimState
+from workflows.rules import Refusal
 
 LIFECYCLE_DOC = Path(__file__).resolve().parent.parent / "docs" / "lifecycle.md"
 

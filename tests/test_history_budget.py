@@ -7,7 +7,8 @@ stands between."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,16 +16,17 @@ from bench.histories import HistoryFigures
 from claims_testing.factory import ANSWERS
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
 from tests.helpers import SURVEY_KINDS
-from workflows.messages import (
-    AddComment,
-    Approve,
-    PaymentIssued,
-    SendSurvey,
-    Submit,
-    SurveyCompleted,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import PaymentIssued
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
 
 EVENT_BUDGET = 100
 BYTES_BUDGET = 40_000

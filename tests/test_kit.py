@@ -13,7 +13,9 @@ from typing import get_args
 
 import pytest
 
-from claims_testing import ClaimFactory, Mailbox, VirtualClock
+from claims_testing import ClaimFactory
+from claims_testing import Mailbox
+from claims_testing import VirtualClock
 from claims_testing.factory import ClaimState
 from starter.client import ClaimsClient
 

@@ -9,27 +9,25 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
 from activities.store import ClaimStore
-from devstack.mailcatcher import MailCatcher, body_text, survey_link
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_text
+from devstack.mailcatcher import survey_link
 from starter.client import ClaimsClient
-from tests.builders import (
-    CUSTOMER_CONTACT,
-    PARTNER_ADMIN,
-    PARTNER_CONTACTS,
-    PARTNER_USER,
-    REVIEWER,
-    attach,
-    claim_input,
-)
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
 from tests.helpers import assert_stored
-from workflows.messages import (
-    AddComment,
-    Approve,
-    PaymentIssued,
-    RequestInfo,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import PaymentIssued
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
 
 PARTNER_EMAILS = sorted(c.email for c in PARTNER_CONTACTS)
 

@@ -6,7 +6,9 @@ import secrets
 
 import pytest
 
-from activities.links import InvalidSurveyLink, SurveyLinkRef, SurveyLinks
+from activities.links import InvalidSurveyLink
+from activities.links import SurveyLinkRef
+from activities.links import SurveyLinks
 from claims_testing.data import PUBLIC_URL
 
 REF = SurveyLinkRef("eng-x", "partner", 1)

@@ -14,16 +14,16 @@ import pytest
 from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 from claims_testing.environment import Mailbox
-from starter.client import ClaimsClient, workflow_id
-from starter.telemetry import (
-    ACTIVITY_LOGGER,
-    ActivityAttemptLines,
-    JsonLogFormatter,
-    next_attempt,
-)
+from starter.client import ClaimsClient
+from starter.client import workflow_id
+from starter.telemetry import ACTIVITY_LOGGER
+from starter.telemetry import ActivityAttemptLines
+from starter.telemetry import JsonLogFormatter
+from starter.telemetry import next_attempt
 from tests.builders import CUSTOMER_CONTACT
 from tests.helpers import deferred_survey_logged
 

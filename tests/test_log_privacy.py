@@ -12,7 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from claims_testing.environment import Mailbox
 from starter.client import ClaimsClient
 from starter.telemetry import JsonLogFormatter
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
 from tests.helpers import deferred_survey_logged
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from temporalio.client import Client
@@ -15,14 +16,18 @@ from temporalio.testing import WorkflowEnvironment
 from activities.claim_activities import ClaimActivities
 from activities.store import ClaimStore
 from devstack.binaries import temporal_cli
-from starter.client import ClaimsClient, workflow_id
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
-from tests.builders import PARTNER_ADMIN, PARTNER_USER, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import claim_input
 from tests.helpers import assert_stored
 from tests.report import report
 from worker import create_worker
-from workflows.messages import AddComment, SendSurvey
+from workflows.messages import AddComment
+from workflows.messages import SendSurvey
 from workflows.text import MAX_COMMENTS
 
 pytestmark = [pytest.mark.slow]

@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, get_args
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import get_args
 
 import aiosmtplib
 import pytest
 
-from activities.links import SurveyLinkRef, SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig, message_id
-from activities.payments import RemittanceMailer, RemittanceRenderer
+from activities.links import SurveyLinkRef
+from activities.links import SurveyLinks
+from activities.mail import Mailer
+from activities.mail import MailRenderer
+from activities.mail import SmtpConfig
+from activities.mail import message_id
+from activities.payments import RemittanceMailer
+from activities.payments import RemittanceRenderer
 from activities.store import ClaimStore
 from claims_testing.data import MAIL_FROM
-from devstack.mailcatcher import MailCatcher, body_html, body_text, free_port, survey_link
-from workflows.messages import (
-    Contact,
-    DeliveryReport,
-    Locale,
-    Notification,
-    NotificationKind,
-    Payment,
-    ProofItem,
-    RefusedRecipient,
-    SurveyKind,
-)
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_html
+from devstack.mailcatcher import body_text
+from devstack.mailcatcher import free_port
+from devstack.mailcatcher import survey_link
+from workflows.messages import Contact
+from workflows.messages import DeliveryReport
+from workflows.messages import Locale
+from workflows.messages import Notification
+from workflows.messages import NotificationKind
+from workflows.messages import Payment
+from workflows.messages import ProofItem
+from workflows.messages import RefusedRecipient
+from workflows.messages import SurveyKind
 from workflows.payments_messages import RemittanceAdvice
 from workflows.texts import ITEM_LABELS
 

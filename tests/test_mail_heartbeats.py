@@ -4,7 +4,8 @@ progress: a heartbeat is a call to the server, and most sends end within a secon
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from temporalio.testing import ActivityEnvironment
 from activities import claim_activities
 from activities.claim_activities import ClaimActivities
 from claims_testing.environment import Mailbox
-from workflows.messages import Contact, DeliveryReport, Notification
+from workflows.messages import Contact
+from workflows.messages import DeliveryReport
+from workflows.messages import Notification
 
 ANNA = Contact(name="Anna Admin", email="anna@partner.example", locale="en")
 JOOST = Contact(name="Joost de Vries", email="joost@partner.example", locale="nl")

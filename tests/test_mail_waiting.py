@@ -8,31 +8,37 @@ a kind again, to the contacts as they are now.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import MAIL_RETRYING_SIGNAL
-from claims_testing import ClaimFactory, Mailbox
-from claims_testing.data import PARTNER_ADMIN, PROGRAM_ADMIN, REVIEWER
+from claims_testing import ClaimFactory
+from claims_testing import Mailbox
+from claims_testing.data import PARTNER_ADMIN
+from claims_testing.data import PROGRAM_ADMIN
+from claims_testing.data import REVIEWER
 from claims_testing.processes import poll_until
 from starter.client import ClaimsClient
 from starter.queries import claims_query
-from tests.builders import CUSTOMER_CONTACT, claim_input
-from tests.helpers import refused, start_claim_now
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import claim_input
+from tests.helpers import refused
+from tests.helpers import start_claim_now
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.messages import (
-    Actor,
-    Contact,
-    MailRetrying,
-    NotificationKind,
-    RefusalType,
-    ResendNotification,
-    SendSurvey,
-    UpdateContacts,
-)
-from workflows.rules import note_mail_retrying, open_claim, pending_notifications
+from workflows.messages import Actor
+from workflows.messages import Contact
+from workflows.messages import MailRetrying
+from workflows.messages import NotificationKind
+from workflows.messages import RefusalType
+from workflows.messages import ResendNotification
+from workflows.messages import SendSurvey
+from workflows.messages import UpdateContacts
+from workflows.rules import note_mail_retrying
+from workflows.rules import open_claim
+from workflows.rules import pending_notifications
 from workflows.search_attributes import PENDING_NOTIFICATIONS
 
 WAIT = 60.0

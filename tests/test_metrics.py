@@ -14,15 +14,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from claims_testing.factory import ClaimFactory, WallClock
-from devstack.binaries import temporal_cli, temporal_test_server
+from claims_testing.factory import ClaimFactory
+from claims_testing.factory import WallClock
+from devstack.binaries import temporal_cli
+from devstack.binaries import temporal_test_server
 from devstack.mailcatcher import free_port
-from starter.client import ClaimRefused, ClaimsClient
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
 from starter.converter import claims_data_converter
 from starter.telemetry import metrics_runtime
 from starter.temporal import ensure_search_attributes
 from tests.builders import PARTNER_ADMIN
-from tests.helpers import Sample, parse_metrics, total
+from tests.helpers import Sample
+from tests.helpers import parse_metrics
+from tests.helpers import total
 from worker import create_worker
 from workflows.messages import Submit
 

@@ -9,7 +9,9 @@ import os
 import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,12 +19,22 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from starter.client import ClaimsClient, ClaimSummary, workflow_id
+from starter.client import ClaimsClient
+from starter.client import ClaimSummary
+from starter.client import workflow_id
 from starter.queries import claims_query
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, REVIEWER, claim_input
-from tests.helpers import complete_proof, run_cli
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import REVIEWER
+from tests.builders import claim_input
+from tests.helpers import complete_proof
+from tests.helpers import run_cli
 from worker import create_worker
-from workflows.messages import AddComment, Approve, RequestInfo, Submit
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import RequestInfo
+from workflows.messages import Submit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_NOW = datetime(2026, 11, 27, tzinfo=UTC)

@@ -16,7 +16,8 @@ from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError
 
 from activities.store import ClaimStore
-from claims_testing import ClaimFactory, Mailbox
+from claims_testing import ClaimFactory
+from claims_testing import Mailbox
 from claims_testing.data import PARTNER_CONTACTS
 from starter.client import ClaimsClient
 from tests.helpers import assert_stored

@@ -16,11 +16,14 @@ import io
 import os
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -28,56 +31,57 @@ from sqlalchemy.exc import IntegrityError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
+from temporalio.client import Client
+from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
+from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
 from activities.mail import SmtpConfig
-from activities.payments import (
-    PaymentActivities,
-    PaymentLedger,
-    RemittanceMailer,
-    RemittanceRenderer,
-    no_tariff_reason,
-    payment_lines,
-)
+from activities.payments import PaymentActivities
+from activities.payments import PaymentLedger
+from activities.payments import RemittanceMailer
+from activities.payments import RemittanceRenderer
+from activities.payments import no_tariff_reason
+from activities.payments import payment_lines
 from activities.store import ClaimStore
-from devstack.mailcatcher import MailCatcher, body_html, body_text
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_html
+from devstack.mailcatcher import body_text
 from starter.client import ClaimsClient
-from starter.payments import SCHEDULE_ID, cycle_summary, cycle_workflow_id, start_payment_cycle
-from tests.builders import (
-    CUSTOMER_CONTACT,
-    PARTNER_ADMIN,
-    PARTNER_CONTACTS,
-    REVIEWER,
-    attach,
-    claim_input,
-)
-from tests.helpers import complete_proof, run_cli
+from starter.payments import SCHEDULE_ID
+from starter.payments import cycle_summary
+from starter.payments import cycle_workflow_id
+from starter.payments import start_payment_cycle
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
+from tests.helpers import complete_proof
+from tests.helpers import run_cli
 from worker import create_worker
 from workflows import rules
-from workflows.messages import (
-    Approve,
-    ClaimView,
-    Contact,
-    Party,
-    SendSurvey,
-    StoreClaim,
-    Submit,
-    SurveyCompleted,
-)
-from workflows.payments_messages import (
-    BatchSummary,
-    IssuePayments,
-    OpenBatch,
-    PayPage,
-    SendRemittance,
-    Tariff,
-    batch_id_for,
-    payment_reference,
-)
+from workflows.messages import Approve
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import Party
+from workflows.messages import SendSurvey
+from workflows.messages import StoreClaim
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.payments_messages import BatchSummary
+from workflows.payments_messages import IssuePayments
+from workflows.payments_messages import OpenBatch
+from workflows.payments_messages import PayPage
+from workflows.payments_messages import SendRemittance
+from workflows.payments_messages import Tariff
+from workflows.payments_messages import batch_id_for
+from workflows.payments_messages import payment_reference
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -3,12 +3,16 @@ says so, its partner is told once, and the payment clears it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from tests.builders import PARTNER_CONTACTS, claim_input
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
 from workflows import rules
 from workflows.messages import PaymentIssued
-from workflows.payment_holds import hold_payment, release_hold
+from workflows.payment_holds import hold_payment
+from workflows.payment_holds import release_hold
 from workflows.payments_messages import PaymentHeld
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -16,8 +17,11 @@ from temporalio.testing import WorkflowEnvironment
 from claims_testing.data import PARTNER_CONTACTS
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, claim_input
-from workflows.messages import ClaimView, Contact, SendSurvey
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import SendSurvey
 from workflows.operator_text import literal
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]

@@ -13,7 +13,8 @@ from portal.metrics import PortalMetrics
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
 from tests.builders import claim_input
-from tests.helpers import parse_metrics, total
+from tests.helpers import parse_metrics
+from tests.helpers import total
 
 V1 = "/api/v1"
 CLAIM = f"{V1}/claims/{{engagement_id}}"

@@ -19,16 +19,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.reconcile import ReconcileActivities, ended_claims_query
+from activities.reconcile import ReconcileActivities
+from activities.reconcile import ended_claims_query
 from activities.store import ClaimStore
 from claims_testing.processes import poll_until
-from starter.client import ClaimsClient, workflow_id
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from starter.queries import claims_query
-from starter.schedules import RECONCILE_SCHEDULE_ID, setup_reconcile_schedule
+from starter.schedules import RECONCILE_SCHEDULE_ID
+from starter.schedules import setup_reconcile_schedule
 from tests.helpers import start_claim_now
 from worker import create_worker
 from workflows.reconcile import ReconcileClaimsWorkflow
-from workflows.reconcile_messages import Reconciled, ReconcileRequest
+from workflows.reconcile_messages import Reconciled
+from workflows.reconcile_messages import ReconcileRequest
 
 SETTLE = 30.0
 """Seconds visibility and the read model get to catch up (eventually consistent)."""

@@ -7,7 +7,8 @@ empty workflow task (three WORKFLOW_TASK_* events) and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,27 +17,28 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import ClaimRefused, ClaimsClient, workflow_id
-from tests.builders import (
-    CUSTOMER_CONTACT,
-    PARTNER_ADMIN,
-    PARTNER_USER,
-    REVIEWER,
-    attach,
-    claim_input,
-)
-from tests.helpers import history_event_types, plain_json_client, refused, settled
-from workflows.messages import (
-    AddComment,
-    Approve,
-    Contact,
-    RefusalType,
-    RequestInfo,
-    SendSurvey,
-    Submit,
-    SurveyKind,
-    UpdateContacts,
-)
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import workflow_id
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
+from tests.helpers import history_event_types
+from tests.helpers import plain_json_client
+from tests.helpers import refused
+from tests.helpers import settled
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import Contact
+from workflows.messages import RefusalType
+from workflows.messages import RequestInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
 
 pytestmark = pytest.mark.claims_server("shared")
 

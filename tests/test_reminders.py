@@ -6,10 +6,13 @@ from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 
-from devstack.mailcatcher import MailCatcher, body_text
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import body_text
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, attach
-from tests.helpers import complete_proof, start_claim_now
+from tests.builders import PARTNER_ADMIN
+from tests.builders import attach
+from tests.helpers import complete_proof
+from tests.helpers import start_claim_now
 from workflows.messages import Submit
 
 DAY = timedelta(days=1)

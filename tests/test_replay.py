@@ -13,21 +13,26 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from starter.client import ClaimsClient, workflow_id
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from starter.converter import claims_data_converter
-from tests.builders import PARTNER_ADMIN, REVIEWER, attach, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
 from tests.helpers import complete_proof
-from tests.scenarios import RELEASES, SCENARIOS, scenarios_of
-from tests.workflow_variants import PatchedChangeWorkflow, UnpatchedChangeWorkflow
+from tests.scenarios import RELEASES
+from tests.scenarios import SCENARIOS
+from tests.scenarios import scenarios_of
+from tests.workflow_variants import PatchedChangeWorkflow
+from tests.workflow_variants import UnpatchedChangeWorkflow
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.messages import (
-    AddComment,
-    Approve,
-    PaymentIssued,
-    RequestInfo,
-    RespondInfo,
-    Submit,
-)
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import PaymentIssued
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import Submit
 from workflows.payment_cycle import PaymentCycleWorkflow
 
 CORPUS = Path(__file__).resolve().parent / "histories"

@@ -8,48 +8,50 @@ rules themselves can reach.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, get_args
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import TypeVar
+from typing import get_args
 
 import pytest
 
-from tests.builders import (
-    CONSENT,
-    CUSTOMER_CONTACT,
-    PARTNER_ADMIN,
-    PARTNER_CONTACTS,
-    PARTNER_USER,
-    REVIEWER,
-    attach,
-    claim_input,
-)
-from workflows import operator_text, rules
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Approve,
-    Cancel,
-    ClaimStatus,
-    Contact,
-    Dispute,
-    DocumentKind,
-    Notification,
-    NotificationKind,
-    PaymentIssued,
-    RefusalType,
-    Reject,
-    RequestInfo,
-    RespondInfo,
-    SendSurvey,
-    Submit,
-    SurveyChannel,
-    SurveyCompleted,
-    SurveyKind,
-    UpdateContacts,
-)
+from tests.builders import CONSENT
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.builders import claim_input
+from workflows import operator_text
+from workflows import rules
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import Cancel
+from workflows.messages import ClaimStatus
+from workflows.messages import Contact
+from workflows.messages import Dispute
+from workflows.messages import DocumentKind
+from workflows.messages import Notification
+from workflows.messages import NotificationKind
+from workflows.messages import PaymentIssued
+from workflows.messages import RefusalType
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import RespondInfo
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyChannel
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
 from workflows.payment_holds import hold_payment
 from workflows.payments_messages import PaymentHeld
-from workflows.rules import ClaimState, Refusal
+from workflows.rules import ClaimState
+from workflows.rules import Refusal
 
 DEADLINE = CONSENT + timedelta(days=90)
 NOW = CONSENT + timedelta(days=10)

@@ -6,7 +6,10 @@ import secrets
 
 import pytest
 
-from starter.settings import DEFAULT_TASK_QUEUE, MIN_SECRET_KEY_LENGTH, SettingsError, load_settings
+from starter.settings import DEFAULT_TASK_QUEUE
+from starter.settings import MIN_SECRET_KEY_LENGTH
+from starter.settings import SettingsError
+from starter.settings import load_settings
 
 
 def _secret_key() -> str:

@@ -9,14 +9,14 @@ from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from starter.client import (
-    ClaimAlreadyFinished,
-    ClaimNotFound,
-    ClaimsClient,
-    workflow_id,
-)
-from tests.builders import REVIEWER, claim_input
-from tests.helpers import plain_json_client, refused
+from starter.client import ClaimAlreadyFinished
+from starter.client import ClaimNotFound
+from starter.client import ClaimsClient
+from starter.client import workflow_id
+from tests.builders import REVIEWER
+from tests.builders import claim_input
+from tests.helpers import plain_json_client
+from tests.helpers import refused
 
 
 async def test_starting_a_running_engagement_again_returns_the_same_claim(

@@ -9,31 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from typing import Any
 
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, select
+from sqlalchemy import func
+from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from activities.mail import Mailer, MailRenderer, SmtpConfig
-from activities.store import MIGRATIONS, ClaimStore, claim_events, claims
+from activities.mail import Mailer
+from activities.mail import MailRenderer
+from activities.mail import SmtpConfig
+from activities.store import MIGRATIONS
+from activities.store import ClaimStore
+from activities.store import claim_events
+from activities.store import claims
 from starter.converter import claims_data_converter
-from tests.builders import CONSENT, PARTNER_ADMIN, PARTNER_USER, attach, claim_input
+from tests.builders import CONSENT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.builders import attach
+from tests.builders import claim_input
 from workflows import rules
-from workflows.messages import (
-    AddComment,
-    ClaimView,
-    SendSurvey,
-    StoreClaim,
-    Submit,
-    SurveyCompleted,
-    SurveyKind,
-)
+from workflows.messages import AddComment
+from workflows.messages import ClaimView
+from workflows.messages import SendSurvey
+from workflows.messages import StoreClaim
+from workflows.messages import Submit
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
 from workflows.rules import ClaimState
 
 NOW = CONSENT + timedelta(days=10)

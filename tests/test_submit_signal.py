@@ -6,8 +6,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, REVIEWER, attach
-from tests.helpers import complete_proof, start_claim_now
+from tests.builders import PARTNER_ADMIN
+from tests.builders import REVIEWER
+from tests.builders import attach
+from tests.helpers import complete_proof
+from tests.helpers import start_claim_now
 from workflows.messages import Submit
 
 pytestmark = pytest.mark.claims_server("shared")

@@ -14,28 +14,42 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser
+from playwright.async_api import BrowserContext
+from playwright.async_api import Page
+from playwright.async_api import async_playwright
 from temporalio.testing import WorkflowEnvironment
 
 from activities.consent import consent_activities
 from activities.links import SurveyLinks
 from activities.mail import SmtpConfig
 from activities.store import ClaimStore
-from devstack.mailcatcher import MailCatcher, consent_link, survey_link
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import consent_link
+from devstack.mailcatcher import survey_link
 from portal.pages.survey_texts import QUESTIONS
 from starter.client import ClaimsClient
 from tests.api_keys import ApiKeyring
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from tests.builders import CUSTOMER_CONTACT, PARTNER_CONTACTS, claim_input, new_engagement
-from tests.helpers import PortalAppFor, mailing_activities, record_engagement
+from tests.browser import CHROMIUM
+from tests.browser import CHROMIUM_ARGS
+from tests.browser import require_browser
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
+from tests.builders import new_engagement
+from tests.helpers import PortalAppFor
+from tests.helpers import mailing_activities
+from tests.helpers import record_engagement
 from worker import create_worker
-from workflows.consent import ConsentRequestWorkflow, consent_workflow_id
+from workflows.consent import ConsentRequestWorkflow
+from workflows.consent import consent_workflow_id
 from workflows.engagements import WorkshopCatalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(120)]

@@ -9,7 +9,8 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from html.parser import HTMLParser
 
 import httpx
@@ -17,14 +18,22 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from claims_testing.data import PUBLIC_URL
-from devstack.mailcatcher import MailCatcher, survey_link
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import survey_link
 from portal.pages.render import PAGE_CSS
 from portal.pages.survey_texts import QUESTIONS
 from portal.pages.surveys import form_token
 from starter.client import ClaimsClient
 from starter.telemetry import JsonLogFormatter
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_CONTACTS, claim_input
-from workflows.messages import ClaimView, Contact, SendSurvey, SurveyKind, UpdateContacts
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_CONTACTS
+from tests.builders import claim_input
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import SendSurvey
+from workflows.messages import SurveyKind
+from workflows.messages import UpdateContacts
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 

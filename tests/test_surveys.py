@@ -6,12 +6,20 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.links import InvalidSurveyLink
-from devstack.mailcatcher import MailCatcher, survey_link
-from starter.client import ClaimsClient, SurveyLinkExpired
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, PARTNER_USER
-from tests.helpers import sent_survey_token, start_claim_now
+from devstack.mailcatcher import MailCatcher
+from devstack.mailcatcher import survey_link
+from starter.client import ClaimsClient
+from starter.client import SurveyLinkExpired
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import PARTNER_USER
+from tests.helpers import sent_survey_token
+from tests.helpers import start_claim_now
 from workflows.bounds import RESEND_INTERVAL
-from workflows.messages import Contact, SendSurvey, SurveyCompleted, UpdateContacts
+from workflows.messages import Contact
+from workflows.messages import SendSurvey
+from workflows.messages import SurveyCompleted
+from workflows.messages import UpdateContacts
 
 pytestmark = pytest.mark.claims_server("shared")
 

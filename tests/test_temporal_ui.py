@@ -16,8 +16,13 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, PAGE_WITHIN_MS, require_browser
-from tests.stack_process import READY_WITHIN, RunningStack, ready_demo_stack
+from tests.browser import CHROMIUM
+from tests.browser import CHROMIUM_ARGS
+from tests.browser import PAGE_WITHIN_MS
+from tests.browser import require_browser
+from tests.stack_process import READY_WITHIN
+from tests.stack_process import RunningStack
+from tests.stack_process import ready_demo_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

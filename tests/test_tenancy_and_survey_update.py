@@ -16,24 +16,23 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.claim_activities import ClaimActivities
 from activities.links import SurveyLinks
-from starter.client import (
-    ClaimsClient,
-    ClaimUpdateRefused,
-    SurveyAnswersQueued,
-    SurveyLinkExpired,
-)
-from tests.builders import CUSTOMER_CONTACT, PARTNER_ADMIN, claim_input
-from tests.helpers import refused, sent_survey_token
+from starter.client import ClaimsClient
+from starter.client import ClaimUpdateRefused
+from starter.client import SurveyAnswersQueued
+from starter.client import SurveyLinkExpired
+from tests.builders import CUSTOMER_CONTACT
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
+from tests.helpers import refused
+from tests.helpers import sent_survey_token
 from worker import create_worker
 from workflows.claim import WorkshopClaimWorkflow
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Reject,
-    SendSurvey,
-    SurveyCompleted,
-    UpdateContacts,
-)
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Reject
+from workflows.messages import SendSurvey
+from workflows.messages import SurveyCompleted
+from workflows.messages import UpdateContacts
 
 OUR_PARTNER = PARTNER_ADMIN.model_copy(update={"partner_id": "partner-42"})
 OTHER_PARTNER = Actor(user="olga@elsewhere.example", role="incentives_admin", partner_id="p-99")

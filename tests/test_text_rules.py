@@ -3,7 +3,8 @@ through ClaimsClient and through a raw Temporal caller, on the real workflow."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -13,25 +14,25 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from portal.routes import API_PREFIX as V1
-from starter.client import ClaimRefused, ClaimsClient, workflow_id
+from starter.client import ClaimRefused
+from starter.client import ClaimsClient
+from starter.client import workflow_id
 from tests.api_keys import ApiKeyring
-from tests.builders import PARTNER_ADMIN, claim_input
-from tests.helpers import (
-    Registry,
-    assert_problem,
-    plain_json_client,
-    sent_survey_token,
-    start_body,
-    start_claim_now,
-)
-from workflows.messages import AddComment, ClaimInput
-from workflows.text import (
-    ANSWER_MAX_CHARS,
-    MAX_ANSWERS,
-    MAX_COMMENTS,
-    free_text,
-    single_line,
-)
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
+from tests.helpers import Registry
+from tests.helpers import assert_problem
+from tests.helpers import plain_json_client
+from tests.helpers import sent_survey_token
+from tests.helpers import start_body
+from tests.helpers import start_claim_now
+from workflows.messages import AddComment
+from workflows.messages import ClaimInput
+from workflows.text import ANSWER_MAX_CHARS
+from workflows.text import MAX_ANSWERS
+from workflows.text import MAX_COMMENTS
+from workflows.text import free_text
+from workflows.text import single_line
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.claims_server("shared")]
 

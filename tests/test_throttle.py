@@ -3,7 +3,8 @@ portal. Through the real portal app and the real workflow."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -12,7 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from claims_testing.data import PUBLIC_URL
 from claims_testing.environment import Mailbox
-from portal.limits import DEFAULT_RATE_LIMIT, RateLimit, rate_limit_from_env
+from portal.limits import DEFAULT_RATE_LIMIT
+from portal.limits import RateLimit
+from portal.limits import rate_limit_from_env
 from portal.routes import API_PREFIX as V1
 from starter.client import ClaimsClient
 from starter.settings import SettingsError

@@ -11,7 +11,9 @@ workflow (docs/versioning.md)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -23,7 +25,8 @@ from claims_testing.factory import WallClock
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from starter.converter import claims_data_converter
-from tests.builders import PARTNER_ADMIN, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
 from tests.helpers import history_event_types
 from tests.previous_release import WorkshopClaimWorkflow as PreviousWorkflow
 from worker import create_worker

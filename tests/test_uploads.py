@@ -13,9 +13,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from portal.blobs import OOXML_TYPES, BlobStore, download_name
+from portal.blobs import OOXML_TYPES
+from portal.blobs import BlobStore
+from portal.blobs import download_name
 from tests.api_keys import ApiKeyring
-from tests.helpers import StartClaim, assert_problem, download, pdf, stored_files, upload
+from tests.helpers import StartClaim
+from tests.helpers import assert_problem
+from tests.helpers import download
+from tests.helpers import pdf
+from tests.helpers import stored_files
+from tests.helpers import upload
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
 

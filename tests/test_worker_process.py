@@ -14,7 +14,8 @@ from activities.links import SurveyLinks
 from claims_testing.processes import ROOT as PROJECT_ROOT
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
-from tests.builders import PARTNER_ADMIN, claim_input
+from tests.builders import PARTNER_ADMIN
+from tests.builders import claim_input
 from tests.helpers import worker_process_environ
 from workflows.messages import SendSurvey
 

@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-from workflows.claim import ClaimRun, WorkshopClaimWorkflow
+from workflows.claim import ClaimRun
+from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import ClaimView
 
 

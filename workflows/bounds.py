@@ -8,19 +8,21 @@ workflow's validators call these, so a raw Temporal caller meets them too.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 from workflows import rules
-from workflows.messages import AddComment, ClaimView, RequestInfo, SendSurvey
+from workflows.messages import AddComment
+from workflows.messages import ClaimView
+from workflows.messages import RequestInfo
+from workflows.messages import SendSurvey
 from workflows.rules import Refusal
 from workflows.state import ClaimState
-from workflows.text import (
-    COMMENTS_MAX_BYTES,
-    MAX_COMMENTS,
-    MAX_QUESTIONS,
-    QUESTIONS_MAX_BYTES,
-    utf8_size,
-)
+from workflows.text import COMMENTS_MAX_BYTES
+from workflows.text import MAX_COMMENTS
+from workflows.text import MAX_QUESTIONS
+from workflows.text import QUESTIONS_MAX_BYTES
+from workflows.text import utf8_size
 
 RESEND_INTERVAL = timedelta(minutes=10)
 """The least time between two mails of one survey link: a partner can't make the program

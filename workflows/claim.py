@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from datetime import datetime
+from datetime import timedelta
+from typing import TypeVar
+from typing import cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.common import TypedSearchAttributes
+from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -45,28 +49,27 @@ with workflow.unsafe.imports_passed_through():
     import workflows.rules as rules
     import workflows.tracing as tracing
     from activities.claim_activities import ClaimActivities
-    from workflows.messages import (
-        AddComment,
-        Approve,
-        AttachDocument,
-        Cancel,
-        ClaimView,
-        Dispute,
-        MailRetrying,
-        PaymentIssued,
-        Reject,
-        RequestInfo,
-        ResendNotification,
-        RespondInfo,
-        SendSurvey,
-        StoreClaim,
-        StoreReceipt,
-        Submit,
-        SurveyCompleted,
-        UpdateContacts,
-    )
+    from workflows.messages import AddComment
+    from workflows.messages import Approve
+    from workflows.messages import AttachDocument
+    from workflows.messages import Cancel
+    from workflows.messages import ClaimView
+    from workflows.messages import Dispute
+    from workflows.messages import MailRetrying
+    from workflows.messages import PaymentIssued
+    from workflows.messages import Reject
+    from workflows.messages import RequestInfo
+    from workflows.messages import ResendNotification
+    from workflows.messages import RespondInfo
+    from workflows.messages import SendSurvey
+    from workflows.messages import StoreClaim
+    from workflows.messages import StoreReceipt
+    from workflows.messages import Submit
+    from workflows.messages import SurveyCompleted
+    from workflows.messages import UpdateContacts
     from workflows.payments_messages import PaymentHeld
-    from workflows.search_attributes import changed_attributes, claim_attributes
+    from workflows.search_attributes import changed_attributes
+    from workflows.search_attributes import claim_attributes
     from workflows.state import CarriedClaim as CarriedClaim  # callers import them here too
     from workflows.state import ClaimRun as ClaimRun
 

@@ -18,14 +18,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.consent import ConsentActivities
     from workflows import engagement_rules
-    from workflows.claim import MAIL_RETRY, STORE_RETRY, _refusal_error
-    from workflows.engagements import (
-        ConsentAnswer,
-        ConsentMail,
-        ConsentOutcome,
-        ConsentRequestInput,
-        ConsentState,
-    )
+    from workflows.claim import MAIL_RETRY
+    from workflows.claim import STORE_RETRY
+    from workflows.claim import _refusal_error
+    from workflows.engagements import ConsentAnswer
+    from workflows.engagements import ConsentMail
+    from workflows.engagements import ConsentOutcome
+    from workflows.engagements import ConsentRequestInput
+    from workflows.engagements import ConsentState
     from workflows.rules import Refusal
 
 CONSENT_WORKFLOW_ID_PREFIX = "engagement-consent-"

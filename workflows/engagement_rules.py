@@ -12,27 +12,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
-from workflows.engagements import (
-    ConsentDecision,
-    ConsentState,
-    ConsentStatus,
-    Engagement,
-    EngagementDetail,
-    EngagementFields,
-    WorkshopCatalogue,
-)
-from workflows.messages import IDENTIFIER_PATTERN, Actor, ClaimStatus, Role
-from workflows.rules import (
-    PARTNER_ROLES,
-    Refusal,
-    days_left,
-    deadline_after,
-    deadline_passed,
-    sees_claim,
-)
+from workflows.engagements import ConsentDecision
+from workflows.engagements import ConsentState
+from workflows.engagements import ConsentStatus
+from workflows.engagements import Engagement
+from workflows.engagements import EngagementDetail
+from workflows.engagements import EngagementFields
+from workflows.engagements import WorkshopCatalogue
+from workflows.messages import IDENTIFIER_PATTERN
+from workflows.messages import Actor
+from workflows.messages import ClaimStatus
+from workflows.messages import Role
+from workflows.rules import PARTNER_ROLES
+from workflows.rules import Refusal
+from workflows.rules import days_left
+from workflows.rules import deadline_after
+from workflows.rules import deadline_passed
+from workflows.rules import sees_claim
 from workflows.text import EARLIEST_CONSENT
 
 # --- the numbers ---------------------------------------------------------------------------

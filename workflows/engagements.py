@@ -18,29 +18,26 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import TypeAdapter
+from pydantic import ValidationError
 
-from workflows.messages import (
-    Actor,
-    Amount,
-    ClaimStatus,
-    ConsentMoment,
-    Contact,
-    Identifier,
-    Inbound,
-    Locale,
-    Name,
-    Outbound,
-    Party,
-    describe_validation_error,
-)
-from workflows.payments_messages import Currency, Tariff
+from workflows.messages import Actor
+from workflows.messages import Amount
+from workflows.messages import ClaimStatus
+from workflows.messages import ConsentMoment
+from workflows.messages import Contact
+from workflows.messages import Identifier
+from workflows.messages import Inbound
+from workflows.messages import Locale
+from workflows.messages import Name
+from workflows.messages import Outbound
+from workflows.messages import Party
+from workflows.messages import describe_validation_error
+from workflows.payments_messages import Currency
+from workflows.payments_messages import Tariff
 
 ConsentStatus = Literal["pending", "consented", "declined", "lapsed"]
 """Where the customer's consent stands: asked by signed link and not answered yet, given,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.messages import HistoryEntry, Notification
+from workflows.messages import HistoryEntry
+from workflows.messages import Notification
 from workflows.rules import record
 from workflows.state import ClaimState
 

@@ -14,36 +14,36 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, NotRequired
+from decimal import Decimal
+from decimal import InvalidOperation
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import NotRequired
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ModelWrapValidatorHandler,
-    SerializerFunctionWrapHandler,
-    StringConstraints,
-    ValidationError,
-    ValidationInfo,
-    model_serializer,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import AwareDatetime
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import ModelWrapValidatorHandler
+from pydantic import SerializerFunctionWrapHandler
+from pydantic import StringConstraints
+from pydantic import ValidationError
+from pydantic import ValidationInfo
+from pydantic import model_serializer
+from pydantic import model_validator
 from typing_extensions import TypedDict
 
-from workflows.text import (
-    ANSWER_MAX_CHARS,
-    FREE_TEXT_MAX_CHARS,
-    MAX_ANSWERS,
-    MAX_CONTACTS,
-    NAME_MAX_CHARS,
-    bounded_answers,
-    free_text,
-    plausible_consent,
-    single_line,
-)
+from workflows.text import ANSWER_MAX_CHARS
+from workflows.text import FREE_TEXT_MAX_CHARS
+from workflows.text import MAX_ANSWERS
+from workflows.text import MAX_CONTACTS
+from workflows.text import NAME_MAX_CHARS
+from workflows.text import bounded_answers
+from workflows.text import free_text
+from workflows.text import plausible_consent
+from workflows.text import single_line
 
 Role = Literal["incentives_admin", "incentives_user", "reviewer", "program_admin"]
 Locale = Literal["en", "nl"]

@@ -8,23 +8,25 @@ or a comment, since anyone who can open the UI reads these texts.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from workflows.failures import failed_notifications
-from workflows.messages import ClaimInput, MailWaiting, Notification
-from workflows.rules import (
-    SUBMISSION_WINDOW_DAYS,
-    ClaimState,
-    checkpoints,
-    days_left,
-    deadline_after,
-    deadline_of,
-    missing_items,
-    next_clock,
-    reminder_summary,
-    survey,
-)
-from workflows.texts import ITEM_LABELS, status_words
+from workflows.messages import ClaimInput
+from workflows.messages import MailWaiting
+from workflows.messages import Notification
+from workflows.rules import SUBMISSION_WINDOW_DAYS
+from workflows.rules import ClaimState
+from workflows.rules import checkpoints
+from workflows.rules import days_left
+from workflows.rules import deadline_after
+from workflows.rules import deadline_of
+from workflows.rules import missing_items
+from workflows.rules import next_clock
+from workflows.rules import reminder_summary
+from workflows.rules import survey
+from workflows.texts import ITEM_LABELS
+from workflows.texts import status_words
 
 _NOTIFICATION: dict[str, str] = {
     "survey_invitation": "{survey_kind} survey invitation",

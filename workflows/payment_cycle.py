@@ -32,26 +32,27 @@ that continue-as-new is needed for here.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
+from temporalio.common import SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
     from activities.payments import PaymentActivities
-    from workflows.payments_messages import (
-        BatchSummary,
-        CloseBatch,
-        CycleProgress,
-        IssuePayments,
-        OpenBatch,
-        PaymentCycleInput,
-        PayPage,
-        RemittancesDue,
-        SendRemittance,
-        batch_id_for,
-    )
+    from workflows.payments_messages import BatchSummary
+    from workflows.payments_messages import CloseBatch
+    from workflows.payments_messages import CycleProgress
+    from workflows.payments_messages import IssuePayments
+    from workflows.payments_messages import OpenBatch
+    from workflows.payments_messages import PaymentCycleInput
+    from workflows.payments_messages import PayPage
+    from workflows.payments_messages import RemittancesDue
+    from workflows.payments_messages import SendRemittance
+    from workflows.payments_messages import batch_id_for
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 """Set by a schedule on each workflow it starts: the action's nominal time."""

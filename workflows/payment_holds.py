@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from workflows.payments_messages import PaymentHeld
-from workflows.rules import ClaimState, notify, record
+from workflows.rules import ClaimState
+from workflows.rules import notify
+from workflows.rules import record
 
 
 def hold_payment(claim: ClaimState, msg: PaymentHeld, now: datetime) -> bool:

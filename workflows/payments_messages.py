@@ -9,12 +9,22 @@ inside the workflow sandbox, in the worker and in any client.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import UTC
+from datetime import datetime
+from typing import Annotated
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import StringConstraints
 
-from workflows.messages import Amount, Contact, Inbound, LongText, Outbound
+from workflows.messages import Amount
+from workflows.messages import Contact
+from workflows.messages import Inbound
+from workflows.messages import LongText
+from workflows.messages import Outbound
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 """An ISO 4217 code, as `payment_issued` carries it."""

@@ -15,7 +15,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities
-    from workflows.reconcile_messages import Reconciled, ReconcileRequest
+    from workflows.reconcile_messages import Reconciled
+    from workflows.reconcile_messages import ReconcileRequest
 
 
 @workflow.defn(name="ReconcileClaims")

@@ -12,12 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    SearchAttributeUpdate,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributePair
+from temporalio.common import SearchAttributeUpdate
+from temporalio.common import TypedSearchAttributes
 
 CLAIM_STATUS = SearchAttributeKey.for_keyword("ClaimStatus")
 PARTNER_ID = SearchAttributeKey.for_keyword("PartnerId")

@@ -9,28 +9,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    Field,
-    ModelWrapValidatorHandler,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import BaseModel
+from pydantic import Field
+from pydantic import ModelWrapValidatorHandler
+from pydantic import ValidationInfo
+from pydantic import model_validator
 
-from workflows.messages import (
-    Actor,
-    ClaimInput,
-    ClaimStatus,
-    ClaimSubject,
-    Comment,
-    Contact,
-    HistoryEntry,
-    MailWaiting,
-    Notification,
-    Payment,
-    Proof,
-    Question,
-)
+from workflows.messages import Actor
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimSubject
+from workflows.messages import Comment
+from workflows.messages import Contact
+from workflows.messages import HistoryEntry
+from workflows.messages import MailWaiting
+from workflows.messages import Notification
+from workflows.messages import Payment
+from workflows.messages import Proof
+from workflows.messages import Question
 
 
 class ClaimState(ClaimSubject):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 NAME_MAX_CHARS = 200
 """Names and other single-line fields (user, party and contact names, workshop, reference)."""

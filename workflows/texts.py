@@ -8,7 +8,9 @@ workflow, activities and callers all read it.
 
 from __future__ import annotations
 
-from workflows.messages import ClaimStatus, Locale, ProofItem
+from workflows.messages import ClaimStatus
+from workflows.messages import Locale
+from workflows.messages import ProofItem
 
 STATUS_WORDS: dict[Locale, dict[ClaimStatus, str]] = {
     "en": {

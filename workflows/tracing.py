@@ -14,16 +14,15 @@ are then one trace. Deterministic: only span ids travel, as data.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
-from temporalio.worker import (
-    HandleUpdateInput,
-    Interceptor,
-    WorkflowInboundInterceptor,
-    WorkflowInterceptorClassInput,
-)
+from temporalio.worker import HandleUpdateInput
+from temporalio.worker import Interceptor
+from temporalio.worker import WorkflowInboundInterceptor
+from temporalio.worker import WorkflowInterceptorClassInput
 
 with workflow.unsafe.imports_passed_through():
     import opentelemetry.context

@@ -18,13 +18,19 @@ from fastapi.routing import APIRouter
 
 from activities.consent_links import InvalidConsentLink
 from activities.mail import format_date
-from portal.context import Portal, PortalDep
-from portal.pages.render import PAGES, requested_locale
+from portal.context import Portal
+from portal.context import PortalDep
+from portal.pages.render import PAGES
+from portal.pages.render import requested_locale
 from portal.pages.survey_texts import pick_locale
-from portal.pages.surveys import _origin, _read_form
+from portal.pages.surveys import _origin
+from portal.pages.surveys import _read_form
 from starter.client import ClaimRefused
-from starter.consent import answer_consent, consent_state
-from workflows.engagements import ConsentDecision, ConsentState, Engagement
+from starter.consent import answer_consent
+from starter.consent import consent_state
+from workflows.engagements import ConsentDecision
+from workflows.engagements import ConsentState
+from workflows.engagements import Engagement
 from workflows.messages import Locale
 
 CONSENT_TEXTS: Mapping[Locale, Mapping[str, str]] = {

@@ -7,17 +7,15 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
+from jinja2 import FileSystemLoader
+from jinja2 import StrictUndefined
 from markupsafe import Markup
 
-from portal.pages.survey_texts import (
-    TEXTS,
-    locale_from_accept_language,
-    pick_locale,
-)
-from workflows.messages import (
-    Locale,
-)
+from portal.pages.survey_texts import TEXTS
+from portal.pages.survey_texts import locale_from_accept_language
+from portal.pages.survey_texts import pick_locale
+from workflows.messages import Locale
 
 TEMPLATES = Path(__file__).parent / "templates"
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from workflows.messages import Locale, SurveyKind
+from workflows.messages import Locale
+from workflows.messages import SurveyKind
 
 LOCALES: tuple[Locale, ...] = ("en", "nl")
 RATING_VALUES = (1, 2, 3, 4, 5)

@@ -6,33 +6,31 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRouter
 from python_multipart.multipart import parse_options_header
 
-from activities.links import InvalidSurveyLink, SurveyLinkRef
-from portal.context import Portal, PortalDep
-from portal.pages.render import PAGES, requested_locale
-from portal.pages.survey_texts import (
-    QUESTIONS,
-    RATING_VALUES,
-    TEXTS,
-    pick_locale,
-    validate_answers,
-)
-from starter.client import (
-    SurveyAnswersQueued,
-    SurveyLinkExpired,
-)
-from workflows.messages import (
-    ClaimView,
-    Contact,
-    Locale,
-    SurveyKind,
-)
+from activities.links import InvalidSurveyLink
+from activities.links import SurveyLinkRef
+from portal.context import Portal
+from portal.context import PortalDep
+from portal.pages.render import PAGES
+from portal.pages.render import requested_locale
+from portal.pages.survey_texts import QUESTIONS
+from portal.pages.survey_texts import RATING_VALUES
+from portal.pages.survey_texts import TEXTS
+from portal.pages.survey_texts import pick_locale
+from portal.pages.survey_texts import validate_answers
+from starter.client import SurveyAnswersQueued
+from starter.client import SurveyLinkExpired
+from workflows.messages import ClaimView
+from workflows.messages import Contact
+from workflows.messages import Locale
+from workflows.messages import SurveyKind
 from workflows.texts import status_words
 
 MAX_SURVEY_FORM_BYTES = 64 * 1024

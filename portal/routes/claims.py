@@ -5,54 +5,54 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import Body, Query, Response
+from fastapi import Body
+from fastapi import Query
+from fastapi import Response
 from fastapi.routing import APIRouter
 from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
-from portal.deps import (
-    CallerDep,
-    ClaimChangeDep,
-    EngagementId,
-    PageCursor,
-    PageLimit,
-    caller_message,
-    visible_claim,
-)
+from portal.deps import CallerDep
+from portal.deps import ClaimChangeDep
+from portal.deps import EngagementId
+from portal.deps import PageCursor
+from portal.deps import PageLimit
+from portal.deps import caller_message
+from portal.deps import visible_claim
 from portal.privacy import as_seen_by
-from portal.problems import ProblemError, checked_cursor, claim_change, created_or_found, read
+from portal.problems import ProblemError
+from portal.problems import checked_cursor
+from portal.problems import claim_change
+from portal.problems import created_or_found
+from portal.problems import read
 from portal.routes import API_PREFIX
-from portal.routes.engagements import claim_exists, visible_engagement
-from portal.schemas import (
-    CancelBody,
-    ClaimEngagementBody,
-    ClaimList,
-    CommentBody,
-    DisputeBody,
-    EmptyBody,
-    InfoResponseBody,
-    UpdateContactsBody,
-    summary_of,
-)
-from starter.client import (
-    ClaimAlreadyFinished,
-)
+from portal.routes.engagements import claim_exists
+from portal.routes.engagements import visible_engagement
+from portal.schemas import CancelBody
+from portal.schemas import ClaimEngagementBody
+from portal.schemas import ClaimList
+from portal.schemas import CommentBody
+from portal.schemas import DisputeBody
+from portal.schemas import EmptyBody
+from portal.schemas import InfoResponseBody
+from portal.schemas import UpdateContactsBody
+from portal.schemas import summary_of
+from starter.client import ClaimAlreadyFinished
 from workflows import engagement_rules
-from workflows.messages import (
-    IDENTIFIER_PATTERN,
-    AddComment,
-    Cancel,
-    ClaimInput,
-    ClaimStatus,
-    ClaimView,
-    Dispute,
-    HistoryEntry,
-    RespondInfo,
-    Submit,
-    UpdateContacts,
-)
-from workflows.rules import Refusal, check_role
+from workflows.messages import IDENTIFIER_PATTERN
+from workflows.messages import AddComment
+from workflows.messages import Cancel
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
+from workflows.messages import Dispute
+from workflows.messages import HistoryEntry
+from workflows.messages import RespondInfo
+from workflows.messages import Submit
+from workflows.messages import UpdateContacts
+from workflows.rules import Refusal
+from workflows.rules import check_role
 
 router = APIRouter(prefix=API_PREFIX)
 

@@ -5,26 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
-from typing import cast, get_args
+from datetime import UTC
+from datetime import datetime
+from typing import cast
+from typing import get_args
 
-from fastapi import Request, Response
+from fastapi import Request
+from fastapi import Response
 from fastapi.responses import FileResponse
 from fastapi.routing import APIRouter
 
-from portal.blobs import download_name, receive_multipart_upload
+from portal.blobs import download_name
+from portal.blobs import receive_multipart_upload
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, UpdateId, visible_claim
+from portal.deps import CallerDep
+from portal.deps import EngagementId
+from portal.deps import UpdateId
+from portal.deps import visible_claim
 from portal.privacy import as_seen_by
-from portal.problems import CLAIM_ACTION_PROBLEMS, ProblemError, file_download, problems
+from portal.problems import CLAIM_ACTION_PROBLEMS
+from portal.problems import ProblemError
+from portal.problems import file_download
+from portal.problems import problems
 from portal.routes import API_PREFIX
-from workflows.messages import (
-    AttachDocument,
-    ClaimView,
-    Document,
-    DocumentKind,
-)
-from workflows.rules import check_action_on, check_role
+from workflows.messages import AttachDocument
+from workflows.messages import ClaimView
+from workflows.messages import Document
+from workflows.messages import DocumentKind
+from workflows.rules import check_action_on
+from workflows.rules import check_role
 
 log = logging.getLogger("claims.api")
 

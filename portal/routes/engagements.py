@@ -6,25 +6,31 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path as PathParam
-from fastapi import Query, Response
+from fastapi import Query
+from fastapi import Response
 from fastapi.routing import APIRouter
 
 from activities.engagements import InvalidEngagementCursor
 from portal.auth import Caller
-from portal.context import Portal, PortalDep
-from portal.deps import CallerDep, PageCursor, PageLimit
-from portal.problems import checked_cursor, created_or_found, problems, read
+from portal.context import Portal
+from portal.context import PortalDep
+from portal.deps import CallerDep
+from portal.deps import PageCursor
+from portal.deps import PageLimit
+from portal.problems import checked_cursor
+from portal.problems import created_or_found
+from portal.problems import problems
+from portal.problems import read
 from portal.routes import API_PREFIX
 from portal.schemas import RequestBody
 from starter.client import ClaimNotFound
-from starter.consent import consent_state, start_consent_request
+from starter.consent import consent_state
+from starter.consent import start_consent_request
 from workflows import engagement_rules
-from workflows.engagements import (
-    Engagement,
-    EngagementDetail,
-    EngagementFields,
-    EngagementList,
-)
+from workflows.engagements import Engagement
+from workflows.engagements import EngagementDetail
+from workflows.engagements import EngagementFields
+from workflows.engagements import EngagementList
 from workflows.messages import IDENTIFIER_PATTERN
 from workflows.rules import Refusal
 

@@ -17,14 +17,10 @@ from portal.context import PortalDep
 from portal.deps import CallerDep
 from portal.problems import file_download
 from portal.routes import API_PREFIX
-from portal.schemas import (
-    ClaimSummary,
-    summary_of,
-)
-from workflows.messages import (
-    IDENTIFIER_PATTERN,
-    ClaimStatus,
-)
+from portal.schemas import ClaimSummary
+from portal.schemas import summary_of
+from workflows.messages import IDENTIFIER_PATTERN
+from workflows.messages import ClaimStatus
 
 router = APIRouter(prefix=API_PREFIX)
 

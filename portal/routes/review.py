@@ -10,17 +10,13 @@ from fastapi.routing import APIRouter
 from portal.deps import ClaimChangeDep
 from portal.problems import claim_change
 from portal.routes import API_PREFIX
-from portal.schemas import (
-    ApproveBody,
-    RejectBody,
-    RequestInfoBody,
-)
-from workflows.messages import (
-    Approve,
-    ClaimView,
-    Reject,
-    RequestInfo,
-)
+from portal.schemas import ApproveBody
+from portal.schemas import RejectBody
+from portal.schemas import RequestInfoBody
+from workflows.messages import Approve
+from workflows.messages import ClaimView
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
 
 router = APIRouter(prefix=API_PREFIX)
 

@@ -9,19 +9,19 @@ from fastapi.routing import APIRouter
 
 from activities.links import SurveyLinkRef
 from portal.context import PortalDep
-from portal.deps import CallerDep, EngagementId, UpdateId, caller_message
+from portal.deps import CallerDep
+from portal.deps import EngagementId
+from portal.deps import UpdateId
+from portal.deps import caller_message
 from portal.privacy import as_seen_by
-from portal.problems import SURVEY_SEND_PROBLEMS, claim_change
+from portal.problems import SURVEY_SEND_PROBLEMS
+from portal.problems import claim_change
 from portal.routes import API_PREFIX
-from portal.schemas import (
-    EmptyBody,
-    SurveyLinkOut,
-)
-from workflows.messages import (
-    ClaimView,
-    SendSurvey,
-    SurveyKind,
-)
+from portal.schemas import EmptyBody
+from portal.schemas import SurveyLinkOut
+from workflows.messages import ClaimView
+from workflows.messages import SendSurvey
+from workflows.messages import SurveyKind
 
 router = APIRouter(prefix=API_PREFIX)
 

@@ -19,38 +19,40 @@ Each partner or reviewer action has two functions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Literal
 
-from workflows.messages import (
-    Actor,
-    AddComment,
-    Approve,
-    AttachDocument,
-    ClaimInput,
-    ClaimStatus,
-    ClaimView,
-    Comment,
-    Contact,
-    DocumentProof,
-    HistoryEntry,
-    Notification,
-    NotificationKind,
-    ProofItem,
-    Question,
-    RefusalType,
-    Reject,
-    RequestInfo,
-    Role,
-    SendSurvey,
-    Submit,
-    SurveyKind,
-    SurveyProof,
-    UpdateContacts,
-    subject_of,
-)
+from workflows.messages import Actor
+from workflows.messages import AddComment
+from workflows.messages import Approve
+from workflows.messages import AttachDocument
+from workflows.messages import ClaimInput
+from workflows.messages import ClaimStatus
+from workflows.messages import ClaimView
+from workflows.messages import Comment
+from workflows.messages import Contact
+from workflows.messages import DocumentProof
+from workflows.messages import HistoryEntry
+from workflows.messages import Notification
+from workflows.messages import NotificationKind
+from workflows.messages import ProofItem
+from workflows.messages import Question
+from workflows.messages import RefusalType
+from workflows.messages import Reject
+from workflows.messages import RequestInfo
+from workflows.messages import Role
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
+from workflows.messages import SurveyKind
+from workflows.messages import SurveyProof
+from workflows.messages import UpdateContacts
+from workflows.messages import subject_of
 from workflows.state import ClaimState as ClaimState
-from workflows.texts import action_words, item_label, status_words
+from workflows.texts import action_words
+from workflows.texts import item_label
+from workflows.texts import status_words
 
 # --- the numbers of the process -----------------------------------------------------------
 

@@ -11,34 +11,36 @@ a moment is acted on once, also across continue-as-new or while workers were dow
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Literal
 
-from workflows.messages import Actor, Cancel, Dispute, RespondInfo
-from workflows.rules import (
-    EXPIRED_REASON,
-    FINAL,
-    REMINDER_DAYS_BEFORE_DEADLINE,
-    REPLY_REMINDER_DAYS_BEFORE,
-    REVIEW_CLOCK,
-    REVIEW_CLOCK_DAYS,
-    SUBMISSION_WINDOW_DAYS,
-    Checkpoint,
-    ClaimState,
-    Refusal,
-    _check_action,
-    _iso,
-    _move_to,
-    auto_reject,
-    deadline_of,
-    notify,
-    open_question,
-    reach_checkpoint,
-    record,
-    recorded_actor,
-    reminder_summary,
-    status_since,
-)
+from workflows.messages import Actor
+from workflows.messages import Cancel
+from workflows.messages import Dispute
+from workflows.messages import RespondInfo
+from workflows.rules import EXPIRED_REASON
+from workflows.rules import FINAL
+from workflows.rules import REMINDER_DAYS_BEFORE_DEADLINE
+from workflows.rules import REPLY_REMINDER_DAYS_BEFORE
+from workflows.rules import REVIEW_CLOCK
+from workflows.rules import REVIEW_CLOCK_DAYS
+from workflows.rules import SUBMISSION_WINDOW_DAYS
+from workflows.rules import Checkpoint
+from workflows.rules import ClaimState
+from workflows.rules import Refusal
+from workflows.rules import _check_action
+from workflows.rules import _iso
+from workflows.rules import _move_to
+from workflows.rules import auto_reject
+from workflows.rules import deadline_of
+from workflows.rules import notify
+from workflows.rules import open_question
+from workflows.rules import reach_checkpoint
+from workflows.rules import record
+from workflows.rules import recorded_actor
+from workflows.rules import reminder_summary
+from workflows.rules import status_since
 
 ClockKind = Literal[
     "deadline_reminder", "deadline", "reply_reminder", "reply_end", "dispute_end", "review"

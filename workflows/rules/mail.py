@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.messages import MailRetrying, MailWaiting, ResendNotification, Role
-from workflows.rules import FINAL, ClaimState, Refusal, notify, record
+from workflows.messages import MailRetrying
+from workflows.messages import MailWaiting
+from workflows.messages import ResendNotification
+from workflows.messages import Role
+from workflows.rules import FINAL
+from workflows.rules import ClaimState
+from workflows.rules import Refusal
+from workflows.rules import notify
+from workflows.rules import record
 from workflows.texts import action_words
 
 OPERATOR_ROLES: frozenset[Role] = frozenset({"reviewer", "program_admin"})

@@ -9,27 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.messages import (
-    ClaimStatus,
-    Notification,
-    Payment,
-    PaymentIssued,
-    RefusedRecipient,
-    SurveyCompleted,
-    SurveyKind,
-    SurveyProof,
-)
-from workflows.rules import (
-    PARTNER_WORKING,
-    ClaimState,
-    Refusal,
-    _completed_survey_refusal,
-    _move_to,
-    deadline_of,
-    notify,
-    record,
-    survey,
-)
+from workflows.messages import ClaimStatus
+from workflows.messages import Notification
+from workflows.messages import Payment
+from workflows.messages import PaymentIssued
+from workflows.messages import RefusedRecipient
+from workflows.messages import SurveyCompleted
+from workflows.messages import SurveyKind
+from workflows.messages import SurveyProof
+from workflows.rules import PARTNER_WORKING
+from workflows.rules import ClaimState
+from workflows.rules import Refusal
+from workflows.rules import _completed_survey_refusal
+from workflows.rules import _move_to
+from workflows.rules import deadline_of
+from workflows.rules import notify
+from workflows.rules import record
+from workflows.rules import survey
 from workflows.texts import status_words
 
 # --- signals from outside: recorded either way ---------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from activities.store import JSONDocument, UTCDateTime
+from activities.store import JSONDocument
+from activities.store import UTCDateTime
 
 revision = "0001"
 down_revision = None

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from activities.store import JSONDocument, UTCDateTime
+from activities.store import JSONDocument
+from activities.store import UTCDateTime
 
 revision = "0004"
 down_revision = "0003"

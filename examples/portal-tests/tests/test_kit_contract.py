@@ -6,15 +6,15 @@ import time
 import pytest
 import settings
 
-from claims_testing import (
-    PARTNER_ADMIN,
-    REVIEWER,
-    ClaimFactory,
-    ClaimRefused,
-    Mailbox,
-)
+from claims_testing import PARTNER_ADMIN
+from claims_testing import REVIEWER
+from claims_testing import ClaimFactory
+from claims_testing import ClaimRefused
+from claims_testing import Mailbox
 from starter.client import ClaimsClient
-from workflows.messages import Contact, SendSurvey, Submit
+from workflows.messages import Contact
+from workflows.messages import SendSurvey
+from workflows.messages import Submit
 
 pytestmark = pytest.mark.asyncio
 

@@ -2,9 +2,12 @@
 
 import pytest
 
-from claims_testing import ClaimFactory, Mailbox, VirtualClock
+from claims_testing import ClaimFactory
+from claims_testing import Mailbox
+from claims_testing import VirtualClock
 from starter.client import ClaimsClient
-from workflows.messages import RequestInfo, SendSurvey
+from workflows.messages import RequestInfo
+from workflows.messages import SendSurvey
 
 pytestmark = pytest.mark.asyncio
 
