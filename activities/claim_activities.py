@@ -11,11 +11,12 @@ The mail activity heartbeats while it runs, so that the workflow can give it a
 short heartbeat timeout: when a worker dies mid-send, Temporal notices within
 that timeout and retries on a live worker, instead of waiting for the whole
 start-to-close timeout. It heartbeats only once a send has run HEARTBEAT_EVERY
-and then at that pace, each time with the latest progress: a heartbeat is a
-call to the server, and most sends finish well within a second, so most send
-none (docs/performance.md measured them at 8.6 % of the worker's CPU when every
-send made one at its start and one per recipient). The ledger, not the
-heartbeat, is what keeps a retry from mailing a recipient again.
+and then at that pace, each time with the latest progress, and once more with
+that progress when an attempt fails: a heartbeat costs the worker and the
+server work, and most sends finish well within a second, so most make none
+(before, every send heartbeat at its start and after each recipient). The
+ledger, not the heartbeat, is what keeps a retry from mailing a recipient again
+when the database is up; the heartbeat's progress is what is left when it is not.
 The read-model write runs as a local activity, inside the workflow task, which
 needs no heartbeat.
 """
@@ -135,7 +136,9 @@ class ClaimActivities:
         latest: list[DeliveryReport] = [resume] if resume is not None else []
 
         def progress(report: DeliveryReport) -> None:
-            latest[:] = [report]  # the next heartbeat carries it
+            # A copy: the sender goes on changing its report, and the SDK encodes a
+            # heartbeat's details later, so the next heartbeat must carry this moment's.
+            latest[:] = [report.model_copy(deep=True)]
 
         sent = activity.metric_meter().create_counter(
             "claims_notifications", "mails by notification kind and outcome (sent, refused, failed)"
@@ -152,6 +155,11 @@ class ClaimActivities:
             ) from None
         except Exception as err:
             sent.add(1, {"kind": notification.kind, "outcome": "failed"})
+            if latest:
+                # The progress so far, for the retry to resume from even when this
+                # attempt failed before its first heartbeat (the SDK sends the latest
+                # heartbeat before the failure).
+                activity.heartbeat(*latest)
             await _tell_claim_mail_retrying(notification, err)
             raise
         before = resume or DeliveryReport(key=notification.key, delivered=0)

@@ -181,15 +181,16 @@ class ClaimStore:
 
     @classmethod
     def from_url(cls, url: str) -> ClaimStore:
-        # A file needs no liveness check before each use (a server's connections can go
-        # stale) and no reset when a connection goes back to the pool (`Connection.close`
-        # already rolls back what it left open): each is one more round trip through
-        # aiosqlite's thread per write, 9 round trips a write before, 4 now.
-        is_file = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        # SQLite (a file, or memory) needs no liveness check before each use (a server's
+        # connections can go stale) and no reset when a connection goes back to the pool
+        # (`Connection.close` already rolls back what it left open): each is one more
+        # round trip through aiosqlite's thread for every use of the engine (the
+        # read-model write, and the portal's and tools' reads), 9 a write before, 4 now.
+        is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"  # a file or memory
         engine = create_async_engine(
             url,
-            pool_pre_ping=not is_file,
-            pool_reset_on_return=None if is_file else "rollback",
+            pool_pre_ping=not is_sqlite,
+            pool_reset_on_return=None if is_sqlite else "rollback",
         )
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

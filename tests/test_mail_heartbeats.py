@@ -48,7 +48,8 @@ class Heartbeats:
         self._env.on_heartbeat = self.record
 
     def record(self, *details: Any) -> None:
-        self.reports.append(DeliveryReport.model_validate(details[0]))
+        if details:  # a heartbeat before the first recipient is done carries none
+            self.reports.append(DeliveryReport.model_validate(details[0]))
         self.arrived.set()
 
     async def send(self, notification: Notification) -> DeliveryReport:
@@ -92,3 +93,15 @@ async def test_a_long_send_heartbeats_its_latest_progress(
     assert report.delivered == 2
     assert all(r.delivered == r.handled for r in beats.reports)
     assert [r.handled for r in beats.reports] == sorted(r.handled for r in beats.reports)
+
+
+async def test_a_failed_attempt_hands_its_progress_to_the_retry(
+    beats: Heartbeats, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(claim_activities, "HEARTBEAT_EVERY", 600.0)  # no timed heartbeat
+    mailbox.defer([JOOST.email])  # the second recipient: "try again later"
+
+    with pytest.raises(Exception, match="451"):
+        await beats.send(approved_mail("hb-failed"))
+
+    assert [(r.handled, r.delivered) for r in beats.reports] == [(1, 1)]
