@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -39,11 +40,12 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
+from temporalio.service import RPCStatusCode
 
 from claims_testing.data import MAIL_FROM
 from claims_testing.data import PUBLIC_URL
 from devstack.binaries import temporal_cli
-from devstack.mailcatcher import free_port
+from devstack.mailcatcher import distinct_free_ports
 from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
 
@@ -267,7 +269,8 @@ class DevServerPorts:
 
     @classmethod
     def free(cls, *, ui: bool = False) -> DevServerPorts:
-        return cls(free_port(), free_port(), free_port(), free_port() if ui else None)
+        frontend, http, metrics, ui_port = distinct_free_ports(4)
+        return cls(frontend, http, metrics, ui_port if ui else None)
 
 
 class DevServerProcess(ChildProcess):
@@ -363,6 +366,8 @@ def dev_server_process(db_file: Path | None, log_dir: Path) -> Iterator[DevServe
 WORKER_COMMAND = (sys.executable, "worker.py")
 """`python worker.py`, run from the project folder: the worker as operators run it."""
 WANTED_POLLERS = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+UNREACHABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+"""What a server that can't be reached right now answers ("tcp connect error" included)."""
 
 
 def worker_environ(
@@ -397,15 +402,25 @@ def worker_environ(
 
 async def polling(client: Client, task_queue: str, pid: int) -> bool:
     """Whether the server lists a poller of process `pid` on `task_queue` for both
-    workflow and activity tasks (an SDK worker's identity is `<pid>@<host>`)."""
+    workflow and activity tasks (an SDK worker's identity is `<pid>@<host>`).
+
+    A server that can't be reached this moment (a busy machine, a server starting
+    again) says "not yet", not an error: the caller's wait is bounded and says what
+    it waited for."""
     for queue_type in WANTED_POLLERS:
-        described = await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=queue_type,
+        try:
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=queue_type,
+                ),
+                timeout=timedelta(seconds=5),
             )
-        )
+        except RPCError as err:
+            if err.status in UNREACHABLE:
+                return False
+            raise
         if not any(p.identity.startswith(f"{pid}@") for p in described.pollers):
             return False
     return True

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack.binaries import temporal_cli
 from devstack.binaries import temporal_test_server
+from devstack.mailcatcher import free_port
 from starter.converter import claims_data_converter
 from starter.temporal import ensure_search_attributes
 
@@ -59,6 +60,8 @@ async def start_time_skipping_server() -> RegisteredServer:
 async def start_dev_server(extra_args: Sequence[str] = ()) -> RegisteredServer:
     """The real dev server (in memory): visibility and schedules; real time."""
     environment = await WorkflowEnvironment.start_local(
+        # Below the ephemeral range, where the server's own internal ports can't meet it.
+        port=free_port(),
         dev_server_existing_path=temporal_cli(),
         data_converter=claims_data_converter,
         dev_server_log_level="error",

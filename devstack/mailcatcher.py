@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import email
 import email.policy
+import random
 import socket
 import threading
 import time
@@ -41,10 +42,49 @@ HOLD_AT_MOST = 60.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port nobody listens on right now, from below the kernel's ephemeral range.
+
+    A port the kernel hands out for `bind(host, 0)` comes from that range, and so do
+    the internal ports a Temporal dev server picks for itself the same way: a port
+    chosen there for the dev server's frontend can be picked again by the server for
+    one of its own services before the frontend binds it, and the server then dies
+    ("bind: address already in use"). Below the range, no such choice can meet it.
+    """
+    low = _ephemeral_low()
+    for _ in range(200 if low - PORTS_FROM >= 1000 else 0):
+        port = random.randrange(PORTS_FROM, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # everything below the range taken: any free one
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def distinct_free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` free ports, all different (two calls to free_port may give the same one)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port(host)
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+PORTS_FROM = 20000
+"""The lowest port `free_port` chooses (above the well-known and most registered ones)."""
+
+
+def _ephemeral_low() -> int:
+    """The kernel's first ephemeral port (Linux; 32768, its default, elsewhere)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    return low
 
 
 class MailSink:

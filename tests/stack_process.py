@@ -23,22 +23,12 @@ from dataclasses import field
 from pathlib import Path
 
 from devstack.__main__ import Ports
-from devstack.mailcatcher import free_port
+from devstack.mailcatcher import distinct_free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_WITHIN = 120.0
 STOP_WITHIN = 60.0
 PORT_OPTIONS = tuple(Ports().named())
-
-
-def distinct_free_ports(count: int) -> list[int]:
-    """Free ports, all different (two calls to free_port may give the same one)."""
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
 
 
 def alive(pid: int) -> bool:

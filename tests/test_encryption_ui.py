@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -30,6 +29,7 @@ from codec_server.app import OperatorTokens
 from codec_server.app import create_app
 from codec_server.app import token_sha256 as sha256_of
 from devstack.binaries import temporal_cli
+from devstack.mailcatcher import free_port
 from starter.codec import EncryptionCodec
 from starter.codec import EncryptionKey
 from starter.converter import claims_data_converter
@@ -45,13 +45,6 @@ from workflows.claim import ClaimRun
 from workflows.claim import WorkshopClaimWorkflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

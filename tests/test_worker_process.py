@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.links import SurveyLinks
 from claims_testing.processes import ROOT as PROJECT_ROOT
+from claims_testing.processes import polling
+from claims_testing.servers import start_dev_server
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN
@@ -98,3 +102,14 @@ async def test_worker_refuses_to_start_with_a_bad_setting_naming_it(
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1
     assert named in lines[0]
+
+
+async def test_readiness_says_not_yet_while_the_server_cannot_be_reached() -> None:
+    """A readiness check (pollers on the task queue) that meets a server it can't
+    reach this moment answers "not yet" and lets its bounded wait go on, instead of
+    failing the stack that asked (devstack's start once did so on a busy machine)."""
+    async with await start_dev_server() as env:
+        client = env.client
+        assert await polling(client, f"q-{uuid.uuid4()}", os.getpid()) is False
+    # The server is gone now.
+    assert await polling(client, f"q-{uuid.uuid4()}", os.getpid()) is False
