@@ -43,6 +43,7 @@ def longest(char: str, count: int) -> str:
     return char * count
 
 
+@pytest.mark.slow
 async def test_a_claim_with_the_maximum_of_everything_stays_under_1_mb_and_answers_fast(
     env: WorkflowEnvironment, claims: ClaimsClient, claim_factory: ClaimFactory
 ) -> None:

@@ -210,6 +210,8 @@ async def dev_portal(
         yield DevPortal(dev_env, activities, task_queue, claims, api)
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
     dev_portal: DevPortal,
     keyring: ApiKeyring,
@@ -233,6 +235,8 @@ async def test_a_stuck_worker_answers_503_with_retry_after_within_15_seconds(
         assert took < 15, f"{method} {path} took {took:.1f}s"
 
 
+@pytest.mark.slow
+@pytest.mark.faults
 async def test_an_unreachable_temporal_server_answers_503_with_retry_after(
     portal_app_for: Callable[[ClaimsClient], FastAPI], keyring: ApiKeyring, links: SurveyLinks
 ) -> None:

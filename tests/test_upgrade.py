@@ -15,6 +15,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -48,6 +49,7 @@ async def timer_started(claims: ClaimsClient, eid: str, within: float = 10.0) ->
     raise AssertionError(f"no timer started for {eid}")
 
 
+@pytest.mark.slow
 async def test_claims_started_by_the_previous_release_finish_on_this_one(
     dev_env: WorkflowEnvironment,
     activities: ClaimActivities,
