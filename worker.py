@@ -12,11 +12,14 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.claim_activities import ClaimActivities
 from activities.consent import ConsentActivities
@@ -67,6 +70,24 @@ def build_consent_activities(settings: Settings, store: ClaimStore) -> ConsentAc
     return consent_activities(store, settings.smtp, settings.secret_key, settings.public_url)
 
 
+def workflow_runner(workflows: Iterable[type]) -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in, their own modules passed through.
+
+    By default the sandbox imports a workflow's own module afresh for every workflow
+    run it holds, to keep runs from sharing module state. Ours keep none (their
+    logic and models already live in passed-through modules), so the fresh copy
+    only cost memory and a start: the module's code objects, classes and functions
+    again for each of the up to `max_cached_workflows` claims a worker keeps
+    (docs/performance.md). What the sandbox's fresh import would have caught is
+    checked instead by tests/test_workflow_determinism.py (no clock, randomness or
+    I/O in workflows/) and by replaying the recorded histories.
+    The Replayer uses the same runner, so a replay runs the code as workers do."""
+    modules = sorted({workflow_class.__module__ for workflow_class in workflows})
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
+    )
+
+
 def create_worker(
     client: Client,
     task_queue: str,
@@ -83,15 +104,17 @@ def create_worker(
     with `reconcile`, the reconciliation of claims ended from outside (`ReconcileClaims`).
     `claim_workflow` is for the upgrade test, which runs the previous release's class.
     """
+    workflows = [
+        claim_workflow,
+        *([PaymentCycleWorkflow] if payments else []),
+        *([ConsentRequestWorkflow] if consent else []),
+        *([ReconcileClaimsWorkflow] if reconcile else []),
+    ]
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[
-            claim_workflow,
-            *([PaymentCycleWorkflow] if payments else []),
-            *([ConsentRequestWorkflow] if consent else []),
-            *([ReconcileClaimsWorkflow] if reconcile else []),
-        ],
+        workflows=workflows,
+        workflow_runner=workflow_runner(workflows),
         activities=[
             activities.store_claim,
             activities.send_notification,

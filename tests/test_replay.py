@@ -26,6 +26,7 @@ from tests.scenarios import SCENARIOS
 from tests.scenarios import scenarios_of
 from tests.workflow_variants import PatchedChangeWorkflow
 from tests.workflow_variants import UnpatchedChangeWorkflow
+from worker import workflow_runner
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import AddComment
 from workflows.messages import Approve
@@ -70,8 +71,11 @@ async def recorded_histories(
 
 
 def replayer(workflow_class: type[WorkshopClaimWorkflow]) -> Replayer:
+    workflows = [workflow_class, PaymentCycleWorkflow]
     return Replayer(
-        workflows=[workflow_class, PaymentCycleWorkflow], data_converter=claims_data_converter
+        workflows=workflows,
+        data_converter=claims_data_converter,
+        workflow_runner=workflow_runner(workflows),
     )
 
 

@@ -31,6 +31,7 @@ from tests.builders import claim_input
 from tests.helpers import history_event_types
 from tests.previous_release import WorkshopClaimWorkflow as PreviousWorkflow
 from worker import create_worker
+from worker import workflow_runner
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import Cancel
 from workflows.rules import SUBMISSION_WINDOW
@@ -96,6 +97,10 @@ async def test_claims_started_by_the_previous_release_finish_on_this_one(
     assert finals == {eid: "cancelled", submitted: "paid", asked.engagement_id: "rejected_final"}
     assert len(mailbox.find(kind="reminder", engagement_id=eid)) == 2
 
-    replayer = Replayer(workflows=[WorkshopClaimWorkflow], data_converter=claims_data_converter)
+    replayer = Replayer(
+        workflows=[WorkshopClaimWorkflow],
+        data_converter=claims_data_converter,
+        workflow_runner=workflow_runner([WorkshopClaimWorkflow]),
+    )
     for engagement in finals:
         await replayer.replay_workflow(await claims.handle(engagement).fetch_history())

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 
 import workflows
+from worker import workflow_runner
 
 
 def _workflow_modules() -> list[ModuleType]:
@@ -36,6 +37,14 @@ def _workflow_modules() -> list[ModuleType]:
 
 
 WORKFLOW_MODULES = _workflow_modules()
+WORKFLOW_CLASSES = [
+    value
+    for module in WORKFLOW_MODULES
+    for value in vars(module).values()
+    if inspect.isclass(value)
+    and value.__module__ == module.__name__
+    and workflow._Definition.from_class(value) is not None
+]
 
 
 def test_the_claim_workflow_module_is_among_those_checked() -> None:
@@ -52,3 +61,12 @@ def test_a_workflow_module_defines_no_pydantic_model(module: ModuleType) -> None
         and value.__module__ == module.__name__
     ]
     assert own_models == [], f"move {own_models} to a passed-through module"
+
+
+def test_the_workers_run_each_workflow_module_once_not_once_per_claim() -> None:
+    """Passed through, a workflow module is shared by the claims a worker holds, instead
+    of imported afresh for each (its code objects and classes again per cached claim)."""
+    runner = workflow_runner(WORKFLOW_CLASSES)
+    assert {
+        module.__name__ for module in WORKFLOW_MODULES
+    } <= runner.restrictions.passthrough_modules
