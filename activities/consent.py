@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
-from email.message import EmailMessage
+from email.message import Message
 from typing import Any
 
 from temporalio import activity
@@ -38,7 +38,7 @@ class ConsentMailer(MailSender):
         self._renderer = TemplateRenderer()
         self._links = links
 
-    def build(self, mail: ConsentMail, index: int) -> EmailMessage:
+    def build(self, mail: ConsentMail, index: int) -> Message:
         request = mail.request
         contact = request.contact
         lang = contact.locale

@@ -35,9 +35,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from decimal import Decimal
-from email.message import EmailMessage
-from email.utils import format_datetime
-from email.utils import formataddr
+from email.message import Message
 from typing import Any
 from typing import Unpack
 
@@ -50,6 +48,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.service import RPCStatusCode
 
+from activities.mail import Attachment
 from activities.mail import Delivery
 from activities.mail import MailSender
 from activities.mail import Outgoing
@@ -585,27 +584,21 @@ class RemittanceMailer(MailSender):
         super().__init__(smtp)
         self.renderer = renderer
 
-    def build(self, advice: RemittanceAdvice, index: int) -> EmailMessage:
+    def build(self, advice: RemittanceAdvice, index: int) -> Message:
         recipient = advice.contacts[index]
-        rendered = self.renderer.render_remittance(advice, recipient)
-        mail = EmailMessage()
-        mail["From"] = self._smtp.mail_from
-        mail["To"] = formataddr((recipient.name, recipient.email))
-        mail["Subject"] = rendered.subject
-        mail["Message-ID"] = self.message_id(
-            remittance_key(advice.batch_id, advice.partner_id), index
+        return self.compose(
+            recipient,
+            self.renderer.render_remittance(advice, recipient),
+            self.message_id(remittance_key(advice.batch_id, advice.partner_id), index),
+            {
+                "X-Claim-Notification": "remittance",
+                "X-Claim-Partner": advice.partner_id,
+                "X-Claim-Batch": advice.batch_id,
+            },
+            Attachment(
+                text=remittance_csv(advice), subtype="csv", filename=remittance_filename(advice)
+            ),
         )
-        mail["Date"] = format_datetime(datetime.now(UTC))
-        mail["X-Claim-Notification"] = "remittance"
-        mail["X-Claim-Partner"] = advice.partner_id
-        mail["X-Claim-Batch"] = advice.batch_id
-        mail.set_content(rendered.text)
-        mail.add_alternative(rendered.html, subtype="html")
-        mail.add_attachment(
-            remittance_csv(advice), subtype="csv", filename=remittance_filename(advice)
-        )
-        mail["Content-Language"] = recipient.locale  # last: the parts above move Content-*
-        return mail
 
     async def deliver(
         self, advice: RemittanceAdvice, **delivery: Unpack[Delivery]

@@ -458,3 +458,27 @@ async def test_a_remittance_goes_through_the_same_sender_and_its_ledger_mails_it
         "<remittance.2025-04-01.partner-42.r1@claims.test>",
     }
     assert {m["Message-ID"] for m in mailbox.messages} <= await store.mail_ledger_ids()
+
+
+async def test_names_and_subjects_outside_ascii_arrive_exactly_as_written(
+    mailer: Mailer, mailbox: MailCatcher, renderer: MailRenderer
+) -> None:
+    # A long name outside ASCII: encoded (RFC 2047) and folded, yet read back whole.
+    zoe = Contact(
+        name="Zoë van der Vriës-Ångström de la Vallée Poussin",
+        email="zoe@partner.example",
+        locale="nl",
+    )
+    invitation = notification(
+        "survey_invitation", survey_kind="partner", link_version=1, recipients=[zoe]
+    )
+
+    await mailer.deliver(invitation)
+
+    [mail] = mailbox.messages
+    assert mail["To"].addresses[0].display_name == zoe.name
+    assert mail["Subject"] == renderer.render(invitation, zoe).subject
+    assert "partnerenquête" in mail["Subject"]
+    assert mail.get_content_type() == "multipart/alternative"
+    assert body_text(mail).startswith(f"Beste {zoe.name},")
+    assert zoe.name in body_html(mail)
