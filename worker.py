@@ -80,8 +80,8 @@ def workflow_runner(workflows: Iterable[type]) -> SandboxedWorkflowRunner:
     again for each of the up to `max_cached_workflows` claims a worker keeps
     (docs/performance.md). What the sandbox's fresh import would have caught is
     checked instead by tests/test_workflow_determinism.py (no clock, randomness or
-    I/O in workflows/) and by replaying the recorded histories.
-    The Replayer uses the same runner, so a replay runs the code as workers do."""
+    I/O in workflows/) and by replaying the recorded histories in the stock sandbox
+    as well as with this runner (docs/versioning.md)."""
     modules = sorted({workflow_class.__module__ for workflow_class in workflows})
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)

@@ -19,6 +19,8 @@ the ledger write (docs/reliability.md measures it).
 from __future__ import annotations
 
 import asyncio
+import email.policy
+import io
 import logging
 from collections.abc import Awaitable
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from datetime import datetime
 from datetime import timedelta
 from email.charset import QP
 from email.charset import Charset
+from email.generator import BytesGenerator
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -240,13 +243,47 @@ class MailDeferred(Exception):
 
 
 _UTF8 = Charset("utf-8")
-_UTF8.body_encoding = QP  # readable in the raw message, as `EmailMessage` sent it
+_UTF8.body_encoding = QP  # bodies stay readable in the raw message and 7-bit clean
+
+WIRE = email.policy.compat32.clone(linesep="\r\n", max_line_length=998, mangle_from_=False)
+"""How a message is written for SMTP: CRLF; a header folded only past RFC 5322's 998
+characters, so a Message-ID always stays one token; no `>From ` escaping (that is for
+mbox files: a body line starting with "From " arrives as written)."""
+
+
+def wire(message: Message) -> bytes:
+    """The message as it goes over SMTP (see `WIRE`)."""
+    out = io.BytesIO()
+    BytesGenerator(out, policy=WIRE).flatten(message)
+    return out.getvalue()
+
+
+def _single_line(name: str, value: str) -> str:
+    """Refuse a line break in a header value: it would start a header of its own."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"the {name} header would contain a line break")
+    return value
 
 
 def _header_text(name: str, text: str) -> str:
-    """A header value as is when ASCII, else encoded (RFC 2047) so any reader decodes it;
-    folded knowing the header's name, so that no line break comes right after it."""
-    return text if text.isascii() else Header(text, "utf-8", header_name=name).encode()
+    """A header value as is when ASCII, else encoded (RFC 2047) and folded knowing the
+    header's name, in encoded words of at most 75 characters that any reader decodes."""
+    _single_line(name, text)
+    if text.isascii():
+        return text
+    # Folded to lines of at most 75 characters: each encoded word keeps within RFC 2047's 75.
+    return Header(text, "utf-8", header_name=name).encode(maxlinelen=75)
+
+
+def _address(name: str, display_name: str, address: str) -> str:
+    """A `From`/`To` value: the display name quoted when ASCII, else encoded and folded
+    like `_header_text`; the address itself is never encoded. An address outside ASCII
+    raises `UnicodeEncodeError` here: mail goes out without SMTPUTF8, so such an address
+    could never be delivered, and the mail fails while built (`notification_failed`)."""
+    _single_line(name, address).encode("ascii")
+    if display_name.isascii():
+        return formataddr((_single_line(name, display_name), address))
+    return f"{_header_text(name, display_name)} <{address}>"
 
 
 def _text_part(text: str, subtype: str) -> MIMENonMultipart:
@@ -310,11 +347,14 @@ class MailSender:
         """One recipient's message, text and HTML, in their language, with its Message-ID
         and the `X-Claim-*` headers that say what it is about (and an attachment, if any).
 
-        Built with the `email.mime` classes, not `EmailMessage`: those parse every header
-        they are given into structured objects, which made building a mail 4 times
+        Built with the `email.mime` classes, not `EmailMessage`: that one parses every
+        header it is given into structured objects, which made building a mail 4 times
         slower, the largest part of the mail activity's CPU (docs/performance.md). The
-        message on the wire is the same MIME structure; names and subjects outside ASCII
-        are encoded (RFC 2047) here instead."""
+        MIME structure is the one `EmailMessage` made; the parts are quoted-printable
+        (they were 8-bit), and what `EmailMessage` checked is checked here: a line break
+        in any header value raises, so a bad mail fails while it is built (recorded as
+        `notification_failed`), never half-way through its recipients; names and
+        subjects outside ASCII are encoded (RFC 2047)."""
         body = MIMEMultipart("alternative")
         body.attach(_text_part(rendered.text, "plain"))
         body.attach(_text_part(rendered.html, "html"))
@@ -325,13 +365,13 @@ class MailSender:
             part = _text_part(attachment.text, attachment.subtype)
             part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
             mail.attach(part)
-        mail["From"] = self._smtp.mail_from
-        mail["To"] = formataddr((recipient.name, recipient.email), charset="utf-8")
+        mail["From"] = _address("From", *parseaddr(self._smtp.mail_from))
+        mail["To"] = _address("To", recipient.name, recipient.email)
         mail["Subject"] = _header_text("Subject", rendered.subject)
-        mail["Message-ID"] = message_id
+        mail["Message-ID"] = _single_line("Message-ID", message_id)
         mail["Date"] = format_datetime(datetime.now(UTC))
         for name, value in headers.items():
-            mail[name] = value
+            mail[name] = _single_line(name, value)
         mail["Content-Language"] = recipient.locale
         return mail
 
@@ -402,15 +442,16 @@ class MailSender:
             "smtp send", kind=trace.SpanKind.CLIENT
         ) as span:
             span.set_attribute("messaging.message.id", self.message_id(mail.key, index))
-            return await self._send_one(smtp, mail.build(index), report)
+            message = wire(mail.build(index))
+            return await self._send_one(smtp, message, mail.recipients[index], report)
 
     async def _send_one(
-        self, smtp: aiosmtplib.SMTP, message: Message, report: DeliveryReport
+        self, smtp: aiosmtplib.SMTP, message: bytes, recipient: str, report: DeliveryReport
     ) -> bool:
         """Send one recipient's message: True once accepted, False (noted in `report`) if
         refused for good; transient refusals raise so that the activity is retried."""
         try:
-            await smtp.send_message(message)
+            await smtp.sendmail(parseaddr(self._smtp.mail_from)[1], [recipient], message)
         except aiosmtplib.SMTPRecipientsRefused as err:
             if any(r.code < 500 for r in err.recipients):
                 codes = ", ".join(sorted({str(r.code) for r in err.recipients}))

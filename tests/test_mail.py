@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import email.policy
+import re
 from datetime import UTC
 from datetime import datetime
+from email.header import decode_header
+from email.header import make_header
+from email.message import EmailMessage
 from typing import Any
 from typing import get_args
 
@@ -12,10 +17,14 @@ import pytest
 
 from activities.links import SurveyLinkRef
 from activities.links import SurveyLinks
+from activities.mail import Attachment
 from activities.mail import Mailer
 from activities.mail import MailRenderer
+from activities.mail import MailSender
+from activities.mail import RenderedMail
 from activities.mail import SmtpConfig
 from activities.mail import message_id
+from activities.mail import wire
 from activities.payments import RemittanceMailer
 from activities.payments import RemittanceRenderer
 from activities.store import ClaimStore
@@ -476,9 +485,98 @@ async def test_names_and_subjects_outside_ascii_arrive_exactly_as_written(
     await mailer.deliver(invitation)
 
     [mail] = mailbox.messages
-    assert mail["To"].addresses[0].display_name == zoe.name
+    assert rfc2047(mail, "To") == f"{zoe.name} <{zoe.email}>"
+    assert mail["To"].addresses[0].addr_spec == zoe.email
     assert mail["Subject"] == renderer.render(invitation, zoe).subject
     assert "partnerenquête" in mail["Subject"]
     assert mail.get_content_type() == "multipart/alternative"
     assert body_text(mail).startswith(f"Beste {zoe.name},")
     assert zoe.name in body_html(mail)
+
+
+# --- the message on the wire --------------------------------------------------------------
+
+
+def _over_the_wire(
+    rendered: RenderedMail,
+    *,
+    mail_from: str = MAIL_FROM,
+    recipient: Contact = ANNA,
+    mid: str = "<eng-1.n1.r0@claims.test>",
+    attachment: Attachment | None = None,
+) -> tuple[bytes, EmailMessage]:
+    """The bytes `MailSender` sends for one message, and how a mail reader parses them."""
+    sender = MailSender(SmtpConfig(host="127.0.0.1", port=25, mail_from=mail_from))
+    raw = wire(sender.compose(recipient, rendered, mid, {}, attachment))
+    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def rfc2047(mail: EmailMessage, name: str) -> str:
+    """A header as RFC 2047 reads it: adjacent encoded words joined without the folding
+    space between them (the stdlib's address parser keeps that space in a display name,
+    so it can't check a long name exactly)."""
+    raw = dict(mail.raw_items())[name]
+    return str(make_header(decode_header(str(raw))))
+
+
+PLAIN = RenderedMail(subject="Workshop claim eng-1", text="Hello\n", html="<p>Hello</p>")
+
+
+def test_a_body_line_starting_with_from_arrives_as_written() -> None:
+    # ">From " escaping is for mbox files; a reviewer's question may well start so.
+    rendered = RenderedMail(
+        subject=PLAIN.subject, text="Hello,\nFrom now on, attach the invoice.\n", html="<p/>"
+    )
+    csv = Attachment(text="From,To\n1,2\n", subtype="csv", filename="advice.csv")
+
+    _, mail = _over_the_wire(rendered, attachment=csv)
+
+    assert "\nFrom now on, attach the invoice." in body_text(mail)
+    [attached] = list(mail.iter_attachments())
+    assert attached.get_content().startswith("From,To")
+
+
+def test_a_sender_name_outside_ascii_keeps_its_address() -> None:
+    _, mail = _over_the_wire(PLAIN, mail_from="Workshopprogramma Zoë <claims@claims.test>")
+
+    assert mail["From"].addresses[0].addr_spec == "claims@claims.test"
+    assert rfc2047(mail, "From") == "Workshopprogramma Zoë <claims@claims.test>"
+
+
+def test_a_long_name_outside_ascii_is_folded_into_short_encoded_words() -> None:
+    long_name = "Zoë-Ångström " * 12
+    recipient = Contact(name=long_name.strip(), email="zoe@partner.example", locale="nl")
+
+    raw, mail = _over_the_wire(PLAIN, recipient=recipient)
+
+    to_header = raw.split(b"\r\nTo: ", 1)[1].split(b"\r\nSubject: ", 1)[0].split(b"\r\n")
+    assert len(to_header) > 1, to_header  # folded
+    assert all(len(line) <= 78 for line in to_header), to_header
+    assert all(len(word) <= 75 for word in re.findall(rb"=\?utf-8\?[qb]\?[^?]*\?=", raw, re.I))
+    assert rfc2047(mail, "To") == f"{recipient.name} <{recipient.email}>"
+
+
+def test_a_long_message_id_stays_one_token() -> None:
+    # The ledger and the recipients' mail programs match it character for character.
+    mid = f"<{'eng-' + 'x' * 70}.n1.r0@claims.test>"
+
+    _, mail = _over_the_wire(PLAIN, mid=mid)
+
+    assert mail["Message-ID"] == mid
+
+
+@pytest.mark.parametrize(
+    ("field", "rendered", "recipient"),
+    [
+        ("Subject", RenderedMail("Claim\r\nBcc: all@example.com", "x", "x"), ANNA),
+        # Contact refuses such a name; one accepted before that rule must still not pass.
+        ("To", PLAIN, Contact.model_construct(name="Anna\nBcc: x", email=ANNA.email, locale="en")),
+    ],
+)
+def test_a_line_break_in_a_header_fails_the_build_not_the_send(
+    field: str, rendered: RenderedMail, recipient: Contact
+) -> None:
+    sender = MailSender(SmtpConfig(host="127.0.0.1", port=25, mail_from=MAIL_FROM))
+
+    with pytest.raises(ValueError, match=f"the {field} header would contain a line break"):
+        sender.compose(recipient, rendered, "<eng-1.n1.r0@claims.test>", {})

@@ -109,6 +109,18 @@ async def test_committed_history_replays_against_the_current_workflow(
     await replayer(WorkshopClaimWorkflow).replay_workflow(history)
 
 
+async def test_the_corpus_replays_in_the_stock_sandbox_too() -> None:
+    """Workers pass the workflow modules through the sandbox (`worker.workflow_runner`);
+    the stock sandbox imports `workflows/claim.py` afresh and restricts what its own code
+    calls, so a clock read or I/O there fails this even where it changes no command."""
+    stock = Replayer(
+        workflows=[WorkshopClaimWorkflow, PaymentCycleWorkflow],
+        data_converter=claims_data_converter,
+    )
+    for _, history in corpus():
+        await stock.replay_workflow(history)
+
+
 async def replay_failures(
     workflow_class: type[WorkshopClaimWorkflow], histories: list[WorkflowHistory]
 ) -> list[Exception]:

@@ -1,9 +1,12 @@
-"""Workflow definition modules define no pydantic model of their own.
+"""Workflow definition modules define no pydantic model of their own, and workers share
+one copy of each.
 
-The sandbox runs a workflow's own module afresh for every workflow a worker holds; a
+The stock sandbox runs a workflow's own module afresh for every workflow it holds; a
 pydantic model defined there builds its validator again each time (the claim's input
-models cost about 30 ms and 35 KiB a claim that way, docs/performance.md). Models live
-in passed-through modules (workflows/messages.py, workflows/state.py), built once."""
+models cost about 30 ms and 35 KiB a claim that way, docs/performance.md). The workers
+pass the workflow modules through (`worker.workflow_runner`), but a Replayer or worker
+with the stock runner does not, so models still live in passed-through modules
+(workflows/messages.py, workflows/state.py), built once."""
 
 from __future__ import annotations
 
@@ -15,8 +18,12 @@ from types import ModuleType
 import pytest
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 import workflows
+from activities.claim_activities import ClaimActivities
+from worker import create_worker
 from worker import workflow_runner
 
 
@@ -63,10 +70,15 @@ def test_a_workflow_module_defines_no_pydantic_model(module: ModuleType) -> None
     assert own_models == [], f"move {own_models} to a passed-through module"
 
 
-def test_the_workers_run_each_workflow_module_once_not_once_per_claim() -> None:
+async def test_the_claims_worker_runs_each_workflow_module_once_not_once_per_claim(
+    dev_env: WorkflowEnvironment, activities: ClaimActivities, task_queue: str
+) -> None:
     """Passed through, a workflow module is shared by the claims a worker holds, instead
     of imported afresh for each (its code objects and classes again per cached claim)."""
-    runner = workflow_runner(WORKFLOW_CLASSES)
-    assert {
-        module.__name__ for module in WORKFLOW_MODULES
-    } <= runner.restrictions.passthrough_modules
+    async with create_worker(dev_env.client, task_queue, activities) as worker:
+        runner = worker.config()["workflow_runner"]
+
+    assert isinstance(runner, SandboxedWorkflowRunner)
+    assert "workflows.claim" in runner.restrictions.passthrough_modules
+    every_module = workflow_runner(WORKFLOW_CLASSES).restrictions.passthrough_modules
+    assert {module.__name__ for module in WORKFLOW_MODULES} <= every_module

@@ -37,10 +37,11 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    # By full name, not `from workflows import rules`: the sandbox passes a module through
-    # only when it is imported by name; a submodule taken from the workflow's own (fresh)
-    # package would be loaded again inside the sandbox, a second copy whose classes
-    # (rules.Refusal) differ from the ones the passed-through modules raise.
+    # By full name, not `from workflows import rules`: the stock sandbox (a Replayer's;
+    # the workers pass this module through too) passes a module through only when it is
+    # imported by name; a submodule taken from the workflow's own (fresh) package would
+    # be loaded again inside the sandbox, a second copy whose classes (rules.Refusal)
+    # differ from the ones the passed-through modules raise.
     import workflows.bounds as bounds
     import workflows.engagement_rules as engagement_rules
     import workflows.failures as failures
