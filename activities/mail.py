@@ -332,6 +332,8 @@ class MailSender:
 
     def __init__(self, smtp: SmtpConfig) -> None:
         self._smtp = smtp
+        # The sender's name and address, parsed once: every message's From and envelope.
+        self._sender_name, self._sender_address = parseaddr(smtp.mail_from)
 
     def message_id(self, key: str, index: int) -> str:
         return keyed_message_id(key, index, self._smtp.mail_from)
@@ -365,7 +367,7 @@ class MailSender:
             part = _text_part(attachment.text, attachment.subtype)
             part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
             mail.attach(part)
-        mail["From"] = _address("From", *parseaddr(self._smtp.mail_from))
+        mail["From"] = _address("From", self._sender_name, self._sender_address)
         mail["To"] = _address("To", recipient.name, recipient.email)
         mail["Subject"] = _header_text("Subject", rendered.subject)
         mail["Message-ID"] = _single_line("Message-ID", message_id)
@@ -451,7 +453,7 @@ class MailSender:
         """Send one recipient's message: True once accepted, False (noted in `report`) if
         refused for good; transient refusals raise so that the activity is retried."""
         try:
-            await smtp.sendmail(parseaddr(self._smtp.mail_from)[1], [recipient], message)
+            await smtp.sendmail(self._sender_address, [recipient], message)
         except aiosmtplib.SMTPRecipientsRefused as err:
             if any(r.code < 500 for r in err.recipients):
                 codes = ", ".join(sorted({str(r.code) for r in err.recipients}))

@@ -497,6 +497,11 @@ async def test_names_and_subjects_outside_ascii_arrive_exactly_as_written(
 # --- the message on the wire --------------------------------------------------------------
 
 
+def _sender(mail_from: str = MAIL_FROM) -> MailSender:
+    """A sender that only composes (nothing listens on its port)."""
+    return MailSender(SmtpConfig(host="127.0.0.1", port=25, mail_from=mail_from))
+
+
 def _over_the_wire(
     rendered: RenderedMail,
     *,
@@ -506,8 +511,7 @@ def _over_the_wire(
     attachment: Attachment | None = None,
 ) -> tuple[bytes, EmailMessage]:
     """The bytes `MailSender` sends for one message, and how a mail reader parses them."""
-    sender = MailSender(SmtpConfig(host="127.0.0.1", port=25, mail_from=mail_from))
-    raw = wire(sender.compose(recipient, rendered, mid, {}, attachment))
+    raw = wire(_sender(mail_from).compose(recipient, rendered, mid, {}, attachment))
     return raw, email.message_from_bytes(raw, policy=email.policy.default)
 
 
@@ -576,7 +580,5 @@ def test_a_long_message_id_stays_one_token() -> None:
 def test_a_line_break_in_a_header_fails_the_build_not_the_send(
     field: str, rendered: RenderedMail, recipient: Contact
 ) -> None:
-    sender = MailSender(SmtpConfig(host="127.0.0.1", port=25, mail_from=MAIL_FROM))
-
     with pytest.raises(ValueError, match=f"the {field} header would contain a line break"):
-        sender.compose(recipient, rendered, "<eng-1.n1.r0@claims.test>", {})
+        _sender().compose(recipient, rendered, "<eng-1.n1.r0@claims.test>", {})
