@@ -215,6 +215,20 @@ async def settled(handle: WorkflowHandle[Any, Any], within: float = 10.0) -> lis
         await asyncio.sleep(0.1)
 
 
+async def recorded_event(
+    claims: ClaimsClient, eid: str, event: str, within: float = 30.0
+) -> ClaimView:
+    """The claim's view once its history holds `event`: for what the claim records in the
+    background (the mail loop's `notification_failed`), which no answer waits for."""
+    deadline = time.monotonic() + within
+    while True:
+        view = await claims.get_claim(eid)
+        if any(entry.event == event for entry in view.history):
+            return view
+        assert time.monotonic() < deadline, f"no {event} within {within}s"
+        await asyncio.sleep(0.1)
+
+
 async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
     """Start a claim consented at the server's current time; returns its engagement id."""
     started = await claims.start_claim(claim_input(await env.get_current_time()))

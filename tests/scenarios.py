@@ -16,6 +16,8 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from datetime import timedelta
 
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from claims_testing import ClaimFactory
@@ -25,12 +27,18 @@ from starter.client import workflow_id
 from starter.payments import start_payment_cycle
 from tests.builders import PARTNER_ADMIN
 from tests.builders import PARTNER_USER
+from tests.builders import REVIEWER
+from tests.builders import UNMAILABLE
 from tests.helpers import continued_run
+from tests.helpers import recorded_event
 from tests.helpers import start_continued_run
+from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import Contact
+from workflows.messages import ResendNotification
 from workflows.messages import Submit
 from workflows.messages import SurveyKind
 from workflows.messages import UpdateContacts
+from workflows.payments_messages import PaymentHeld
 from workflows.rules import DISPUTE_WINDOW
 from workflows.rules import REPLY_WINDOW
 from workflows.rules import REVIEW_CLOCK
@@ -219,6 +227,59 @@ async def payment_cycle(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     return handle.id
 
 
+# --- added after the clocks, with the hardening (issues 15 and 19) ----------------------
+
+
+async def operator_cancelled(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """Cancelled from Temporal (the UI's "Request Cancellation"): the claim records, tells
+    and stores it, then its run ends cancelled (the `operator-cancel` patch)."""
+    claims = _factory(env, client)
+    eid = (await claims("in_progress", items=["invoice"])).engagement_id
+    handle = client.handle(eid)
+    await handle.cancel()
+    try:
+        await handle.result()
+    except WorkflowFailureError as failure:
+        if not isinstance(failure.cause, CancelledError):
+            raise
+    else:
+        raise AssertionError(f"{eid} ended without being cancelled")
+    return eid
+
+
+async def notification_failed(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """A survey invitation no mail can carry, recorded and skipped; the next one is sent
+    (the `notification-failed-recorded` patch)."""
+    claims = _factory(env, client)
+    claim = await claims.new_claim(customer_contact=UNMAILABLE)
+    await claims.start(claim)
+    eid = claim.engagement_id
+    await claims.send_survey(eid, "customer")
+    await recorded_event(client, eid, "notification_failed")
+    await claims.send_survey(eid, "partner")
+    return eid
+
+
+async def resent(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """The program's question sent again by a reviewer (`resend_notification`)."""
+    claims, eid = await _submitted_claim(env, client)
+    await claims.request_info(eid, "Attendance list?")
+    await client.resend_notification(eid, ResendNotification(kind="info_requested", actor=REVIEWER))
+    return eid
+
+
+async def held_then_paid(env: WorkflowEnvironment, client: ClaimsClient) -> str:
+    """Approved, held by a payment cycle that could not pay it (`payment_held`), paid by
+    the next."""
+    claims, eid = await _submitted_claim(env, client)
+    await claims.approve(eid)
+    held = PaymentHeld(reason="no tariff for the workshop type", batch_id="PC-1")
+    await client.handle(eid).signal(WorkshopClaimWorkflow.payment_held, held)
+    await claims.pay(eid, reference=f"PC-2:{eid}")
+    await claims.result(eid)
+    return eid
+
+
 def _claim(scenario: ClaimScenario) -> Scenario:
     async def run(env: WorkflowEnvironment, client: ClaimsClient) -> str:
         return workflow_id(await scenario(env, client))
@@ -243,6 +304,10 @@ SCENARIOS: dict[str, Scenario] = {
     "rejected_final": _claim(rejected_final),
     "continued": _claim(continued),
     "payment_cycle": payment_cycle,
+    "operator_cancelled": _claim(operator_cancelled),
+    "notification_failed": _claim(notification_failed),
+    "resent": _claim(resent),
+    "held_then_paid": _claim(held_then_paid),
 }
 """Every scenario of the corpus, by the name of its history file."""
 
@@ -257,6 +322,10 @@ SINCE: dict[str, str] = dict.fromkeys(
         "rejected_final",
         "continued",
         "payment_cycle",
+        "operator_cancelled",
+        "notification_failed",
+        "resent",
+        "held_then_paid",
     ],
     "clocks",
 )

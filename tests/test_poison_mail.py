@@ -5,8 +5,6 @@ address the e-mail rules take but no ASCII mail header can carry."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC
 from datetime import datetime
 
@@ -18,26 +16,13 @@ from claims_testing.data import PARTNER_CONTACTS
 from devstack.mailcatcher import MailCatcher
 from starter.client import ClaimsClient
 from tests.builders import PARTNER_ADMIN
+from tests.builders import UNMAILABLE
 from tests.builders import claim_input
-from workflows.messages import ClaimView
-from workflows.messages import Contact
+from tests.helpers import recorded_event
 from workflows.messages import SendSurvey
 from workflows.operator_text import literal
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.claims_server("shared")]
-
-UNMAILABLE = Contact(name="Jürgen Kunde", email="jürgen@kunde.example", locale="en")
-
-
-async def recorded(claims: ClaimsClient, eid: str, event: str, within: float = 30) -> ClaimView:
-    """The claim's view once its history holds `event` (recorded by the mail loop)."""
-    deadline = time.monotonic() + within
-    while True:
-        view = await claims.get_claim(eid)
-        if any(entry.event == event for entry in view.history):
-            return view
-        assert time.monotonic() < deadline, f"no {event} within {within}s"
-        await asyncio.sleep(0.1)
 
 
 async def test_a_mail_that_cant_be_built_is_recorded_and_the_queue_moves_on(
@@ -50,7 +35,7 @@ async def test_a_mail_that_cant_be_built_is_recorded_and_the_queue_moves_on(
 
     # the mail after the poisoned one still goes out
     await mailbox.wait_for(count=len(PARTNER_CONTACTS), engagement_id=eid, kind="survey_invitation")
-    view = await recorded(claims, eid, "notification_failed")
+    view = await recorded_event(claims, eid, "notification_failed")
     [failed] = [entry for entry in view.history if entry.event == "notification_failed"]
     assert failed.detail["kind"] == "survey_invitation"
     assert failed.detail["survey_kind"] == "customer"
