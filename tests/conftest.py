@@ -37,6 +37,7 @@ from tests.api_keys import PARTNER_ID
 from tests.api_keys import ApiKeyHolder
 from tests.api_keys import ApiKeyring
 from tests.helpers import FORMULA_WORKSHOP
+from tests.helpers import ON_POSTGRESQL
 from tests.helpers import POSTGRES_ADMIN
 from tests.helpers import ClaimApi
 from tests.helpers import PortalAppFor
@@ -110,7 +111,7 @@ async def _postgres_admin() -> Any:
 @pytest.fixture(
     params=[
         pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+        ON_POSTGRESQL,
     ]
 )
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:

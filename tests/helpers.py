@@ -73,6 +73,10 @@ FORMULA_WORKSHOP = '=HYPERLINK("http://evil.example","x")'
 POSTGRES_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "postgres"}
 """The local PostgreSQL server's `postgres` database, as its superuser (asyncpg.connect)."""
 
+ON_POSTGRESQL = pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)
+"""The `database_url` fixture's PostgreSQL parameter, marked so that `-m "not postgres"`
+leaves it out, also where a test asks for it alone (`indirect=True`)."""
+
 
 def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, Any]:
     """An RFC 9457 problem document with the refusal type as title."""

@@ -4,6 +4,7 @@ the command line (a real subprocess), the workshop catalogue's settings and the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC
@@ -30,6 +31,7 @@ from tests.helpers import run_cli
 from workflows import engagement_rules
 from workflows.engagements import ConsentOutcome
 from workflows.engagements import EngagementFields
+from workflows.messages import ClaimInputFields
 from workflows.messages import StoreClaim
 from workflows.rules import Refusal
 from workflows.rules import open_claim
@@ -292,6 +294,14 @@ def test_a_program_admin_key_is_made_without_a_partner_id(
 
 
 # --- the rules alone ---------------------------------------------------------------------------
+
+
+def test_every_registry_fact_is_a_field_the_claim_input_takes_by_the_same_name() -> None:
+    """The portal spreads the registry's facts into the claim's start input by name
+    (`dataclasses.asdict`): a fact with no field of that name would be refused as an extra
+    field at every start, so a fact added to one must be added to the other."""
+    facts = {field.name for field in dataclasses.fields(engagement_rules.ClaimFacts)}
+    assert facts <= set(ClaimInputFields.model_fields)
 
 
 def test_consent_moments_in_the_future_beyond_the_skew_or_before_2000_are_refused() -> None:

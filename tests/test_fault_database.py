@@ -38,6 +38,7 @@ from tests.faults import percentiles
 from tests.faults import record_arrivals
 from tests.faults import start_batch
 from tests.faults import tally
+from tests.helpers import ON_POSTGRESQL
 from tests.helpers import POSTGRES_ADMIN
 from tests.helpers import assert_stored
 from tests.helpers import mailing_activities
@@ -115,7 +116,7 @@ async def caught_up(store: ClaimStore, versions: dict[str, int]) -> bool:
     return True
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", [ON_POSTGRESQL], indirect=True)
 @pytest.mark.timeout(240)
 async def test_database_outage_loses_nothing_and_the_read_model_catches_up(
     dev_env: WorkflowEnvironment,

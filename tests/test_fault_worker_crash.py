@@ -54,6 +54,7 @@ from tests.faults import start_batch
 from tests.faults import tally
 from tests.faults import think_time
 from tests.faults import workflow_task_trouble
+from tests.helpers import ON_POSTGRESQL
 from tests.helpers import assert_stored
 from tests.helpers import worker_process_environ
 from tests.report import report
@@ -61,7 +62,7 @@ from tests.report import report
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.faults,
-    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+    pytest.mark.parametrize("database_url", [ON_POSTGRESQL], indirect=True),
 ]
 
 CLAIMS = 50
