@@ -1069,6 +1069,28 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
         )
         assert problem["detail"].startswith(f"{field}: "), problem
 
+    # The CSV export narrows by the same filters, and refuses the same bad ones.
+    for params in (
+        {"deadline_before": early},
+        {"customer_id": "cust-9"},
+        {"status": "in_progress"},
+    ):
+        listed = await api.get(f"{V1}/claims", params=params, headers=keyring.reviewer.headers)
+        exported = await api.get(
+            f"{V1}/claims/export.csv", params=params, headers=keyring.reviewer.headers
+        )
+        rows = list(csv.DictReader(io.StringIO(exported.text)))
+        assert [row["engagement_id"] for row in rows] == [
+            c["engagement_id"] for c in listed.json()["items"]
+        ], params
+    for params, field in bad_queries[3:]:
+        problem = assert_problem(
+            await api.get(f"{V1}/claims/export.csv", params=params, headers=keyring.admin.headers),
+            422,
+            "InvalidInput",
+        )
+        assert problem["detail"].startswith(f"{field}: "), problem
+
 
 async def test_export_csv_lists_the_callers_claims_and_wins_over_an_engagement_named_so(
     api: httpx.AsyncClient, keyring: ApiKeyring, store: ClaimStore, start_claim: StartClaim

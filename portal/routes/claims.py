@@ -6,10 +6,8 @@ import dataclasses
 from typing import Annotated
 
 from fastapi import Body
-from fastapi import Query
 from fastapi import Response
 from fastapi.routing import APIRouter
-from pydantic import AwareDatetime
 
 from activities.store import InvalidCursor
 from portal.context import PortalDep
@@ -20,6 +18,7 @@ from portal.deps import PageCursor
 from portal.deps import PageLimit
 from portal.deps import caller_message
 from portal.deps import visible_claim
+from portal.filters import ClaimFiltersDep
 from portal.privacy import as_seen_by
 from portal.problems import ProblemError
 from portal.problems import checked_cursor
@@ -40,11 +39,9 @@ from portal.schemas import UpdateContactsBody
 from portal.schemas import summary_of
 from starter.client import ClaimAlreadyFinished
 from workflows import engagement_rules
-from workflows.messages import IDENTIFIER_PATTERN
 from workflows.messages import AddComment
 from workflows.messages import Cancel
 from workflows.messages import ClaimInput
-from workflows.messages import ClaimStatus
 from workflows.messages import ClaimView
 from workflows.messages import Dispute
 from workflows.messages import HistoryEntry
@@ -114,11 +111,7 @@ async def start_claim(
 async def list_claims(
     caller: CallerDep,
     portal: PortalDep,
-    status: Annotated[ClaimStatus | None, Query()] = None,
-    deadline_before: Annotated[
-        AwareDatetime | None, Query(description="only claims whose deadline is before this")
-    ] = None,
-    customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
+    filters: ClaimFiltersDep,
     limit: PageLimit = 50,
     cursor: PageCursor = None,
 ) -> ClaimList:
@@ -126,14 +119,7 @@ async def list_claims(
 
     Partner roles get their partner's claims, reviewers every claim."""
     with checked_cursor(InvalidCursor):
-        page = await portal.store.list_claims(
-            partner_id=caller.partner_id,
-            status=status,
-            deadline_before=deadline_before,
-            customer_id=customer_id,
-            limit=limit,
-            cursor=cursor,
-        )
+        page = await filters.page(portal, caller, limit, cursor)
     return ClaimList(items=[summary_of(row) for row in page.rows], next_cursor=page.next_cursor)
 
 

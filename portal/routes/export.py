@@ -6,21 +6,17 @@ import csv
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import Query
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRouter
-from pydantic import AwareDatetime
 
 from portal.context import PortalDep
 from portal.deps import CallerDep
+from portal.filters import ClaimFiltersDep
 from portal.problems import file_download
 from portal.routes import API_PREFIX
 from portal.schemas import ClaimSummary
 from portal.schemas import summary_of
-from workflows.messages import IDENTIFIER_PATTERN
-from workflows.messages import ClaimStatus
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -79,11 +75,7 @@ def _csv_row(summary: ClaimSummary) -> list[str]:
     ),
 )
 async def export_claims(
-    caller: CallerDep,
-    portal: PortalDep,
-    status: Annotated[ClaimStatus | None, Query()] = None,
-    deadline_before: Annotated[AwareDatetime | None, Query()] = None,
-    customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
+    caller: CallerDep, portal: PortalDep, filters: ClaimFiltersDep
 ) -> StreamingResponse:
     """Every claim the caller may see (with the same filters as the list), as CSV."""
 
@@ -93,14 +85,7 @@ async def export_claims(
         writer.writerow(CSV_COLUMNS)
         cursor: str | None = None
         while True:
-            page = await portal.store.list_claims(
-                partner_id=caller.partner_id,
-                status=status,
-                deadline_before=deadline_before,
-                customer_id=customer_id,
-                limit=100,
-                cursor=cursor,
-            )
+            page = await filters.page(portal, caller, 100, cursor)
             for row in page.rows:
                 writer.writerow(_csv_row(summary_of(row)))
             yield buffer.getvalue()
