@@ -1070,19 +1070,20 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
         assert problem["detail"].startswith(f"{field}: "), problem
 
     # The CSV export narrows by the same filters, and refuses the same bad ones.
-    for params in (
+    filters: list[dict[str, str]] = [
         {"deadline_before": early},
         {"customer_id": "cust-9"},
         {"status": "in_progress"},
-    ):
-        listed = await api.get(f"{V1}/claims", params=params, headers=keyring.reviewer.headers)
+    ]
+    for narrowed in filters:
+        listed = await api.get(f"{V1}/claims", params=narrowed, headers=keyring.reviewer.headers)
         exported = await api.get(
-            f"{V1}/claims/export.csv", params=params, headers=keyring.reviewer.headers
+            f"{V1}/claims/export.csv", params=narrowed, headers=keyring.reviewer.headers
         )
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert [row["engagement_id"] for row in rows] == [
             c["engagement_id"] for c in listed.json()["items"]
-        ], params
+        ], narrowed
     for params, field in bad_queries[3:]:
         problem = assert_problem(
             await api.get(f"{V1}/claims/export.csv", params=params, headers=keyring.admin.headers),
