@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Annotated
 from typing import Any
+from typing import Protocol
 from typing import TypeVar
 
 from fastapi import Depends
@@ -25,6 +27,7 @@ from portal.limits import authenticate
 from portal.privacy import as_seen_by
 from portal.problems import not_found
 from starter.client import ClaimNotFound
+from starter.client import ClaimsClient
 from workflows.messages import IDENTIFIER_PATTERN
 from workflows.messages import ClaimView
 from workflows.messages import Inbound
@@ -122,6 +125,20 @@ def caller_message(
     return message.model_validate({**values, **fields, "actor": caller.actor})
 
 
+M_in = TypeVar("M_in", bound=Inbound, contravariant=True)
+
+
+class ClaimsClientChange(Protocol[M_in]):
+    """A change method of `ClaimsClient`, taken from the class (`ClaimsClient.submit`): its
+    name is the action the caller's role must be allowed, its message type the one sent."""
+
+    __name__: str
+
+    def __call__(
+        self, claims: ClaimsClient, engagement_id: str, msg: M_in, /, *, update_id: str | None
+    ) -> Awaitable[ClaimView]: ...
+
+
 @dataclass(frozen=True)
 class ClaimChange:
     """A caller's change to one claim: what every change route sends, and how."""
@@ -132,13 +149,16 @@ class ClaimChange:
     update_id: str | None
 
     async def send(
-        self, action: str, message: type[M], body: BaseModel | None = None, **fields: Any
+        self,
+        change: ClaimsClientChange[M],
+        message: type[M],
+        body: BaseModel | None = None,
+        **fields: Any,
     ) -> ClaimView:
-        """Send `action` (the claims client's method of that name) as `message` (see
-        `caller_message`); the claim view after it, as the caller may see it."""
-        msg = caller_message(action, self.caller, message, body, **fields)
-        change = getattr(self.portal.claims, action)
-        view = await change(self.engagement_id, msg, update_id=self.update_id)
+        """Send `change` (a `ClaimsClient` method, whose name is the action) as `message`
+        (see `caller_message`); the claim view after it, as the caller may see it."""
+        msg = caller_message(change.__name__, self.caller, message, body, **fields)
+        view = await change(self.portal.claims, self.engagement_id, msg, update_id=self.update_id)
         return as_seen_by(self.caller, view)
 
 

@@ -38,6 +38,7 @@ from portal.schemas import InfoResponseBody
 from portal.schemas import UpdateContactsBody
 from portal.schemas import summary_of
 from starter.client import ClaimAlreadyFinished
+from starter.client import ClaimsClient
 from workflows import engagement_rules
 from workflows.messages import AddComment
 from workflows.messages import Cancel
@@ -144,12 +145,12 @@ async def get_history(
 )
 async def update_contacts(change: ClaimChangeDep, body: UpdateContactsBody) -> ClaimView:
     """A changed contact whose survey was sent but not completed invalidates that link."""
-    return await change.send("update_contacts", UpdateContacts, body)
+    return await change.send(ClaimsClient.update_contacts, UpdateContacts, body)
 
 
 @router.post("/claims/{engagement_id}/comments", **claim_change("claims", "Add a comment"))
 async def add_comment(change: ClaimChangeDep, body: CommentBody) -> ClaimView:
-    return await change.send("add_comment", AddComment, body)
+    return await change.send(ClaimsClient.add_comment, AddComment, body)
 
 
 @router.post(
@@ -159,7 +160,7 @@ async def submit(
     change: ClaimChangeDep, body: Annotated[EmptyBody | None, Body()] = None
 ) -> ClaimView:
     """Needs all four proof items (409 Incomplete lists the missing ones)."""
-    return await change.send("submit", Submit)
+    return await change.send(ClaimsClient.submit, Submit)
 
 
 @router.post(
@@ -169,7 +170,7 @@ async def submit(
 async def cancel(change: ClaimChangeDep, body: CancelBody) -> ClaimView:
     """Final: the partner contacts get a confirmation, and the engagement can't be claimed
     again (409 WrongState once submitted)."""
-    return await change.send("cancel", Cancel, body)
+    return await change.send(ClaimsClient.cancel, Cancel, body)
 
 
 @router.post(
@@ -178,7 +179,7 @@ async def cancel(change: ClaimChangeDep, body: CancelBody) -> ClaimView:
 )
 async def respond_info(change: ClaimChangeDep, body: InfoResponseBody) -> ClaimView:
     """While `info_requested`; then submit again (within the reply window)."""
-    return await change.send("respond_info", RespondInfo, body)
+    return await change.send(ClaimsClient.respond_info, RespondInfo, body)
 
 
 @router.post(
@@ -187,4 +188,4 @@ async def respond_info(change: ClaimChangeDep, body: InfoResponseBody) -> ClaimV
 )
 async def dispute(change: ClaimChangeDep, body: DisputeBody) -> ClaimView:
     """The review desk is mailed; a reviewer then approves or rejects for good."""
-    return await change.send("dispute", Dispute, body)
+    return await change.send(ClaimsClient.dispute, Dispute, body)

@@ -13,6 +13,7 @@ from portal.routes import API_PREFIX
 from portal.schemas import ApproveBody
 from portal.schemas import RejectBody
 from portal.schemas import RequestInfoBody
+from starter.client import ClaimsClient
 from workflows.messages import Approve
 from workflows.messages import ClaimView
 from workflows.messages import Reject
@@ -26,7 +27,7 @@ router = APIRouter(prefix=API_PREFIX)
     **claim_change("review", "Ask the partner a question (reviewer)"),
 )
 async def request_info(change: ClaimChangeDep, body: RequestInfoBody) -> ClaimView:
-    return await change.send("request_info", RequestInfo, body)
+    return await change.send(ClaimsClient.request_info, RequestInfo, body)
 
 
 @router.post(
@@ -36,7 +37,7 @@ async def request_info(change: ClaimChangeDep, body: RequestInfoBody) -> ClaimVi
 async def approve(
     change: ClaimChangeDep, body: Annotated[ApproveBody | None, Body()] = None
 ) -> ClaimView:
-    return await change.send("approve", Approve, body)
+    return await change.send(ClaimsClient.approve, Approve, body)
 
 
 @router.post(
@@ -44,4 +45,4 @@ async def approve(
     **claim_change("review", "Reject the claim (reviewer)"),
 )
 async def reject(change: ClaimChangeDep, body: RejectBody) -> ClaimView:
-    return await change.send("reject", Reject, body)
+    return await change.send(ClaimsClient.reject, Reject, body)
