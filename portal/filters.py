@@ -41,13 +41,14 @@ class ClaimFilters:
         )
 
 
-def claim_filters(
+async def claim_filters(
     status: Annotated[ClaimStatus | None, Query()] = None,
     deadline_before: Annotated[
         AwareDatetime | None, Query(description="only claims whose deadline is before this")
     ] = None,
     customer_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
 ) -> ClaimFilters:
+    """The filters of the request's query (each optional; a bad one is a 422 naming it)."""
     return ClaimFilters(status=status, deadline_before=deadline_before, customer_id=customer_id)
 
 

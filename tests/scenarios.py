@@ -31,6 +31,7 @@ from tests.builders import REVIEWER
 from tests.builders import UNMAILABLE
 from tests.helpers import continued_run
 from tests.helpers import recorded_event
+from tests.helpers import settled
 from tests.helpers import start_continued_run
 from workflows.claim import WorkshopClaimWorkflow
 from workflows.messages import Contact
@@ -85,9 +86,14 @@ async def _submitted_claim(
     return claims, await _submitted(claims)
 
 
-async def _approve_and_pay(claims: ClaimFactory, eid: str, batch: str) -> None:
-    """Approve the claim, pay it in payment batch `batch`, and wait for its workflow's end."""
+async def _approve_and_pay(
+    claims: ClaimFactory, eid: str, batch: str, held: PaymentHeld | None = None
+) -> None:
+    """Approve the claim, pay it in payment batch `batch`, and wait for its workflow's end;
+    with `held`, a payment cycle holds it first (`payment_held`)."""
     await claims.approve(eid)
+    if held is not None:
+        await claims.client.handle(eid).signal(WorkshopClaimWorkflow.payment_held, held)
     await claims.pay(eid, reference=f"{batch}:{eid}")
     await claims.result(eid)
 
@@ -257,6 +263,7 @@ async def notification_failed(env: WorkflowEnvironment, client: ClaimsClient) ->
     await claims.send_survey(eid, "customer")
     await recorded_event(client, eid, "notification_failed")
     await claims.send_survey(eid, "partner")
+    await settled(client.handle(eid), within=60)  # the partner's invitation sent
     return eid
 
 
@@ -265,6 +272,7 @@ async def resent(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     claims, eid = await _submitted_claim(env, client)
     await claims.request_info(eid, "Attendance list?")
     await client.resend_notification(eid, ResendNotification(kind="info_requested", actor=REVIEWER))
+    await settled(client.handle(eid), within=60)  # the question mailed twice
     return eid
 
 
@@ -272,11 +280,8 @@ async def held_then_paid(env: WorkflowEnvironment, client: ClaimsClient) -> str:
     """Approved, held by a payment cycle that could not pay it (`payment_held`), paid by
     the next."""
     claims, eid = await _submitted_claim(env, client)
-    await claims.approve(eid)
     held = PaymentHeld(reason="no tariff for the workshop type", batch_id="PC-1")
-    await client.handle(eid).signal(WorkshopClaimWorkflow.payment_held, held)
-    await claims.pay(eid, reference=f"PC-2:{eid}")
-    await claims.result(eid)
+    await _approve_and_pay(claims, eid, "PC-2", held)
     return eid
 
 

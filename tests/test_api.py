@@ -975,7 +975,7 @@ def test_content_sniffing_judges_documents_images_and_mail_by_their_bytes(tmp_pa
 # --- lists and export ---------------------------------------------------------------------------
 
 
-async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pages(
+async def test_the_list_and_its_export_show_the_callers_claims_newest_first_filtered_and_in_pages(
     api: httpx.AsyncClient,
     env: WorkflowEnvironment,
     keyring: ApiKeyring,
@@ -1053,15 +1053,17 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
     )
     assert submitted.json() == {"items": [], "next_cursor": None}
 
-    bad_queries: list[tuple[dict[str, str | int], str]] = [
+    bad_pages: list[tuple[dict[str, str | int], str]] = [
         ({"limit": 0}, "limit"),
         ({"limit": 101}, "limit"),
         ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+    ]
+    bad_filters: list[tuple[dict[str, str | int], str]] = [
         ({"status": "lost"}, "status"),
         ({"deadline_before": "2026-01-01T00:00:00"}, "deadline_before"),
         ({"customer_id": "a b"}, "customer_id"),
     ]
-    for params, field in bad_queries:
+    for params, field in bad_pages + bad_filters:
         problem = assert_problem(
             await api.get(f"{V1}/claims", params=params, headers=keyring.admin.headers),
             422,
@@ -1080,11 +1082,12 @@ async def test_the_list_shows_the_callers_claims_newest_first_filtered_and_in_pa
         exported = await api.get(
             f"{V1}/claims/export.csv", params=narrowed, headers=keyring.reviewer.headers
         )
+        assert exported.status_code == 200, exported.text
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert [row["engagement_id"] for row in rows] == [
             c["engagement_id"] for c in listed.json()["items"]
         ], narrowed
-    for params, field in bad_queries[3:]:
+    for params, field in bad_filters:
         problem = assert_problem(
             await api.get(f"{V1}/claims/export.csv", params=params, headers=keyring.admin.headers),
             422,

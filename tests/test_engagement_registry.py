@@ -302,6 +302,8 @@ def test_every_registry_fact_is_a_field_the_claim_input_takes_by_the_same_name()
     field at every start, so a fact added to one must be added to the other."""
     facts = {field.name for field in dataclasses.fields(engagement_rules.ClaimFacts)}
     assert facts <= set(ClaimInputFields.model_fields)
+    # ...and none of the fields the start names itself (a name twice would fail every start)
+    assert facts.isdisjoint({"engagement_id", "partner_contacts", "customer_contact", "actor"})
 
 
 def test_consent_moments_in_the_future_beyond_the_skew_or_before_2000_are_refused() -> None:
