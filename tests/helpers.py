@@ -42,6 +42,7 @@ from claims_testing.data import PUBLIC_URL
 from claims_testing.data import REVIEW_MAIL
 from claims_testing.factory import ClaimFactory
 from claims_testing.factory import WallClock
+from claims_testing.processes import poll_until
 from claims_testing.processes import worker_environ
 from devstack.mailcatcher import MailCatcher
 from portal.routes import API_PREFIX as V1
@@ -224,13 +225,14 @@ async def recorded_event(
 ) -> ClaimView:
     """The claim's view once its history holds `event`: for what the claim records in the
     background (the mail loop's `notification_failed`), which no answer waits for."""
-    deadline = time.monotonic() + within
-    while True:
-        view = await claims.get_claim(eid)
-        if any(entry.event == event for entry in view.history):
-            return view
-        assert time.monotonic() < deadline, f"no {event} within {within}s"
-        await asyncio.sleep(0.1)
+    latest: list[ClaimView] = []
+
+    async def holds_event() -> bool:
+        latest[:] = [await claims.get_claim(eid)]
+        return any(entry.event == event for entry in latest[0].history)
+
+    await poll_until(holds_event, within=within, every=0.1, what=f"{event} on claim {eid}")
+    return latest[0]
 
 
 async def start_claim_now(env: WorkflowEnvironment, claims: ClaimsClient) -> str:
